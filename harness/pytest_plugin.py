@@ -1,0 +1,322 @@
+"""pytest plugin: claims registry, profiles, verdict records and the claims report.
+
+Claim tests are marked ``@pytest.mark.claim("B-RMT-KAPPA")`` and request the ``verdict`` fixture.
+The plugin then
+- parametrizes them over the profiles their YAML lists (ids ``fast``/``slow``/``paper``, each
+  carrying the marker of the same name; a plain ``pytest`` runs no slow or paper case),
+- turns entries of ``claims/expected_verdicts.yaml`` into ``xfail(strict=True)``,
+- ships one record per test to the controlling process (through ``report.user_properties``, so
+  pytest-xdist workers need no shared files) and writes ``reports/claims.json`` after every
+  claim and ``reports/claims.html`` at the end, also after Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.registry import PROFILES, Registry, RegistryError
+from harness.verdicts import ERROR, HOLDS, NOT_RUN, REFUTED, ClaimRefuted, Verdict
+
+RECORD_PROPERTY = "bnclaims_record"
+CLAIM_KEY = pytest.StashKey[tuple]()  # (claim, profile, case)
+VERDICT_KEY = pytest.StashKey[Verdict]()
+SETUP_TIME_KEY = pytest.StashKey[float]()
+STATE_KEY = pytest.StashKey["ClaimsSession"]()
+
+
+class ClaimsSession:
+    def __init__(self, config: pytest.Config, registry: Registry):
+        self.config = config
+        self.registry = registry
+        self.records: dict[str, dict] = {}
+        self.selected = 0
+        self.profiles: set[str] = set()
+        self.started = time.time()
+        self.is_worker = hasattr(config, "workerinput")
+        self.report_paths: tuple[Path, Path] | None = None
+        report_dir = config.getoption("report_dir") or os.environ.get("BNCLAIMS_REPORT_DIR")
+        self.report_dir = Path(report_dir) if report_dir else Path(config.rootpath) / "reports"
+
+    def run_info(self, *, finished: bool, interrupted: bool = False) -> dict:
+        import torch
+
+        from harness.device import describe
+
+        return {
+            "started": _dt.datetime.fromtimestamp(self.started, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+            "wall_time_s": time.time() - self.started,
+            "finished": finished,
+            "interrupted": interrupted,
+            "profiles": sorted(self.profiles),
+            "device": describe(),
+            "torch_version": torch.__version__,
+            "python_version": platform.python_version(),
+            "host": socket.gethostname(),
+            "workers": int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0")) or self.config.getoption("numprocesses", None) or 1,
+        }
+
+    def write(self, *, finished: bool, interrupted: bool = False) -> tuple[Path, Path] | None:
+        from harness.report import merge_records, write_json, write_report
+
+        records = merge_records(self.records.values())
+        run = self.run_info(finished=finished, interrupted=interrupted)
+        if finished:
+            return write_report(records, self.report_dir, [run])
+        write_json(records, self.report_dir / "claims.json", [run])
+        return None
+
+    # hooks: this object is registered as a plugin in pytest_configure
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # on the controller (or in a serial run) the records of every worker arrive here
+        if self.is_worker:
+            return
+        for name, value in report.user_properties:
+            if name == RECORD_PROPERTY:
+                record = json.loads(value)
+                self.records[record["nodeid"]] = record
+                self.write(finished=False)  # an interrupted run keeps what finished
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.is_worker or (not self.records and not self.selected):
+            return
+        self.report_paths = self.write(finished=True, interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if not self.report_paths:
+            return
+        counts: dict[str, int] = {}
+        for rec in self.records.values():
+            counts[rec["verdict"]] = counts.get(rec["verdict"], 0) + 1
+        unexpected = sum(1 for r in self.records.values() if r["as_expected"] is False)
+        text = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
+        terminalreporter.write_sep("-", "claims report")
+        terminalreporter.write_line(f"{text}; {unexpected} differ from the expected verdicts")
+        terminalreporter.write_line(f"wrote {self.report_paths[1]} and {self.report_paths[0]}")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("bnclaims", "claims suite")
+    group.addoption("--claims-dir", default=None, help="directory of claims YAML files (default: <rootdir>/claims)")
+    group.addoption(
+        "--report-dir", default=None,
+        help="where claims.json and claims.html are written (default: <rootdir>/reports; env BNCLAIMS_REPORT_DIR)",
+    )
+    group.addoption(
+        "--cifar10-root", default=None,
+        help="folder holding cifar-10-batches-py/ (env BNCLAIMS_CIFAR10); claims that need CIFAR-10 skip without it",
+    )
+    group.addoption(
+        "--cache-dir", default=None,
+        help="trained-model cache (default: <rootdir>/fixtures/cache; env BNCLAIMS_CACHE)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, text in (
+        ("fast", "CPU profile: seconds per claim, synthetic data"),
+        ("slow", "nightly GPU profile at the papers' scale"),
+        ("paper", "the paper's full protocol (opt-in, hours)"),
+        ("claim(id)", "the claim ID (claims/*.yaml) a test checks"),
+    ):
+        config.addinivalue_line("markers", f"{name}: {text}")
+    from harness.device import configure_threads
+
+    configure_threads()
+    claims_dir = Path(config.getoption("claims_dir") or Path(config.rootpath) / "claims")
+    try:
+        registry = Registry.load(claims_dir) if claims_dir.is_dir() else Registry([])
+    except RegistryError as err:
+        raise pytest.UsageError(f"claims registry: {err}") from None
+    state = ClaimsSession(config, registry)
+    config.stash[STATE_KEY] = state
+    config.pluginmanager.register(state, "bnclaims-session")
+
+
+def _state(config: pytest.Config) -> ClaimsSession:
+    return config.stash[STATE_KEY]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marker = metafunc.definition.get_closest_marker("claim")
+    if marker is None:
+        return
+    where = metafunc.definition.nodeid
+    if len(marker.args) != 1 or not isinstance(marker.args[0], str):
+        raise RegistryError(f"{where}: @pytest.mark.claim takes exactly one claim ID")
+    claim = _state(metafunc.config).registry.claim(marker.args[0], where=where)
+    if "profile" not in metafunc.fixturenames:
+        raise RegistryError(f"{where}: a claim test must request the 'verdict' fixture")
+    metafunc.parametrize(
+        "profile",
+        [pytest.param(p, marks=getattr(pytest.mark, p), id=p) for p in PROFILES if p in claim.profiles],
+        indirect=True,
+    )
+
+
+def _case_id(item: pytest.Item, profile: str) -> str | None:
+    full = item.callspec.id
+    for token in (f"-{profile}", f"{profile}-"):
+        if full.endswith(token) and token.startswith("-"):
+            return full[: -len(token)]
+        if full.startswith(token) and token.endswith("-"):
+            return full[len(token):]
+    return None if full == profile else full
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    state = _state(config)
+    keep, dropped = [], []
+    default_selection = not config.getoption("markexpr")
+    for item in items:
+        marker = item.get_closest_marker("claim")
+        if marker is not None:
+            profile = item.callspec.params["profile"]
+            if default_selection and profile != "fast":
+                dropped.append(item)  # plain `pytest` runs the fast profile only
+                continue
+            claim = state.registry.claim(marker.args[0])
+            case = _case_id(item, profile)
+            item.stash[CLAIM_KEY] = (claim, profile, case)
+            expected = state.registry.expected_for(claim.id, case, profile)
+            if expected is not None and expected.verdict == REFUTED:
+                item.add_marker(
+                    pytest.mark.xfail(
+                        strict=True, raises=ClaimRefuted,
+                        reason=f"expected refuted at {profile}: {expected.reason} (recorded: {expected.measured})",
+                    )
+                )
+        keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    state = _state(session.config)
+    claim_items = [i for i in session.items if CLAIM_KEY in i.stash]
+    state.selected = len(claim_items)
+    state.profiles = {i.stash[CLAIM_KEY][1] for i in claim_items}
+
+
+@pytest.fixture(scope="session")
+def claims_registry(request: pytest.FixtureRequest) -> Registry:
+    return _state(request.config).registry
+
+
+@pytest.fixture(scope="session")
+def profile(request: pytest.FixtureRequest) -> str:
+    """The profile a claim runs at (fast / slow / paper), set by the plugin's parametrization."""
+    if not hasattr(request, "param"):
+        raise RuntimeError("the 'profile' fixture is only available to tests marked @pytest.mark.claim")
+    return request.param
+
+
+@pytest.fixture
+def verdict(request: pytest.FixtureRequest, profile: str) -> Verdict:
+    """The claim's recorder: measure(), add_figure(), note(), conclude()."""
+    claim, item_profile, case = request.node.stash[CLAIM_KEY]
+    v = Verdict(claim=claim, profile=item_profile, case=case, settings=claim.settings(item_profile))
+    request.node.stash[VERDICT_KEY] = v
+    return v
+
+
+@pytest.fixture
+def settings(verdict: Verdict) -> dict:
+    """The claim's settings for the active profile (from its YAML)."""
+    return verdict.settings
+
+
+def _error_text(call: pytest.CallInfo) -> str:
+    if call.excinfo is None:
+        return ""
+    tb = call.excinfo.traceback
+    where = f"{Path(str(tb[-1].path)).name}:{tb[-1].lineno + 1}: " if len(tb) else ""
+    return where + call.excinfo.exconly()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    if CLAIM_KEY not in item.stash:
+        return report
+    if report.when == "setup":
+        item.stash[SETUP_TIME_KEY] = report.duration
+        if report.passed:
+            return report
+    elif report.when != "call":
+        return report
+    v = item.stash.get(VERDICT_KEY, None)
+    if report.when == "call" and report.passed and (v is None or v.verdict is None):
+        report.outcome = "failed"
+        report.longrepr = f"{item.nodeid}: the claim test ended without calling verdict.conclude()"
+    record = _build_record(item, report, call, v)
+    report.user_properties.append((RECORD_PROPERTY, json.dumps(record)))
+    return report
+
+
+def _plain_nodeid(item: pytest.Item) -> str:
+    """The node id without pytest-xdist's ``@group`` suffix, so serial and parallel records merge."""
+    group = item.get_closest_marker("xdist_group")
+    suffix = f"@{group.args[0] if group.args else group.kwargs.get('name', '')}" if group else ""
+    return item.nodeid.removesuffix(suffix) if suffix else item.nodeid
+
+
+def _build_record(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo, v: Verdict | None) -> dict:
+    import torch
+
+    from harness.device import describe
+
+    state = _state(item.config)
+    claim, profile, case = item.stash[CLAIM_KEY]
+    error = None
+    if report.skipped and not hasattr(report, "wasxfail"):
+        verdict_value = NOT_RUN
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        summary = reason.removeprefix("Skipped: ")
+    elif v is not None and v.verdict is not None:
+        verdict_value, summary = v.verdict, v.summary
+    else:
+        verdict_value, summary = ERROR, None
+        error = _error_text(call) or str(report.longrepr)
+    expected = state.registry.expected_for(claim.id, case, profile)
+    expected_verdict = expected.verdict if expected else HOLDS
+    setup_time = item.stash.get(SETUP_TIME_KEY, 0.0)
+    return {
+        "nodeid": _plain_nodeid(item),
+        "claim_id": claim.id,
+        "case": case,
+        "paper": claim.paper,
+        "section": claim.section,
+        "source": claim.source,
+        "statement": claim.statement,
+        "paper_value": claim.paper_value,
+        "threshold": claim.threshold,
+        "figure": claim.figure,
+        "deviation": claim.deviations.get(profile),
+        "profile": profile,
+        "settings": v.settings if v else claim.settings(profile),
+        "verdict": verdict_value,
+        "summary": summary,
+        "expected": expected_verdict,
+        "expected_reason": expected.reason if expected else None,
+        "expected_measured": expected.measured if expected else None,
+        "as_expected": None if verdict_value == NOT_RUN else verdict_value == expected_verdict,
+        "measured": v.measured if v else {},
+        "figures": v.figures if v else [],
+        "notes": v.notes if v else [],
+        "dataset": v.dataset if v else "–",
+        "seeds": v.seeds if v else [],
+        "device": describe(),
+        "torch_version": torch.__version__,
+        "wall_time_s": setup_time + (report.duration if report.when == "call" else 0.0),
+        "error": error,
+    }

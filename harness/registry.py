@@ -1,0 +1,292 @@
+"""Claims registry: claim metadata in ``claims/*.yaml`` and the expected-verdicts file.
+
+A claims file holds one paper section::
+
+    paper: bjorck2018
+    section: "§4 Random matrices and linear networks"
+    shared:                      # optional settings every fixture of the family reads, per profile
+      fast: {N: 1000}
+    claims:
+      - id: B-RMT-KAPPA
+        source: "§4, App. E, Fig. 11"
+        statement: "..."         # our words, one sentence
+        paper_value: "..."       # what the paper reports
+        threshold: "..."         # the reading chosen, fixed before measuring
+        profiles:                # settings per profile; the keys are the profiles it runs in
+          fast: {factors: [1, 2, 4]}
+          slow: {factors: [1, 2, 4, 8]}
+        deviations:              # optional, per profile: where we depart from the paper's protocol
+          fast: "N = 500 instead of 1000"
+
+Every error names the file, the claim and the field, so a broken YAML is fixed in one look.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PAPERS = {
+    "bjorck2018": "Bjorck et al., Understanding Batch Normalization (NeurIPS 2018)",
+    "santurkar2018": "Santurkar et al., How Does Batch Normalization Help Optimization? (NeurIPS 2018)",
+    "beyond": "Beyond the papers: reviews and later work",
+}
+PROFILES = ("fast", "slow", "paper")
+VERDICTS = ("holds", "refuted")
+CLAIM_FIELDS = ("id", "source", "statement", "paper_value", "threshold", "profiles")
+OPTIONAL_CLAIM_FIELDS = ("deviations", "figure", "paper")
+ID_PATTERN = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
+
+
+class RegistryError(ValueError):
+    """A claims or expected-verdicts file is malformed; the message names file, claim and field."""
+
+
+def _where(path: Path | str, claim: str | None = None, field: str | None = None) -> str:
+    parts = [str(path)]
+    if claim:
+        parts.append(f"claim {claim}")
+    if field:
+        parts.append(f"field '{field}'")
+    return ": ".join(parts)
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    id: str
+    paper: str
+    section: str
+    source: str
+    statement: str
+    paper_value: str
+    threshold: str
+    profiles: Mapping[str, Mapping[str, Any]]
+    deviations: Mapping[str, str]
+    figure: str | None
+    file: str
+
+    def settings(self, profile: str) -> dict[str, Any]:
+        if profile not in self.profiles:
+            raise KeyError(f"{self.file}: claim {self.id} has no settings for profile '{profile}'")
+        return dict(self.profiles[profile] or {})
+
+
+@dataclasses.dataclass(frozen=True)
+class ClaimsFile:
+    path: str
+    paper: str
+    section: str
+    shared: Mapping[str, Mapping[str, Any]]
+    claims: tuple[Claim, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Expected:
+    """A verdict we expect for a claim at a profile (optionally one parametrization of it)."""
+
+    claim: str
+    case: str | None
+    profiles: tuple[str, ...]
+    verdict: str
+    measured: str
+    reason: str
+
+    def applies(self, claim: str, case: str | None, profile: str) -> bool:
+        return (
+            self.claim == claim
+            and profile in self.profiles
+            and (self.case is None or self.case == case)
+        )
+
+
+def _load_yaml(path: Path) -> Any:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return yaml.safe_load(fh)
+    except yaml.YAMLError as err:
+        raise RegistryError(f"{path}: not valid YAML: {err}") from err
+
+
+def _require_str(path: Path, claim: str | None, field: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise RegistryError(f"{_where(path, claim, field)}: must be a non-empty string, got {value!r}")
+    return value
+
+
+def _profiles_map(path: Path, claim: str | None, field: str, value: Any) -> dict[str, dict]:
+    if not isinstance(value, Mapping) or not value:
+        raise RegistryError(
+            f"{_where(path, claim, field)}: must map profile names ({', '.join(PROFILES)}) to settings"
+        )
+    out = {}
+    for name, settings in value.items():
+        if name not in PROFILES:
+            raise RegistryError(
+                f"{_where(path, claim, field)}: unknown profile '{name}' (known: {', '.join(PROFILES)})"
+            )
+        if settings is not None and not isinstance(settings, Mapping):
+            raise RegistryError(f"{_where(path, claim, field)}: settings of '{name}' must be a mapping")
+        out[name] = dict(settings or {})
+    return out
+
+
+def _parse_claim(path: Path, paper: str, section: str, raw: Any, index: int) -> Claim:
+    if not isinstance(raw, Mapping):
+        raise RegistryError(f"{_where(path, f'#{index + 1}')}: each claim must be a mapping")
+    cid = raw.get("id")
+    label = cid if isinstance(cid, str) else f"#{index + 1}"
+    for field in CLAIM_FIELDS:
+        if field not in raw:
+            raise RegistryError(f"{_where(path, label, field)}: missing")
+    unknown = set(raw) - set(CLAIM_FIELDS) - set(OPTIONAL_CLAIM_FIELDS)
+    if unknown:
+        raise RegistryError(f"{_where(path, label, sorted(unknown)[0])}: unknown field")
+    _require_str(path, label, "id", cid)
+    if not ID_PATTERN.match(cid):
+        raise RegistryError(f"{_where(path, cid, 'id')}: '{cid}' is not an ID like B-RMT-KAPPA")
+    claim_paper = raw.get("paper", paper)
+    if claim_paper not in PAPERS:
+        raise RegistryError(f"{_where(path, cid, 'paper')}: unknown paper '{claim_paper}'")
+    profiles = _profiles_map(path, cid, "profiles", raw["profiles"])
+    deviations = raw.get("deviations") or {}
+    if not isinstance(deviations, Mapping) or any(
+        p not in profiles or not isinstance(v, str) for p, v in deviations.items()
+    ):
+        raise RegistryError(
+            f"{_where(path, cid, 'deviations')}: must map profiles the claim runs in to a sentence"
+        )
+    figure = raw.get("figure")
+    if figure is not None:
+        _require_str(path, cid, "figure", figure)
+    return Claim(
+        id=cid,
+        paper=claim_paper,
+        section=section,
+        source=_require_str(path, cid, "source", raw["source"]),
+        statement=_require_str(path, cid, "statement", raw["statement"]),
+        paper_value=_require_str(path, cid, "paper_value", str(raw["paper_value"])),
+        threshold=_require_str(path, cid, "threshold", raw["threshold"]),
+        profiles=profiles,
+        deviations=dict(deviations),
+        figure=figure,
+        file=str(path),
+    )
+
+
+def load_claims_file(path: Path | str) -> ClaimsFile:
+    path = Path(path)
+    data = _load_yaml(path)
+    if not isinstance(data, Mapping):
+        raise RegistryError(f"{path}: a claims file must be a mapping with 'paper', 'section', 'claims'")
+    for field in ("paper", "section", "claims"):
+        if field not in data:
+            raise RegistryError(f"{_where(path, None, field)}: missing")
+    paper = _require_str(path, None, "paper", data["paper"])
+    if paper not in PAPERS:
+        raise RegistryError(f"{_where(path, None, 'paper')}: unknown paper '{paper}' (known: {', '.join(PAPERS)})")
+    section = _require_str(path, None, "section", data["section"])
+    shared = _profiles_map(path, None, "shared", data["shared"]) if "shared" in data else {}
+    raw_claims = data["claims"]
+    if not isinstance(raw_claims, list) or not raw_claims:
+        raise RegistryError(f"{_where(path, None, 'claims')}: must be a non-empty list")
+    claims = tuple(_parse_claim(path, paper, section, raw, i) for i, raw in enumerate(raw_claims))
+    return ClaimsFile(str(path), paper, section, shared, claims)
+
+
+def load_expected(path: Path | str, known_ids: Iterable[str]) -> tuple[Expected, ...]:
+    """Parse the expected-verdicts file: a list of {claim, case?, profiles, verdict, measured, reason}."""
+    path = Path(path)
+    known = set(known_ids)
+    data = _load_yaml(path)
+    if data is None:
+        return ()
+    if not isinstance(data, list):
+        raise RegistryError(f"{path}: must be a list of expected verdicts")
+    out = []
+    for i, raw in enumerate(data):
+        if not isinstance(raw, Mapping):
+            raise RegistryError(f"{_where(path, f'#{i + 1}')}: each entry must be a mapping")
+        cid = raw.get("claim")
+        label = cid if isinstance(cid, str) else f"#{i + 1}"
+        for field in ("claim", "profiles", "verdict", "measured", "reason"):
+            if field not in raw:
+                raise RegistryError(f"{_where(path, label, field)}: missing")
+        if cid not in known:
+            raise RegistryError(f"{_where(path, label, 'claim')}: unknown claim ID '{cid}'")
+        profiles = raw["profiles"]
+        if not isinstance(profiles, list) or not profiles or any(p not in PROFILES for p in profiles):
+            raise RegistryError(f"{_where(path, cid, 'profiles')}: must be a list drawn from {PROFILES}")
+        if raw["verdict"] not in VERDICTS:
+            raise RegistryError(f"{_where(path, cid, 'verdict')}: must be one of {VERDICTS}")
+        case = raw.get("case")
+        if case is not None:
+            _require_str(path, cid, "case", case)
+        out.append(
+            Expected(
+                claim=cid,
+                case=case,
+                profiles=tuple(profiles),
+                verdict=raw["verdict"],
+                measured=_require_str(path, cid, "measured", str(raw["measured"])),
+                reason=_require_str(path, cid, "reason", raw["reason"]),
+            )
+        )
+    return tuple(out)
+
+
+class Registry:
+    """All claims of a directory of YAML files, plus their expected verdicts."""
+
+    EXPECTED_FILE = "expected_verdicts.yaml"
+
+    def __init__(self, files: Iterable[ClaimsFile], expected: Iterable[Expected] = ()):
+        self.files = tuple(files)
+        self.claims: dict[str, Claim] = {}
+        self.shared: dict[str, ClaimsFile] = {}
+        for f in self.files:
+            for claim in f.claims:
+                if claim.id in self.claims:
+                    raise RegistryError(
+                        f"{f.path}: claim {claim.id}: field 'id': duplicate, already defined in "
+                        f"{self.claims[claim.id].file}"
+                    )
+                self.claims[claim.id] = claim
+                self.shared[claim.id] = f
+        self.expected = tuple(expected)
+
+    @classmethod
+    def load(cls, directory: Path | str) -> Registry:
+        directory = Path(directory)
+        files = [
+            load_claims_file(p)
+            for p in sorted(directory.glob("*.yaml"))
+            if p.name != cls.EXPECTED_FILE
+        ]
+        registry = cls(files)
+        expected_path = directory / cls.EXPECTED_FILE
+        if expected_path.exists():
+            registry.expected = load_expected(expected_path, registry.claims)
+        return registry
+
+    def claim(self, cid: str, *, where: str = "") -> Claim:
+        try:
+            return self.claims[cid]
+        except KeyError:
+            prefix = f"{where}: " if where else ""
+            raise RegistryError(
+                f"{prefix}unknown claim ID '{cid}'; known IDs are listed in claims/*.yaml"
+            ) from None
+
+    def shared_settings(self, cid: str, profile: str) -> dict[str, Any]:
+        return dict(self.shared[cid].shared.get(profile, {}))
+
+    def expected_for(self, cid: str, case: str | None, profile: str) -> Expected | None:
+        # a case-specific entry wins over a claim-wide one
+        matches = [e for e in self.expected if e.applies(cid, case, profile)]
+        matches.sort(key=lambda e: e.case is None)
+        return matches[0] if matches else None

@@ -1,0 +1,25 @@
+"""Claims report: records (one per claim × parametrization) → claims.json → claims.html.
+
+``claims.json`` is the merge point: xdist workers, shards and separate runs each produce records,
+and ``python -m harness.report merge a.json b.json -o reports/claims.html`` rebuilds one report.
+"""
+
+from harness.report.records import (
+    SCHEMA_VERSION,
+    ReportError,
+    load_records,
+    merge_records,
+    write_json,
+    write_report,
+)
+from harness.report.html import render_html
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "ReportError",
+    "load_records",
+    "merge_records",
+    "render_html",
+    "write_json",
+    "write_report",
+]

@@ -1,0 +1,116 @@
+"""Claims records → one self-contained HTML page (inline CSS, figures as data URIs).
+
+Everything that comes from YAML or measurements goes through Jinja's autoescaping; figures are
+embedded as ``<img src="data:image/svg+xml;base64,…">`` so their markup can never run as part of
+the page, and nothing refers to any URL outside the file.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import math
+from collections import Counter, defaultdict
+from importlib import resources
+from typing import Any
+
+import jinja2
+
+from harness.registry import PAPERS
+
+VERDICT_ORDER = ("holds", "refuted", "not run", "error")
+
+
+def format_value(value: Any, depth: int = 0) -> str:
+    """Compact text for a measured value: 4 significant digits, long lists shortened."""
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, float):
+        if value == 0 or (1e-3 <= abs(value) < 1e5):
+            return f"{value:.4g}"
+        return f"{value:.3e}"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, list):
+        items = [format_value(v, depth + 1) for v in value[:12]]
+        more = f", … ({len(value)} values)" if len(value) > 12 else ""
+        return "[" + ", ".join(items) + more + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {format_value(v, depth + 1)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def _svg_data_uri(svg: str) -> str:
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
+
+
+def _seconds(value: Any) -> str:
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        return "–"
+    return f"{value:.1f} s" if value >= 0.1 else f"{value * 1000:.0f} ms"
+
+
+def _group(records: list[dict]) -> list[dict]:
+    """papers → sections → claims → records, in a stable reading order."""
+    papers: dict[str, dict[str, dict[str, list[dict]]]] = defaultdict(lambda: defaultdict(dict))
+    for rec in records:
+        papers[rec["paper"]][rec.get("section", "")].setdefault(rec["claim_id"], []).append(rec)
+    order = {p: i for i, p in enumerate(PAPERS)}
+    out = []
+    for paper in sorted(papers, key=lambda p: (order.get(p, len(order)), p)):
+        sections = []
+        for section in sorted(papers[paper]):
+            claims = []
+            for cid in sorted(papers[paper][section]):
+                recs = sorted(papers[paper][section][cid], key=lambda r: (r.get("profile", ""), r.get("case") or ""))
+                claims.append({"id": cid, "info": recs[0], "records": recs})
+            sections.append({"name": section, "claims": claims})
+        out.append({"id": paper, "title": PAPERS.get(paper, paper), "sections": sections})
+    return out
+
+
+def _summary(records: list[dict]) -> dict:
+    by_verdict = Counter(r["verdict"] for r in records)
+    by_paper: dict[str, Counter] = defaultdict(Counter)
+    for r in records:
+        by_paper[r["paper"]][r["verdict"]] += 1
+    unexpected = [r for r in records if r.get("as_expected") is False]
+    return {
+        "total": len(records),
+        "by_verdict": [(v, by_verdict.get(v, 0)) for v in VERDICT_ORDER],
+        "by_paper": [
+            (PAPERS.get(p, p), [c.get(v, 0) for v in VERDICT_ORDER], sum(c.values()))
+            for p, c in sorted(by_paper.items(), key=lambda kv: list(PAPERS).index(kv[0]) if kv[0] in PAPERS else 99)
+        ],
+        "unexpected": unexpected,
+        "wall_time": sum(r.get("wall_time_s") or 0 for r in records),
+    }
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(
+            lambda name: resources.files("harness.report").joinpath(name).read_text(encoding="utf-8")
+        ),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(value=format_value, svg_uri=_svg_data_uri, seconds=_seconds)
+    return env
+
+
+RUN_FIELDS = ("profiles", "device", "torch_version", "python_version", "host", "started", "wall_time_s", "interrupted")
+
+
+def render_html(records: list[dict], runs: list[dict] | None = None) -> str:
+    template = _environment().get_template("template.html.j2")
+    runs = [{**{f: None for f in RUN_FIELDS}, **run} for run in runs or []]  # runs from older or foreign files
+    return template.render(
+        papers=_group(records),
+        summary=_summary(records),
+        runs=runs,
+        verdicts=VERDICT_ORDER,
+        generated=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    )

@@ -1,0 +1,3 @@
+"""Unit tests of harness/ — fast, CPU only. ``pytester`` runs the claims plugin in scratch projects."""
+
+pytest_plugins = ["pytester"]

@@ -1,0 +1,211 @@
+"""The claims plugin end to end, in scratch projects run by pytester.
+
+Each scratch project has a claims YAML, an expected-verdicts file and a claims test module; the
+tests read the JSON report the run wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+
+CLAIMS = """
+paper: bjorck2018
+section: "§9 Scratch"
+claims:
+  - id: B-T-HOLDS
+    source: "§9.1"
+    statement: "A <script>alert(1)</script> claim that holds."
+    paper_value: "1"
+    threshold: "≥ 1"
+    profiles: {fast: {value: 2}, slow: {value: 3}}
+  - id: B-T-REFUTED
+    source: "§9.2"
+    statement: "A claim that does not hold."
+    paper_value: "1"
+    threshold: "≥ 1"
+    profiles: {fast: {value: 0}}
+  - id: B-T-CASES
+    source: "§9.3"
+    statement: "A parametrized claim."
+    paper_value: "1"
+    threshold: "≥ 1"
+    profiles: {fast: {}}
+"""
+
+EXPECTED = """
+- {claim: B-T-REFUTED, profiles: [fast], verdict: refuted, measured: "0", reason: "scratch refutation"}
+- {claim: B-T-CASES, case: "k=0", profiles: [fast], verdict: refuted, measured: "0", reason: "k = 0 fails"}
+"""
+
+TESTS = """
+import pytest
+
+@pytest.mark.claim("B-T-HOLDS")
+def test_holds(verdict, settings):
+    verdict.measure(value=settings["value"])
+    verdict.conclude(holds=settings["value"] >= 1, summary=f"value {settings['value']}")
+
+@pytest.mark.claim("B-T-REFUTED")
+def test_refuted(verdict, settings):
+    verdict.measure(value=settings["value"])
+    verdict.conclude(holds=settings["value"] >= 1, summary=f"value {settings['value']}")
+
+@pytest.mark.claim("B-T-CASES")
+@pytest.mark.xdist_group("shared")
+@pytest.mark.parametrize("k", [0, 1, 2], ids=lambda k: f"k={k}")
+def test_cases(verdict, k):
+    verdict.conclude(holds=k >= 1, summary=f"k {k}")
+"""
+
+
+@pytest.fixture
+def project(pytester):
+    pytester.makeconftest('pytest_plugins = ["harness.pytest_plugin"]')
+    (pytester.path / "claims").mkdir()
+    (pytester.path / "claims" / "scratch.yaml").write_text(textwrap.dedent(CLAIMS), encoding="utf-8")
+    (pytester.path / "claims" / "expected_verdicts.yaml").write_text(textwrap.dedent(EXPECTED), encoding="utf-8")
+    (pytester.path / "claims" / "test_scratch.py").write_text(textwrap.dedent(TESTS), encoding="utf-8")
+    return pytester
+
+
+def records(pytester, name="claims.json"):
+    payload = json.loads((pytester.path / "reports" / name).read_text(encoding="utf-8"))
+    return {(r["claim_id"], r["case"], r["profile"]): r for r in payload["records"]}, payload
+
+
+def verdicts(recs):
+    return {k: r["verdict"] for k, r in recs.items()}
+
+
+def test_verdicts_expected_failures_and_report(project):
+    result = project.runpytest("claims", "-m", "fast")
+    result.assert_outcomes(passed=3, xfailed=2)
+    recs, payload = records(project)
+    assert verdicts(recs) == {
+        ("B-T-HOLDS", None, "fast"): "holds",
+        ("B-T-REFUTED", None, "fast"): "refuted",
+        ("B-T-CASES", "k=0", "fast"): "refuted",
+        ("B-T-CASES", "k=1", "fast"): "holds",
+        ("B-T-CASES", "k=2", "fast"): "holds",
+    }
+    assert all(r["as_expected"] for r in recs.values())
+    rec = recs[("B-T-REFUTED", None, "fast")]
+    assert rec["expected"] == "refuted" and rec["expected_reason"] == "scratch refutation"
+    assert rec["measured"] == {"value": 0} and rec["summary"] == "value 0"
+    for key in ("statement", "source", "paper_value", "threshold", "dataset", "device", "seeds", "torch_version", "wall_time_s"):
+        assert key in rec
+    html = (project.path / "reports" / "claims.html").read_text(encoding="utf-8")
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert payload["runs"][0]["finished"] is True
+
+
+def test_plain_pytest_runs_fast_profile_only(project):
+    result = project.runpytest("claims")
+    result.assert_outcomes(passed=3, xfailed=2, deselected=1)  # B-T-HOLDS[slow]
+    result = project.runpytest("claims", "-m", "slow")
+    result.assert_outcomes(passed=1, deselected=5)
+
+
+def test_flipped_verdict_fails_strictly(project):
+    # the expected refutation now holds: strict xfail turns it into a failure (XPASS(strict))
+    (project.path / "claims" / "scratch.yaml").write_text(
+        textwrap.dedent(CLAIMS).replace("profiles: {fast: {value: 0}}", "profiles: {fast: {value: 5}}"), encoding="utf-8"
+    )
+    result = project.runpytest("claims", "-m", "fast")
+    result.assert_outcomes(passed=3, xfailed=1, failed=1)
+    recs, _ = records(project)
+    flipped = recs[("B-T-REFUTED", None, "fast")]
+    assert flipped["verdict"] == "holds" and flipped["as_expected"] is False
+
+
+def test_unexpected_refutation_fails(project):
+    (project.path / "claims" / "expected_verdicts.yaml").write_text("[]\n", encoding="utf-8")
+    result = project.runpytest("claims", "-m", "fast")
+    result.assert_outcomes(passed=3, failed=2)
+    result.stdout.fnmatch_lines(["*ClaimRefuted: B-T-REFUTED refuted at profile 'fast': value 0*"])
+
+
+def test_crash_in_expected_refutation_is_an_error_not_an_xfail(project):
+    tests = TESTS.replace('    verdict.measure(value=settings["value"])\n    verdict.conclude(holds=settings["value"] >= 1, summary=f"value {settings[\'value\']}")\n\n@pytest.mark.claim("B-T-CASES")',
+                          '    raise ZeroDivisionError("probe broke")\n\n@pytest.mark.claim("B-T-CASES")')
+    (project.path / "claims" / "test_scratch.py").write_text(textwrap.dedent(tests), encoding="utf-8")
+    result = project.runpytest("claims", "-m", "fast")
+    result.assert_outcomes(passed=3, xfailed=1, failed=1)
+    recs, _ = records(project)
+    rec = recs[("B-T-REFUTED", None, "fast")]
+    assert rec["verdict"] == "error" and "ZeroDivisionError: probe broke" in rec["error"]
+
+
+def test_unknown_claim_id_is_a_collection_error(project):
+    project.makepyfile(test_unknown='''
+        import pytest
+        @pytest.mark.claim("B-NOT-THERE")
+        def test_x(verdict):
+            verdict.conclude(True, "")
+    ''')
+    result = project.runpytest("test_unknown.py")
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*test_unknown.py::test_x: unknown claim ID 'B-NOT-THERE'*"])
+
+
+def test_claim_test_must_conclude(project):
+    project.makepyfile(test_silent='''
+        import pytest
+        @pytest.mark.claim("B-T-HOLDS")
+        def test_x(verdict):
+            verdict.measure(value=1)
+    ''')
+    result = project.runpytest("test_silent.py", "-m", "fast")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*ended without calling verdict.conclude()*"])
+
+
+def test_skip_is_recorded_as_not_run(project):
+    project.makepyfile(test_skip='''
+        import pytest
+        @pytest.mark.claim("B-T-HOLDS")
+        def test_x(verdict):
+            pytest.skip("CIFAR-10 not configured: pass --cifar10-root")
+    ''')
+    project.runpytest("test_skip.py", "-m", "fast").assert_outcomes(skipped=1)
+    recs, _ = records(project)
+    rec = recs[("B-T-HOLDS", None, "fast")]
+    assert rec["verdict"] == "not run" and "cifar10-root" in rec["summary"] and rec["as_expected"] is None
+
+
+def test_malformed_registry_stops_the_run(project):
+    (project.path / "claims" / "broken.yaml").write_text("paper: bjorck2018\nsection: x\nclaims:\n  - id: B-X-1\n", encoding="utf-8")
+    result = project.runpytest("claims")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*broken.yaml: claim B-X-1: field 'source': missing*"])
+
+
+def test_interrupted_run_leaves_a_valid_report(project):
+    project.makepyfile(test_zz_interrupt='''
+        import pytest
+        @pytest.mark.claim("B-T-HOLDS")
+        def test_x(verdict):
+            raise KeyboardInterrupt
+    ''')
+    result = project.runpytest_subprocess("claims/test_scratch.py", "test_zz_interrupt.py", "-m", "fast")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    recs, payload = records(project)
+    assert len(recs) == 5  # every claim that finished before the interrupt
+    assert payload["runs"][0]["interrupted"] is True
+    assert (project.path / "reports" / "claims.html").read_text(encoding="utf-8").count('class="claim"') == 3
+
+
+def test_xdist_gives_same_verdicts_and_one_report(project):
+    project.runpytest("claims", "-m", "fast")
+    serial, _ = records(project)
+    (project.path / "reports" / "claims.json").unlink()
+    result = project.runpytest_subprocess("claims", "-m", "fast", "-n", "2", "-p", "xdist", "--dist", "loadgroup")
+    result.assert_outcomes(passed=3, xfailed=2)
+    parallel, payload = records(project)
+    assert verdicts(parallel) == verdicts(serial)
+    assert {r["nodeid"] for r in parallel.values()} == {r["nodeid"] for r in serial.values()}
+    assert sorted(p.name for p in (project.path / "reports").iterdir()) == ["claims.html", "claims.json"]

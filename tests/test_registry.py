@@ -1,0 +1,129 @@
+"""Claims registry: loading, validation, and errors that name file, claim and field."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from harness.registry import Registry, RegistryError, load_claims_file, load_expected
+
+GOOD = """
+paper: bjorck2018
+section: "§4 Test section"
+shared:
+  fast: {N: 10}
+claims:
+  - id: B-TEST-ONE
+    source: "§4"
+    statement: "Something holds."
+    paper_value: "42"
+    threshold: "≥ 40"
+    profiles:
+      fast: {x: 1}
+      slow: {x: 2}
+    deviations:
+      fast: "smaller"
+"""
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def test_loads_a_valid_file(tmp_path):
+    f = load_claims_file(write(tmp_path, "a.yaml", GOOD))
+    claim = f.claims[0]
+    assert (claim.id, claim.paper, claim.section) == ("B-TEST-ONE", "bjorck2018", "§4 Test section")
+    assert claim.settings("slow") == {"x": 2}
+    assert claim.deviations == {"fast": "smaller"}
+    assert f.shared == {"fast": {"N": 10}}
+
+
+def test_repository_claims_load():
+    registry = Registry.load(Path(__file__).parents[1] / "claims")
+    assert {"B-RMT-DENSITY", "B-RMT-KAPPA", "B-LIN-PROP1"} <= set(registry.claims)
+
+
+def test_malformed_yaml_names_the_file(tmp_path):
+    path = write(tmp_path, "bad.yaml", "paper: [unclosed\n")
+    with pytest.raises(RegistryError, match=r"bad\.yaml: not valid YAML"):
+        load_claims_file(path)
+
+
+def test_missing_field_names_file_claim_and_field(tmp_path):
+    path = write(tmp_path, "a.yaml", GOOD.replace('    threshold: "≥ 40"\n', ""))
+    with pytest.raises(RegistryError, match=r"a\.yaml: claim B-TEST-ONE: field 'threshold': missing"):
+        load_claims_file(path)
+
+
+@pytest.mark.parametrize(
+    "old, new, field",
+    [
+        ('statement: "Something holds."', "statement: ''", "statement"),
+        ("fast: {x: 1}", "turbo: {x: 1}", "profiles"),
+        ("id: B-TEST-ONE", "id: lowercase", "id"),
+        ('fast: "smaller"', 'paper: "smaller"', "deviations"),
+        ('paper_value: "42"', 'paper_value: "42"\n    colour: blue', "colour"),
+    ],
+    ids=["empty-statement", "unknown-profile", "bad-id", "deviation-for-absent-profile", "unknown-field"],
+)
+def test_invalid_field_names_file_claim_and_field(tmp_path, old, new, field):
+    path = write(tmp_path, "a.yaml", GOOD.replace(old, new))
+    with pytest.raises(RegistryError, match=rf"a\.yaml: claim .*: field '{field}'"):
+        load_claims_file(path)
+
+
+def test_unknown_paper(tmp_path):
+    path = write(tmp_path, "a.yaml", GOOD.replace("paper: bjorck2018", "paper: nobody2020"))
+    with pytest.raises(RegistryError, match=r"a\.yaml: field 'paper': unknown paper 'nobody2020'"):
+        load_claims_file(path)
+
+
+def test_duplicate_id_across_files_names_both(tmp_path):
+    write(tmp_path, "a.yaml", GOOD)
+    write(tmp_path, "b.yaml", GOOD)
+    with pytest.raises(RegistryError, match=r"b\.yaml: claim B-TEST-ONE: field 'id': duplicate, already defined in .*a\.yaml"):
+        Registry.load(tmp_path)
+
+
+def test_unknown_claim_lookup_says_where(tmp_path):
+    write(tmp_path, "a.yaml", GOOD)
+    registry = Registry.load(tmp_path)
+    with pytest.raises(RegistryError, match=r"test_x\.py::test_y: unknown claim ID 'B-NOPE-1'"):
+        registry.claim("B-NOPE-1", where="test_x.py::test_y")
+
+
+def test_expected_verdicts_validation(tmp_path):
+    path = write(tmp_path, "expected_verdicts.yaml", """
+        - claim: B-TEST-ONE
+          profiles: [fast]
+          verdict: refuted
+          measured: "39"
+          reason: "too small"
+        """)
+    (entry,) = load_expected(path, {"B-TEST-ONE"})
+    assert entry.applies("B-TEST-ONE", "any-case", "fast") and not entry.applies("B-TEST-ONE", None, "slow")
+    with pytest.raises(RegistryError, match=r"e2\.yaml: claim B-OTHER-1: field 'claim': unknown claim ID"):
+        load_expected(write(tmp_path, "e2.yaml", path.read_text().replace("B-TEST-ONE", "B-OTHER-1")), {"B-TEST-ONE"})
+    bad = write(tmp_path, "e3.yaml", path.read_text().replace("refuted", "maybe"))
+    with pytest.raises(RegistryError, match=r"e3\.yaml: claim B-TEST-ONE: field 'verdict'"):
+        load_expected(bad, {"B-TEST-ONE"})
+    missing = write(tmp_path, "e4.yaml", path.read_text().replace('  reason: "too small"\n', ""))
+    with pytest.raises(RegistryError, match=r"e4\.yaml: claim B-TEST-ONE: field 'reason': missing"):
+        load_expected(missing, {"B-TEST-ONE"})
+
+
+def test_case_specific_expectation_wins(tmp_path):
+    write(tmp_path, "a.yaml", GOOD)
+    write(tmp_path, "expected_verdicts.yaml", """
+        - {claim: B-TEST-ONE, profiles: [fast], verdict: holds, measured: "1", reason: "all cases"}
+        - {claim: B-TEST-ONE, case: "k=2", profiles: [fast], verdict: refuted, measured: "2", reason: "this case"}
+        """)
+    registry = Registry.load(tmp_path)
+    assert registry.expected_for("B-TEST-ONE", "k=2", "fast").reason == "this case"
+    assert registry.expected_for("B-TEST-ONE", "k=1", "fast").reason == "all cases"
+    assert registry.expected_for("B-TEST-ONE", "k=1", "slow") is None

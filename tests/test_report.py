@@ -1,0 +1,97 @@
+"""Report: HTML escaping, self-containment, merging of several JSON files, the merge command."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from harness.report import ReportError, load_records, merge_records, render_html, write_json
+from harness.report import figures
+from harness.report.__main__ import main
+from harness.report.html import format_value
+
+
+def record(nodeid="claims/t.py::test[fast]", claim="B-X-1", verdict="holds", **extra):
+    rec = {
+        "nodeid": nodeid, "claim_id": claim, "case": None, "paper": "bjorck2018", "section": "§1 S", "source": "§1",
+        "statement": "s", "paper_value": "p", "threshold": "t", "figure": None, "deviation": None, "profile": "fast",
+        "verdict": verdict, "summary": "ok", "expected": "holds", "expected_reason": None, "expected_measured": None,
+        "as_expected": verdict == "holds", "measured": {"x": 1.5}, "figures": [], "notes": [], "dataset": "synthetic",
+        "seeds": [0], "device": "cpu", "torch_version": "2", "wall_time_s": 0.5, "error": None,
+    }
+    rec.update(extra)
+    return rec
+
+
+def test_everything_from_yaml_and_measurements_is_escaped():
+    evil = "<script>alert('x')</script>"
+    html = render_html([record(statement=evil, summary=evil, measured={evil: evil}, notes=[evil], error=evil,
+                               threshold=evil, source=evil, case=evil, deviation=evil)])
+    assert "<script>" not in html
+    assert "&lt;script&gt;" in html
+
+
+def test_report_is_self_contained_with_embedded_figures():
+    svg = figures.lines([1, 2, 3], {"a": [1, 4, 9]}, xlabel="x", ylabel="y", title="t")
+    html = render_html([record(figures=[{"title": "fig", "svg": svg}])])
+    assert 'src="data:image/svg+xml;base64,' in html
+    # no external resource of any kind: no URL outside the embedded (base64) data
+    assert not re.search(r"https?://|//[a-z]|url\(", html.replace(html[html.index("base64,"):html.index('"', html.index("base64,"))], ""))
+
+
+def test_summary_counts_by_verdict_and_paper():
+    recs = [record("a", verdict="holds"), record("b", verdict="refuted"), record("c", claim="S-X-1", verdict="not run", paper="santurkar2018", as_expected=None)]
+    html = render_html(recs)
+    assert "Bjorck et al." in html and "Santurkar et al." in html
+    assert "1 verdict(s) differ" in html  # the unexpected refutation
+
+
+def test_merge_later_file_wins_and_union():
+    a = [record("n1", verdict="holds"), record("n2", claim="B-X-2")]
+    b = [record("n1", verdict="refuted")]
+    merged = merge_records(a, b)
+    assert {r["nodeid"]: r["verdict"] for r in merged} == {"n1": "refuted", "n2": "holds"}
+
+
+def test_merge_command_rebuilds_html_from_several_files(tmp_path, capsys):
+    write_json([record("n1")], tmp_path / "a.json", [{"device": "cpu", "profiles": ["fast"]}])
+    write_json([record("n2", claim="B-X-2", verdict="refuted")], tmp_path / "b.json")
+    out = tmp_path / "out" / "claims.html"
+    assert main(["merge", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "-o", str(out), "--json", str(tmp_path / "m.json")]) == 0
+    html = out.read_text(encoding="utf-8")
+    assert 'id="B-X-1"' in html and 'id="B-X-2"' in html
+    merged, runs = load_records(tmp_path / "m.json")
+    assert len(merged) == 2 and runs == [{"device": "cpu", "profiles": ["fast"]}]
+    assert "wrote" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("content, message", [("{not json", "not valid JSON"), ('{"schema": 99}', "schema"),
+                                               ('{"schema": 1, "records": [{"nodeid": "x"}]}', "lacks claim_id")])
+def test_bad_input_files_give_clear_errors(tmp_path, capsys, content, message):
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    with pytest.raises(ReportError, match=message):
+        load_records(bad)
+    assert main(["merge", str(bad), "-o", str(tmp_path / "x.html")]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_missing_input_file(tmp_path):
+    with pytest.raises(ReportError, match="no such claims JSON file"):
+        load_records(tmp_path / "nope.json")
+
+
+def test_format_value():
+    assert format_value(0.000012345) == "1.234e-05"
+    assert format_value(3.14159) == "3.142"
+    assert format_value(list(range(20))).endswith("… (20 values)]")
+    assert format_value({"a": 1}) == "{a: 1}"
+
+
+def test_json_round_trip(tmp_path):
+    write_json([record()], tmp_path / "c.json")
+    recs, runs = load_records(tmp_path / "c.json")
+    assert recs[0]["measured"] == {"x": 1.5} and runs == []
+    assert json.loads((tmp_path / "c.json").read_text())["schema"] == 1

@@ -1,0 +1,39 @@
+"""Verdict recorder: plain-data measurements, figures, conclude."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from harness.registry import Claim
+from harness.verdicts import ClaimRefuted, Verdict, to_plain
+
+CLAIM = Claim("B-X-1", "bjorck2018", "§1", "§1", "s", "p", "t", {"fast": {}}, {}, None, "x.yaml")
+
+
+def test_to_plain_converts_arrays_tensors_and_non_finite():
+    assert to_plain(np.float32(1.5)) == 1.5
+    assert to_plain(np.arange(3)) == [0, 1, 2]
+    assert to_plain(torch.tensor([1.0, 2.0])) == [1.0, 2.0]
+    assert to_plain({1: float("inf")}) == {"1": "inf"}
+    assert to_plain((1, "a", None, True)) == [1, "a", None, True]
+    with pytest.raises(TypeError, match="cannot record a measurement of type object"):
+        to_plain(object())
+
+
+def test_conclude_records_and_raises_when_refuted():
+    v = Verdict(CLAIM, "fast", None, {})
+    with pytest.raises(ClaimRefuted, match="B-X-1 refuted at profile 'fast': too small"):
+        v.conclude(False, "too small")
+    assert v.verdict == "refuted" and v.summary == "too small"
+    with pytest.raises(RuntimeError, match="conclude\\(\\) called twice"):
+        v.conclude(True, "again")
+
+
+def test_figures_must_be_svg():
+    v = Verdict(CLAIM, "fast", None, {})
+    with pytest.raises(ValueError, match="not an SVG document"):
+        v.add_figure("f", "<png>")
+    v.add_figure("f", "<svg></svg>")
+    assert v.figures == [{"title": "f", "svg": "<svg></svg>"}]
