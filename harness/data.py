@@ -1,0 +1,153 @@
+"""Image data as tensors: synthetic CIFAR-like data and real CIFAR-10.
+
+Images are kept as uint8 tensors (N, 3, H, W) with int64 labels: a quarter of the memory of
+float32, and the same layout on CPU and GPU. Normalization and augmentation (random flip,
+4-pixel zero-pad crop as in bjorck2018 App. B) are batched tensor ops, so they run wherever the
+batch lives with no per-sample Python work.
+
+Synthetic data (DESIGN.md, Data): 10 classes, each an oriented texture (grating orientation and
+frequency) plus a colour from a 5-colour palette shared by two classes. Per image: random phase
+(translation), jitter of orientation, frequency, colour and contrast, a weaker distractor texture
+and pixel noise. A small CNN learns the textures; a linear model on pixels can use the colour but
+not the phase-randomized texture, so it scores clearly lower (tests/test_data.py shows both).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)  # channel means of the CIFAR-10 training set
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+CIFAR10_ENV = "BNCLAIMS_CIFAR10"
+NUM_CLASSES = 10
+
+
+class DataUnavailable(RuntimeError):
+    """A dataset is missing or corrupt; the message says how to provide it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageData:
+    name: str
+    train_x: torch.Tensor  # uint8 (N, 3, H, W)
+    train_y: torch.Tensor  # int64 (N,)
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    mean: tuple[float, float, float]  # per channel, on the [0, 1] scale
+    std: tuple[float, float, float]
+
+    def to(self, device: torch.device | str) -> ImageData:
+        return dataclasses.replace(
+            self, **{f: getattr(self, f).to(device) for f in ("train_x", "train_y", "test_x", "test_y")}
+        )
+
+    @property
+    def resolution(self) -> int:
+        return int(self.train_x.shape[-1])
+
+
+def normalize(x: torch.Tensor, mean, std) -> torch.Tensor:
+    """uint8 images → float32, channel-wise standardized."""
+    if x.dtype != torch.uint8:
+        raise TypeError(f"expected uint8 images, got {x.dtype}")
+    m = torch.tensor(mean, device=x.device).view(1, -1, 1, 1)
+    s = torch.tensor(std, device=x.device).view(1, -1, 1, 1)
+    return (x.float() / 255.0 - m) / s
+
+
+def augment(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
+    """Random horizontal flip, then a random crop of the zero-padded image, for a whole batch."""
+    n, c, h, w = x.shape
+    draw = {"generator": generator, "device": generator.device}
+    flip = (torch.rand(n, **draw) < 0.5).to(x.device)
+    dx = torch.randint(0, 2 * pad + 1, (n,), **draw).to(x.device)
+    dy = torch.randint(0, 2 * pad + 1, (n,), **draw).to(x.device)
+    x = torch.where(flip.view(n, 1, 1, 1), x.flip(-1), x)
+    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
+    rows = (dy.view(n, 1) + torch.arange(h, device=x.device)).view(n, 1, h, 1).expand(n, c, h, w + 2 * pad)
+    cols = (dx.view(n, 1) + torch.arange(w, device=x.device)).view(n, 1, 1, w).expand(n, c, h, w)
+    return padded.gather(2, rows).gather(3, cols)
+
+
+def synthetic_cifar(
+    n_train: int = 10_000, n_test: int = 2_000, resolution: int = 32, seed: int = 0, noise: float = 0.6
+) -> ImageData:
+    """Deterministic CIFAR-like data (see the module docstring); well under a second for 12k images."""
+    if resolution < 8:
+        raise ValueError(f"resolution must be at least 8 pixels, got {resolution}")
+    if n_train < 1 or n_test < 1:
+        raise ValueError(f"need at least one training and one test image, got {n_train} and {n_test}")
+    g = torch.Generator().manual_seed(seed)
+    x, y = _synthesize(n_train + n_test, resolution, g, noise)
+    mean = tuple(float(v) for v in x[:n_train].float().mean(dim=(0, 2, 3)) / 255.0)
+    std = tuple(float(v) for v in x[:n_train].float().std(dim=(0, 2, 3)) / 255.0)
+    return ImageData(f"synthetic-{resolution}px", x[:n_train], y[:n_train], x[n_train:], y[n_train:], mean, std)
+
+
+def _synthesize(n: int, res: int, g: torch.Generator, noise: float) -> tuple[torch.Tensor, torch.Tensor]:
+    def u(*shape, lo=0.0, hi=1.0):
+        return lo + (hi - lo) * torch.rand(*shape, generator=g)
+
+    labels = torch.randint(0, NUM_CLASSES, (n,), generator=g)
+    palette = torch.tensor(
+        [[0.9, 0.3, 0.3], [0.3, 0.8, 0.3], [0.3, 0.4, 0.9], [0.85, 0.8, 0.3], [0.7, 0.35, 0.85]]
+    )
+    orientation = labels.float() * (torch.pi / NUM_CLASSES) + u(n, lo=-0.13, hi=0.13)  # 18° apart, ±7.4° jitter
+    frequency = (2.0 + (labels % 3).float()) * u(n, lo=0.9, hi=1.1) / 8.0  # cycles per pixel × 8-pixel scale
+    phase = u(n, hi=2 * torch.pi)  # translation
+    yy, xx = torch.meshgrid(torch.arange(res).float(), torch.arange(res).float(), indexing="ij")
+
+    def grating(theta, freq, ph):
+        proj = xx * torch.cos(theta).view(-1, 1, 1) + yy * torch.sin(theta).view(-1, 1, 1)
+        return torch.sin(2 * torch.pi * freq.view(-1, 1, 1) * proj + ph.view(-1, 1, 1))
+
+    texture = grating(orientation, frequency, phase) * u(n, lo=0.0, hi=1.0).view(-1, 1, 1) ** 2  # some images nearly flat
+    distractor = grating(u(n, hi=torch.pi), u(n, lo=0.2, hi=0.45), u(n, hi=2 * torch.pi)) * u(n, lo=0.2, hi=0.7).view(-1, 1, 1)
+    colour = palette[labels % 5] + u(n, 3, lo=-0.12, hi=0.12)
+    background = u(n, 3, lo=0.3, hi=0.6)
+    img = background.view(n, 3, 1, 1) + 0.35 * colour.view(n, 3, 1, 1) * (1 + texture.unsqueeze(1))
+    img = img + 0.2 * distractor.unsqueeze(1) + noise * 0.25 * torch.randn(n, 3, res, res, generator=g)
+    return (img.clamp(0, 1) * 255).round().to(torch.uint8), labels
+
+
+def cifar10_root(option: str | None = None) -> Path | None:
+    """Where CIFAR-10 lives: the --cifar10-root option, else the BNCLAIMS_CIFAR10 variable."""
+    value = option or os.environ.get(CIFAR10_ENV)
+    return Path(value) if value else None
+
+
+def load_cifar10(root: Path | str | None) -> ImageData:
+    """CIFAR-10 from ``root/cifar-10-batches-py`` through torchvision (never downloads).
+
+    Raises DataUnavailable, saying how to provide the data, when it is missing or corrupt.
+    """
+    how = (
+        f"put the python version of CIFAR-10 (cifar-10-batches-py/) under a folder and pass "
+        f"--cifar10-root FOLDER or set {CIFAR10_ENV}=FOLDER; torchvision.datasets.CIFAR10(FOLDER, "
+        f"download=True) fetches it on a machine with internet access"
+    )
+    if root is None:
+        raise DataUnavailable(f"CIFAR-10 not configured: {how}")
+    from torchvision.datasets import CIFAR10
+
+    try:
+        train = CIFAR10(str(root), train=True, download=False)
+        test = CIFAR10(str(root), train=False, download=False)
+    except RuntimeError as err:  # torchvision: "Dataset not found or corrupted"
+        raise DataUnavailable(f"CIFAR-10 under {root} is missing or corrupt ({err}): {how}") from None
+    except Exception as err:  # unreadable pickles
+        raise DataUnavailable(f"CIFAR-10 under {root} could not be read ({type(err).__name__}: {err}): {how}") from None
+
+    def tensors(ds):
+        data = np.asarray(ds.data)
+        if data.dtype != np.uint8 or data.ndim != 4 or data.shape[1:] != (32, 32, 3):
+            raise DataUnavailable(f"CIFAR-10 under {root} has unexpected shape {data.shape}: {how}")
+        return torch.from_numpy(data).permute(0, 3, 1, 2).contiguous(), torch.tensor(ds.targets, dtype=torch.int64)
+
+    (trx, try_), (tex, tey) = tensors(train), tensors(test)
+    return ImageData("cifar10", trx, try_, tex, tey, CIFAR10_MEAN, CIFAR10_STD)

@@ -1,0 +1,16 @@
+"""Architectures of the two papers. Every builder takes a ``norm`` factory (harness.norms)."""
+
+from harness.models.init import init_weights
+from harness.models.linear import DeepLinear, deep_linear
+from harness.models.resnet import CifarResNet, resnet_cifar
+from harness.models.vgg import CifarVGG, vgg_cifar
+
+__all__ = [
+    "CifarResNet",
+    "CifarVGG",
+    "DeepLinear",
+    "deep_linear",
+    "init_weights",
+    "resnet_cifar",
+    "vgg_cifar",
+]

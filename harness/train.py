@@ -1,0 +1,121 @@
+"""SGD training loop (bjorck2018 App. B protocol by default).
+
+SGD with momentum 0.9 and weight decay 5e-4, batch 128, LR divided by 10 at 50% and 75% of the
+steps, flip + pad-crop augmentation. Divergence (§3.4: a mini-batch loss above 1e3, or not
+finite) stops the run and is recorded as ``diverged_at`` — a measured outcome, never an exception.
+Batches are drawn from a device-side permutation; nothing per sample runs in Python.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from harness.data import ImageData, augment, normalize
+
+DIVERGENCE_LOSS = 1e3  # bjorck2018 §3.4
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    lr: float
+    steps: int
+    batch_size: int = 128
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    milestones: tuple[float, ...] = (0.5, 0.75)  # fractions of the steps where the LR is divided
+    lr_decay: float = 0.1
+    augment: bool = True
+    eval_every: int = 0  # steps between evaluations; 0 = only at the end
+    seed: int = 0
+
+    def __post_init__(self):
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr must be a positive finite number, got {self.lr}")
+        if self.steps < 1 or self.batch_size < 1:
+            raise ValueError(f"steps and batch_size must be positive, got {self.steps} and {self.batch_size}")
+        if any(not 0 < m < 1 for m in self.milestones):
+            raise ValueError(f"milestones are fractions of training in (0, 1), got {self.milestones}")
+
+    def lr_at(self, step: int) -> float:
+        passed = sum(step >= round(m * self.steps) for m in self.milestones)
+        return self.lr * self.lr_decay**passed
+
+
+@dataclasses.dataclass
+class TrainResult:
+    steps_done: int
+    diverged_at: int | None  # 1-based step whose batch loss diverged
+    losses: list[float]  # mini-batch loss per step
+    evals: list[dict]  # {"step", "train_acc", "train_loss", "test_acc", "test_loss"}
+
+    @property
+    def diverged(self) -> bool:
+        return self.diverged_at is not None
+
+    @property
+    def final(self) -> dict:
+        return self.evals[-1] if self.evals else {}
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, data: ImageData, batch_size: int = 1000) -> dict:
+    """Accuracy and mean loss in eval mode (BN running statistics); restores the training mode."""
+    was_training = model.training
+    model.eval()
+    correct, loss = 0, 0.0
+    for i in range(0, len(x), batch_size):
+        logits = model(normalize(x[i : i + batch_size], data.mean, data.std))
+        loss += F.cross_entropy(logits, y[i : i + batch_size], reduction="sum").item()
+        correct += (logits.argmax(1) == y[i : i + batch_size]).sum().item()
+    model.train(was_training)
+    return {"acc": correct / len(x), "loss": loss / len(x)}
+
+
+def train(model: nn.Module, data: ImageData, config: TrainConfig, device: torch.device | str = "cpu",
+          eval_train_samples: int = 2000) -> TrainResult:
+    device = torch.device(device)
+    model.to(device).train()
+    data = data.to(device)
+    gen = torch.Generator(device=device).manual_seed(config.seed)
+    opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    n = len(data.train_y)
+    perm, cursor = torch.randperm(n, generator=gen, device=device), 0
+    losses, evals, diverged_at = [], [], None
+    train_eval = (data.train_x[:eval_train_samples], data.train_y[:eval_train_samples])
+
+    def record(step: int) -> None:
+        tr, te = evaluate(model, *train_eval, data), evaluate(model, data.test_x, data.test_y, data)
+        evals.append({"step": step, "train_acc": tr["acc"], "train_loss": tr["loss"], "test_acc": te["acc"], "test_loss": te["loss"]})
+
+    for step in range(1, config.steps + 1):
+        if cursor + config.batch_size > n:  # new epoch
+            perm, cursor = torch.randperm(n, generator=gen, device=device), 0
+        idx = perm[cursor : cursor + config.batch_size]
+        cursor += config.batch_size
+        x = data.train_x[idx]
+        if config.augment:
+            x = augment(x, gen)
+        for group in opt.param_groups:
+            group["lr"] = config.lr_at(step - 1)
+        loss = F.cross_entropy(model(normalize(x, data.mean, data.std)), data.train_y[idx])
+        value = loss.item()
+        losses.append(value)
+        if not math.isfinite(value) or value > DIVERGENCE_LOSS:
+            diverged_at = step
+            break
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if config.eval_every and step % config.eval_every == 0 and step < config.steps:
+            record(step)
+    if diverged_at is None:
+        record(len(losses))
+    return TrainResult(steps_done=len(losses), diverged_at=diverged_at, losses=losses, evals=evals)
