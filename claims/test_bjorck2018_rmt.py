@@ -1,0 +1,272 @@
+"""bjorck2018 §4 and Apps. C–E: random-matrix products and linear networks.
+
+Gaussian products come from the session fixture ``gaussian_products`` (one chain of factors per
+run, N = 1000 and 5 runs as in Figs. 8, 11, 12); the claims read it without recomputing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.stats
+import torch
+
+from fixtures.rmt import product_runs
+from harness.models import deep_linear
+from harness.probes import linear, rmt
+from harness.report import figures
+
+DATASET = "Gaussian random matrices (no data)"
+# tests that read the shared products run on one xdist worker, so the products are built once
+SHARES_PRODUCTS = pytest.mark.xdist_group("gaussian-products")
+
+
+def _record_provenance(verdict, products) -> None:
+    verdict.dataset = DATASET
+    verdict.seeds = list(products.seeds)
+
+
+@pytest.mark.claim("B-RMT-DENSITY")
+@SHARES_PRODUCTS
+@pytest.mark.parametrize("reading", ["squared", "singular"], ids=lambda r: f"reading={r}")
+def test_density_follows_eq5(verdict, settings, gaussian_products, reading):
+    """Eq. 5 against the pooled spectrum, read as density of σ² (squared) or of σ (singular)."""
+    _record_provenance(verdict, gaussian_products)
+    ks, panels = {}, []
+    for M in settings["density_factors"]:
+        law = rmt.FussCatalan(M)
+        s = gaussian_products.singular_values(M)
+        values = s**2 if reading == "squared" else s
+        ks[M] = rmt.ks_distance(values, law.cdf)
+        grid = np.linspace(1e-3, law.upper, 400)
+        panels.append(
+            {"label": f"M = {M}  (KS {ks[M]:.3f})", "samples": values, "grid": grid, "density": law.pdf(grid),
+             "xlabel": "σ²" if reading == "squared" else "σ"}
+        )
+    verdict.measure(ks_by_factors=ks, N=gaussian_products.N, runs=len(gaussian_products.runs))
+    verdict.add_figure(
+        f"Histogram of {'σ²' if reading == 'squared' else 'σ'} vs Eq. 5",
+        figures.histograms_with_density(panels, title=f"Eq. 5 read as the density of {'σ²' if reading == 'squared' else 'σ'}"),
+    )
+    worst = max(ks.values())
+    verdict.conclude(
+        holds=worst <= settings["max_ks"],
+        summary=f"max KS over M = {worst:.3f} (limit {settings['max_ks']}); "
+        + ", ".join(f"M={M}: {d:.3f}" for M, d in ks.items()),
+    )
+
+
+@pytest.mark.claim("B-RMT-EDGE")
+@SHARES_PRODUCTS
+def test_largest_squared_singular_value_approaches_edge(verdict, settings, gaussian_products, claims_registry, profile):
+    """Mean relative gap 1 − λ_max/edge(M) at N = 250, 500 and the shared N = 1000."""
+    shared = claims_registry.shared_settings("B-RMT-EDGE", profile)
+    by_size = {N: product_runs(N, settings["edge_factors"], settings["runs_by_size"][N], shared["seed"] + 1000 * N)
+               for N in settings["sizes"]}
+    by_size[gaussian_products.N] = gaussian_products
+    verdict.dataset = DATASET
+    verdict.seeds = sorted({s for runs in by_size.values() for s in runs.seeds})
+    sizes = sorted(by_size)
+    gaps = {M: {N: float(1 - np.mean(by_size[N].per_run(M, "sigma_max") ** 2) / rmt.edge(M)) for N in sizes}
+            for M in settings["edge_factors"]}
+    verdict.measure(relative_gap=gaps, edge={M: rmt.edge(M) for M in gaps},
+                    runs_by_size={N: len(by_size[N].runs) for N in sizes})
+    verdict.add_figure(
+        "relative gap 1 − λ_max/edge vs N",
+        figures.lines(sizes, {f"M = {M}": [gaps[M][N] for N in sizes] for M in gaps},
+                      xlabel="N", ylabel="1 − mean λ_max / edge(M)", title="λ_max approaches the edge of Eq. 5", logx=True),
+    )
+    closer = {M: g[sizes[-1]] < g[sizes[0]] for M, g in gaps.items()}
+    verdict.conclude(
+        holds=all(closer.values()),
+        summary="; ".join(f"M={M}: gap {g[sizes[0]]:.3f} (N={sizes[0]}) → {g[sizes[-1]]:.3f} (N={sizes[-1]})" for M, g in gaps.items()),
+    )
+
+
+@pytest.mark.claim("B-RMT-KAPPA")
+@SHARES_PRODUCTS
+def test_condition_number_grows_with_factors(verdict, settings, gaussian_products):
+    _record_provenance(verdict, gaussian_products)
+    Ms = list(gaussian_products.factors)
+    log_kappa = {M: np.log10(gaussian_products.per_run(M, "kappa")) for M in Ms}
+    means = [float(log_kappa[M].mean()) for M in Ms]
+    stds = [float(log_kappa[M].std(ddof=1)) for M in Ms]
+    verdict.measure(mean_log10_kappa=dict(zip(Ms, means)), std_log10_kappa=dict(zip(Ms, stds)))
+    verdict.add_figure(
+        "condition number vs number of factors (mean ± std over runs)",
+        figures.errorbar_lines(
+            Ms, {f"N = {gaussian_products.N}": (10 ** np.array(means), 10 ** np.array(means) * (10 ** np.array(stds) - 1))},
+            xlabel="number of factors M", ylabel="κ", title="κ of a product of Gaussian matrices", logy=True),
+    )
+    growth = 10 ** (means[-1] - means[0])
+    monotone = all(b > a for a, b in zip(means, means[1:]))
+    verdict.conclude(
+        holds=monotone and growth >= settings["min_growth"],
+        summary=f"κ(M=1) = {10 ** means[0]:.3g} → κ(M={Ms[-1]}) = {10 ** means[-1]:.3g} "
+        f"(×{growth:.3g}); strictly increasing: {monotone}",
+    )
+
+
+@pytest.mark.claim("B-RMT-SMAX")
+@SHARES_PRODUCTS
+def test_max_singular_value_grows_sublinearly(verdict, settings, gaussian_products):
+    _record_provenance(verdict, gaussian_products)
+    Ms = list(gaussian_products.factors)
+    smax = {M: gaussian_products.per_run(M, "sigma_max") for M in Ms}
+    mean = np.array([smax[M].mean() for M in Ms])
+    std = np.array([smax[M].std(ddof=1) for M in Ms])
+    edges = np.array([rmt.edge(M) for M in Ms])
+    verdict.measure(mean_sigma_max=dict(zip(Ms, mean)), edge=dict(zip(Ms, edges)),
+                    sigma_max_over_sqrt_edge=dict(zip(Ms, mean / np.sqrt(edges))))
+    verdict.add_figure(
+        "maximum singular value vs number of factors",
+        figures.errorbar_lines(Ms, {"measured σ_max": (mean, std)}, xlabel="number of factors M", ylabel="σ_max",
+                               title="σ_max of the product", reference={"√edge(M) (Eq. 5 read as σ²)": np.sqrt(edges),
+                                                                        "edge(M), the paper's linear expectation": edges}),
+    )
+    increasing = bool(np.all(np.diff(mean) > 0))
+    below_linear = bool(np.all(mean[1:] < edges[1:]))
+    verdict.conclude(
+        holds=increasing and below_linear,
+        summary=f"σ_max {mean[0]:.3f} (M=1) → {mean[-1]:.3f} (M={Ms[-1]}), edge(M={Ms[-1]}) = {edges[-1]:.1f}; "
+        f"σ_max/√edge ∈ [{(mean / np.sqrt(edges)).min():.3f}, {(mean / np.sqrt(edges)).max():.3f}]",
+    )
+
+
+@pytest.mark.claim("B-RMT-TAILS")
+@SHARES_PRODUCTS
+def test_spectrum_heavier_tailed_with_factors(verdict, settings, gaussian_products):
+    _record_provenance(verdict, gaussian_products)
+    Ms = list(gaussian_products.factors)
+    ratio = {M: rmt.tail_ratio(gaussian_products.singular_values(M)) for M in Ms}
+    kurt = {M: float(scipy.stats.kurtosis(gaussian_products.singular_values(M))) for M in Ms}
+    verdict.measure(q99_over_median=ratio, excess_kurtosis=kurt)
+    verdict.add_figure(
+        "singular value distributions (pooled runs), log axis",
+        figures.overlaid_histograms({f"M = {M}": gaussian_products.singular_values(M) for M in Ms},
+                                    xlabel="singular value σ", title="Spectra of products of M Gaussian matrices", logx=True),
+    )
+    values = [ratio[M] for M in Ms]
+    verdict.conclude(
+        holds=all(b > a for a, b in zip(values, values[1:])),
+        summary="q99/median: " + ", ".join(f"M={M}: {ratio[M]:.2f}" for M in Ms),
+    )
+
+
+@pytest.mark.claim("B-RMT-UNIV")
+def test_universality_and_scale_do_not_fix_conditioning(verdict, settings):
+    """Scale with common random numbers (exact invariance); distributions by their growth rate of κ.
+
+    A per-run log10 κ scatters by ~1–1.7 decades (σ_min is heavy-tailed), so distributions are
+    compared by the regression slope over all runs, not by per-M means of a few runs.
+    """
+    Ms, N, seed = sorted(settings["factors"]), settings["N"], settings["seed"]
+    xavier = product_runs(N, Ms, settings["scale_runs"], seed, "gaussian", 1.0)
+    kaiming = product_runs(N, Ms, settings["scale_runs"], seed, "gaussian", 2.0)
+    scale_diff = max(float(np.max(np.abs(kaiming.per_run(M, "kappa") / xavier.per_run(M, "kappa") - 1))) for M in Ms)
+
+    rate, growth, mean_log = {}, {}, {}
+    for i, dist in enumerate(rmt.ENTRY_DISTRIBUTIONS):
+        runs = product_runs(N, Ms, settings["runs"], seed + 1000 * (i + 1), dist, 1.0)
+        verdict.seeds += list(runs.seeds)
+        logk = {M: np.log10(runs.per_run(M, "kappa")) for M in Ms}
+        fit = scipy.stats.linregress(np.repeat(Ms, len(runs.runs)), np.concatenate([logk[M] for M in Ms]))
+        rate[dist] = {"slope": fit.slope, "stderr": fit.stderr}
+        mean_log[dist] = {M: float(logk[M].mean()) for M in Ms}
+        growth[dist] = 10 ** (mean_log[dist][Ms[-1]] - mean_log[dist][Ms[0]])
+    verdict.dataset = DATASET
+    verdict.seeds += list(xavier.seeds)
+    gaussian = rate["gaussian"]["slope"]
+    rel_rate = {d: abs(r["slope"] / gaussian - 1) for d, r in rate.items()}
+    verdict.measure(scale_max_relative_kappa_difference=scale_diff, log10_kappa_slope_per_factor=rate,
+                    relative_rate_difference=rel_rate, growth=growth, mean_log10_kappa=mean_log, N=N)
+    verdict.add_figure(
+        "κ vs factors for several entry distributions",
+        figures.lines(Ms, {d: [10 ** v[M] for M in Ms] for d, v in mean_log.items()}, xlabel="number of factors M",
+                      ylabel="κ (geometric mean over runs)", title=f"Universality of ill-conditioning (N = {N})", logy=True),
+    )
+    verdict.conclude(
+        holds=scale_diff <= 1e-8 and min(growth.values()) >= 100 and max(rel_rate.values()) <= 0.25,
+        summary=f"Kaiming vs Xavier κ differ by ≤ {scale_diff:.1e}; log10 κ per factor: "
+        + ", ".join(f"{d} {r['slope']:.2f}±{r['stderr']:.2f}" for d, r in rate.items())
+        + f"; largest rate difference {max(rel_rate.values()):.0%}",
+    )
+
+
+@pytest.mark.claim("B-LIN-PROP1")
+def test_single_factor_is_independent_least_squares(verdict, settings):
+    rng = np.random.default_rng(settings["seed"])
+    loss_err, solution_err, trajectory_err = [], [], []
+    for _ in range(settings["problems"]):
+        d, h, n = (int(v) for v in rng.integers(2, 8, size=3))
+        h = min(h, d)  # Ā must have full column rank for a unique optimum
+        m = n + int(rng.integers(1, 20))
+        Abar, x, y = rng.standard_normal((d, h)), rng.standard_normal((n, m)), rng.standard_normal((d, m))
+        problem = linear.decouple(Abar, x, y)
+        A1 = rng.standard_normal((h, n))
+        direct = linear.loss_direct(Abar, A1, x, y)
+        loss_err.append(abs(direct - problem.loss(Abar, problem.to_columns(A1))) / direct)
+        ref, cols = linear.solve_direct(Abar, x, y), linear.solve_decoupled(Abar, problem)
+        solution_err.append(np.linalg.norm(ref - cols) / np.linalg.norm(ref))
+        lr = 0.1 / (np.linalg.norm(Abar, 2) * np.linalg.norm(x, 2)) ** 2  # a stable step for both
+        a = np.array(linear.gd_direct(Abar, x, y, A1, lr, settings["gd_steps"]))
+        b = np.array(linear.gd_decoupled(Abar, problem, A1, lr, settings["gd_steps"]))
+        trajectory_err.append(float(np.max(np.abs(a - b) / a)))
+    worst = {"loss": max(loss_err), "optimum": max(solution_err), "gd_trajectory": max(trajectory_err)}
+    verdict.measure(worst_relative_error=worst, problems=settings["problems"])
+    verdict.dataset = "random least-squares problems (float64)"
+    verdict.seeds = [settings["seed"]]
+    verdict.conclude(
+        holds=worst["loss"] <= 1e-10 and worst["optimum"] <= 1e-8 and worst["gd_trajectory"] <= 1e-9,
+        summary=f"worst relative errors over {settings['problems']} problems: loss {worst['loss']:.1e}, "
+        f"optimum {worst['optimum']:.1e}, GD trajectory {worst['gd_trajectory']:.1e}",
+    )
+
+
+@pytest.mark.claim("B-LIN-KAPPA")
+def test_conditioning_slows_gd_and_limits_lr(verdict, settings):
+    depths, seeds = settings["depths"], range(settings["seeds"])
+    kappa, max_lr, theory_lr = {}, {}, {}
+    for depth in depths:
+        ks, lrs, th = [], [], []
+        for seed in seeds:
+            torch.manual_seed(seed)
+            net = deep_linear(depth=depth, width=settings["width"], norm="none", init="xavier_uniform")
+            A = net.end_to_end().detach().double().numpy()
+            b = np.random.default_rng(seed).standard_normal(settings["width"])
+            ks.append(np.linalg.cond(A) if depth <= 2 else np.linalg.norm(A, 2) * np.linalg.norm(np.linalg.inv(A), 2))
+            lrs.append(linear.max_stable_lr(A, b))
+            th.append(2 / np.linalg.norm(A, 2) ** 2)
+        kappa[depth], max_lr[depth], theory_lr[depth] = float(np.exp(np.mean(np.log(ks)))), float(np.mean(lrs)), float(np.mean(th))
+    rng = np.random.default_rng(0)
+    iterations = {}
+    for k in settings["kappas"]:
+        A = linear.matrix_with_condition(rng, settings["size"], k)
+        steps = linear.gd_iterations_to_tolerance(A, rng.standard_normal(settings["size"]), lr=1 / np.linalg.norm(A, 2) ** 2,
+                                                  tol=1e-6, max_steps=10**6)
+        iterations[k] = steps
+    ks_ = np.array(settings["kappas"], dtype=float)
+    its = np.array([iterations[k] for k in settings["kappas"]], dtype=float)
+    exponent = scipy.stats.linregress(np.log(ks_), np.log(its)).slope
+    verdict.measure(kappa_by_depth=kappa, max_stable_lr_by_depth=max_lr, theory_2_over_smax2=theory_lr,
+                    gd_iterations_by_kappa=iterations, iterations_exponent_in_kappa=exponent)
+    verdict.dataset = "Xavier-initialized linear nets; least-squares problems (float64)"
+    verdict.seeds = list(seeds)
+    verdict.add_figure(
+        "depth → κ and largest stable LR; κ → GD iterations",
+        figures.lines(depths, {"κ (geometric mean)": [kappa[d] for d in depths], "largest stable LR": [max_lr[d] for d in depths]},
+                      xlabel="depth of the linear net", ylabel="value", title=f"Linear nets, width {settings['width']}", logy=True),
+    )
+    verdict.add_figure(
+        "GD iterations to 1e-6 vs κ",
+        figures.lines(list(ks_), {"iterations": list(its)}, xlabel="κ", ylabel="GD steps", title=f"slope {exponent:.2f} on log–log axes",
+                      logx=True, logy=True),
+    )
+    kappa_up = all(kappa[b] > kappa[a] for a, b in zip(depths, depths[1:]))
+    lr_down = all(max_lr[b] < max_lr[a] for a, b in zip(depths, depths[1:]))
+    slower = all(j > i for i, j in zip(its, its[1:]))
+    verdict.conclude(
+        holds=kappa_up and lr_down and slower,
+        summary=f"κ by depth {[f'{kappa[d]:.3g}' for d in depths]}; max LR by depth {[f'{max_lr[d]:.3g}' for d in depths]}; "
+        f"GD steps ∝ κ^{exponent:.2f}",
+    )

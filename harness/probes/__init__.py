@@ -1,0 +1,1 @@
+"""Measurements. Each module measures one kind of quantity and returns plain data."""
