@@ -10,7 +10,7 @@ import pytest
 from harness.report import ReportError, load_records, merge_records, render_html, write_json
 from harness.report import figures
 from harness.report.__main__ import main
-from harness.report.html import format_value
+from harness.report.html import format_seeds, format_value
 
 
 def record(nodeid="claims/t.py::test[fast]", claim="B-X-1", verdict="holds", **extra):
@@ -95,3 +95,9 @@ def test_json_round_trip(tmp_path):
     recs, runs = load_records(tmp_path / "c.json")
     assert recs[0]["measured"] == {"x": 1.5} and runs == []
     assert json.loads((tmp_path / "c.json").read_text())["schema"] == 1
+
+
+def test_format_seeds():
+    assert format_seeds([]) == "–"
+    assert format_seeds([0, 1, 2, 3, 7, 9, 10]) == "0–3, 7, 9–10"
+    assert format_seeds(list(range(0, 40, 2))).endswith("… (20 seeds)")

@@ -43,16 +43,26 @@ def errorbar_lines(
     xlabel: str,
     ylabel: str,
     title: str,
-    logy: bool = False,
+    log_stats: bool = False,
     reference: Mapping[str, Sequence[float]] | None = None,
 ) -> str:
-    """Mean ± std per x for each named series (as Figs. 11 and 12), optional dashed references."""
+    """Mean ± std per x for each named series (as Figs. 11 and 12), optional references.
+
+    With ``log_stats`` the series hold mean and std of log10 values (quantities spanning many
+    orders of magnitude, like κ): drawn on a log axis at 10^mean with bars 10^(mean ± std).
+    """
     fig, ax = plt.subplots()
     for name, (mean, std) in series.items():
-        ax.errorbar(x, mean, yerr=std, marker="o", ms=4, capsize=3, label=name)
-    for name, values in (reference or {}).items():
-        ax.plot(x, values, "k--", lw=1, label=name)
-    if logy:
+        mean, std = np.asarray(mean, dtype=float), np.asarray(std, dtype=float)
+        if log_stats:
+            centre = 10**mean
+            ax.errorbar(x, centre, yerr=[centre - 10 ** (mean - std), 10 ** (mean + std) - centre], marker="o", ms=4,
+                        capsize=3, label=name)
+        else:
+            ax.errorbar(x, mean, yerr=std, marker="o", ms=4, capsize=3, label=name)
+    for (name, values), style in zip((reference or {}).items(), ("k--", "k:", "k-.")):
+        ax.plot(x, values, style, lw=1.2, label=name)
+    if log_stats:
         ax.set_yscale("log")
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.legend(fontsize=8)
@@ -63,20 +73,24 @@ def histograms_with_density(
     panels: Sequence[Mapping],
     *,
     title: str,
-    bins: int = 80,
+    bins: int = 60,
 ) -> str:
-    """One panel per entry {label, samples, grid, density, xlabel}: sample histogram vs a curve."""
+    """One panel per entry {label, samples, grid, density, xlabel}: sample histogram vs a density.
+
+    Spectra of products pile up near 0 (Eq. 5 has a pole there), so both are drawn on a log x
+    axis: the histogram of log10(x) against its density x·ρ(x)·ln 10.
+    """
     fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 2.8), squeeze=False)
     for ax, panel in zip(axes[0], panels):
-        samples = np.asarray(panel["samples"])
-        hi = np.quantile(samples, 0.995)
-        ax.hist(samples[samples <= hi], bins=bins, density=True, alpha=0.55, label="measured")
-        grid, dens = np.asarray(panel["grid"]), np.asarray(panel["density"])
-        keep = grid <= hi
-        ax.plot(grid[keep], dens[keep], "k-", lw=1.2, label=panel.get("curve_label", "Eq. 5"))
+        samples = np.asarray(panel["samples"], dtype=float)
+        samples = samples[samples > 0]
+        grid, dens = np.asarray(panel["grid"], dtype=float), np.asarray(panel["density"], dtype=float)
+        keep = grid > 0
+        ax.hist(np.log10(samples), bins=bins, density=True, alpha=0.55, label="measured")
+        ax.plot(np.log10(grid[keep]), dens[keep] * grid[keep] * np.log(10), "k-", lw=1.2,
+                label=panel.get("curve_label", "Eq. 5"))
         ax.set_title(panel["label"], fontsize=9)
-        ax.set_xlabel(panel.get("xlabel", ""))
-        ax.set_ylim(0, max(dens[keep][np.isfinite(dens[keep])].max(initial=0) * 0.25, ax.get_ylim()[1] * 0.6))
+        ax.set_xlabel(f"log10 {panel.get('xlabel', 'x')}")
     axes[0][0].legend(fontsize=7)
     fig.suptitle(title, fontsize=10)
     return _to_svg(fig)
@@ -85,15 +99,14 @@ def histograms_with_density(
 def overlaid_histograms(
     groups: Mapping[str, Sequence[float]], *, xlabel: str, title: str, bins: int = 80, logx: bool = False
 ) -> str:
-    """Histograms of several samples on one axis (as Fig. 8)."""
+    """Histograms of several samples on one axis (as Fig. 8); ``logx`` bins log10 of the values."""
     fig, ax = plt.subplots()
     data = {k: np.asarray(v, dtype=float) for k, v in groups.items()}
-    pooled = np.concatenate(list(data.values()))
     if logx:
-        edges = np.logspace(np.log10(pooled[pooled > 0].min()), np.log10(pooled.max()), bins)
-        ax.set_xscale("log")
-    else:
-        edges = np.linspace(0, np.quantile(pooled, 0.999), bins)
+        data = {k: np.log10(v[v > 0]) for k, v in data.items()}
+        xlabel = f"log10 {xlabel}"
+    pooled = np.concatenate(list(data.values()))
+    edges = np.linspace(np.quantile(pooled, 0.001), pooled.max(), bins)
     for name, values in data.items():
         ax.hist(values, bins=edges, density=True, histtype="step", lw=1.3, label=name)
     ax.set(xlabel=xlabel, ylabel="density", title=title)

@@ -50,6 +50,24 @@ def _seconds(value: Any) -> str:
     return f"{value:.1f} s" if value >= 0.1 else f"{value * 1000:.0f} ms"
 
 
+def format_seeds(seeds: list) -> str:
+    """Seeds as a short text: runs of consecutive integers become ranges."""
+    if not seeds:
+        return "–"
+    values = sorted(set(seeds)) if all(isinstance(s, int) for s in seeds) else seeds
+    parts, start, prev = [], None, None
+    for s in values:
+        if isinstance(s, int) and prev is not None and s == prev + 1:
+            prev = s
+            continue
+        if start is not None:
+            parts.append(f"{start}–{prev}" if prev != start else f"{start}")
+        start = prev = s
+    parts.append(f"{start}–{prev}" if prev != start else f"{start}")
+    text = ", ".join(str(p) for p in parts)
+    return text if len(parts) <= 6 else ", ".join(str(p) for p in parts[:6]) + f", … ({len(values)} seeds)"
+
+
 def _group(records: list[dict]) -> list[dict]:
     """papers → sections → claims → records, in a stable reading order."""
     papers: dict[str, dict[str, dict[str, list[dict]]]] = defaultdict(lambda: defaultdict(dict))
@@ -97,7 +115,7 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(value=format_value, svg_uri=_svg_data_uri, seconds=_seconds)
+    env.filters.update(value=format_value, svg_uri=_svg_data_uri, seconds=_seconds, seeds=format_seeds)
     return env
 
 
