@@ -48,3 +48,8 @@ def make_norm(kind: str) -> NormFactory:
     if kind not in NORMS:
         raise ValueError(f"unknown norm '{kind}' (known: {', '.join(sorted(NORMS))})")
     return NormFactory(kind)
+
+
+def resolve_norm(norm: NormFactory | str) -> NormFactory:
+    """Builders accept a factory or its name."""
+    return make_norm(norm) if isinstance(norm, str) else norm

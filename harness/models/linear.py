@@ -11,7 +11,7 @@ from torch import nn
 
 from harness.models.init import init_weights
 from harness.models.numbered import NumberedLayers
-from harness.norms import NormFactory, make_norm
+from harness.norms import NormFactory, resolve_norm
 
 
 class DeepLinear(NumberedLayers, nn.Module):
@@ -49,5 +49,5 @@ def deep_linear(
     if depth < 1:
         raise ValueError(f"depth must be at least 1, got {depth}")
     dims = [in_features or width] + [width] * (depth - 1) + [out_features or width]
-    norm = make_norm(norm) if isinstance(norm, str) else norm
+    norm = resolve_norm(norm)
     return init_weights(DeepLinear(dims, norm, norm_last), init)

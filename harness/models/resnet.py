@@ -15,7 +15,7 @@ from torch import nn
 
 from harness.models.init import init_weights
 from harness.models.numbered import NumberedLayers
-from harness.norms import NormFactory, make_norm
+from harness.norms import NormFactory, resolve_norm
 
 
 class ShortcutA(nn.Module):
@@ -79,5 +79,5 @@ def resnet_cifar(
     num_classes: int = 10,
     init: str = "xavier_uniform",
 ) -> CifarResNet:
-    norm = make_norm(norm) if isinstance(norm, str) else norm
+    norm = resolve_norm(norm)
     return init_weights(CifarResNet(depth, norm, width, num_classes), init)

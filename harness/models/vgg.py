@@ -12,7 +12,7 @@ from torch import nn
 
 from harness.models.init import init_weights
 from harness.models.numbered import NumberedLayers
-from harness.norms import NormFactory, make_norm
+from harness.norms import NormFactory, resolve_norm
 
 CONFIGS = {
     "vgg11": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
@@ -53,5 +53,5 @@ def vgg_cifar(
     num_classes: int = 10,
     init: str = "xavier_uniform",
 ) -> CifarVGG:
-    norm = make_norm(norm) if isinstance(norm, str) else norm
+    norm = resolve_norm(norm)
     return init_weights(CifarVGG(config, norm, width, num_classes), init)

@@ -1,0 +1,26 @@
+"""Small statistics shared by claim tests: orderings and fits (scipy)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.stats
+
+
+def strictly_increasing(values: Sequence[float]) -> bool:
+    return all(b > a for a, b in zip(values, values[1:]))
+
+
+def strictly_decreasing(values: Sequence[float]) -> bool:
+    return all(b < a for a, b in zip(values, values[1:]))
+
+
+def fitted_slope(x: Sequence[float], y: Sequence[float], confidence: float = 0.95) -> dict[str, float]:
+    """Least-squares slope of y on x with its standard error and a t-based confidence interval."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.shape != y.shape or len(x) < 3:
+        raise ValueError(f"need at least 3 paired points to fit a slope with an interval, got {x.shape} and {y.shape}")
+    fit = scipy.stats.linregress(x, y)
+    half = scipy.stats.t.ppf(0.5 + confidence / 2, len(x) - 2) * fit.stderr
+    return {"slope": float(fit.slope), "stderr": float(fit.stderr), "low": float(fit.slope - half), "high": float(fit.slope + half)}
