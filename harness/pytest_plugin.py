@@ -16,13 +16,14 @@ import datetime as _dt
 import json
 import os
 import platform
+import re
 import socket
 import time
 from pathlib import Path
 
 import pytest
 
-from harness.registry import PROFILES, Registry, RegistryError
+from harness.registry import ID_PATTERN, PROFILES, Registry, RegistryError
 from harness.verdicts import ERROR, HOLDS, NOT_RUN, REFUTED, ClaimRefuted, Verdict
 
 RECORD_PROPERTY = "bnclaims_record"
@@ -136,9 +137,21 @@ def pytest_configure(config: pytest.Config) -> None:
         registry = Registry.load(claims_dir) if claims_dir.is_dir() else Registry([])
     except RegistryError as err:
         raise pytest.UsageError(f"claims registry: {err}") from None
+    _check_keyword_ids(config, registry)
     state = ClaimsSession(config, registry)
     config.stash[STATE_KEY] = state
     config.pluginmanager.register(state, "bnclaims-session")
+
+
+def _check_keyword_ids(config: pytest.Config, registry: Registry) -> None:
+    """``-k B-RMT-KAPX`` would silently select nothing: name the unknown claim IDs instead."""
+    tokens = re.findall(r"[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+", config.getoption("keyword") or "")
+    unknown = [t for t in tokens if ID_PATTERN.match(t) and t not in registry.claims
+               and not any(cid.startswith(t) for cid in registry.claims)]
+    if registry.claims and unknown:
+        raise pytest.UsageError(
+            f"-k names unknown claim ID(s) {', '.join(unknown)}; known IDs: {', '.join(sorted(registry.claims))}"
+        )
 
 
 def _state(config: pytest.Config) -> ClaimsSession:
@@ -155,21 +168,24 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     claim = _state(metafunc.config).registry.claim(marker.args[0], where=where)
     if "profile" not in metafunc.fixturenames:
         raise RegistryError(f"{where}: a claim test must request the 'verdict' fixture")
+    # ids like "B-RMT-KAPPA-fast": the claim ID is in every test id, so `-k B-RMT-KAPPA` selects it
     metafunc.parametrize(
         "profile",
-        [pytest.param(p, marks=getattr(pytest.mark, p), id=p) for p in PROFILES if p in claim.profiles],
+        [pytest.param(p, marks=getattr(pytest.mark, p), id=f"{claim.id}-{p}") for p in PROFILES if p in claim.profiles],
         indirect=True,
     )
 
 
-def _case_id(item: pytest.Item, profile: str) -> str | None:
-    full = item.callspec.id
-    for token in (f"-{profile}", f"{profile}-"):
-        if full.endswith(token) and token.startswith("-"):
-            return full[: -len(token)]
-        if full.startswith(token) and token.endswith("-"):
-            return full[len(token):]
-    return None if full == profile else full
+def _case_id(item: pytest.Item, claim_id: str, profile: str) -> str | None:
+    """The test's parametrization id without the claim-profile part (None when there is none)."""
+    full, token = item.callspec.id, f"{claim_id}-{profile}"
+    if full == token:
+        return None
+    if full.startswith(token + "-"):
+        return full[len(token) + 1 :]
+    if full.endswith("-" + token):
+        return full[: -len(token) - 1]
+    return full.replace(token, "").strip("-") or None
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -184,7 +200,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
                 dropped.append(item)  # plain `pytest` runs the fast profile only
                 continue
             claim = state.registry.claim(marker.args[0])
-            case = _case_id(item, profile)
+            case = _case_id(item, claim.id, profile)
             item.stash[CLAIM_KEY] = (claim, profile, case)
             expected = state.registry.expected_for(claim.id, case, profile)
             if expected is not None and expected.verdict == REFUTED:

@@ -209,3 +209,12 @@ def test_xdist_gives_same_verdicts_and_one_report(project):
     assert verdicts(parallel) == verdicts(serial)
     assert {r["nodeid"] for r in parallel.values()} == {r["nodeid"] for r in serial.values()}
     assert sorted(p.name for p in (project.path / "reports").iterdir()) == ["claims.html", "claims.json"]
+
+
+def test_claim_id_selects_with_k_and_unknown_ids_are_named(project):
+    result = project.runpytest("claims", "-m", "fast", "-k", "B-T-CASES", "-v")
+    result.assert_outcomes(passed=2, xfailed=1, deselected=3)
+    result.stdout.fnmatch_lines(["*test_cases?B-T-CASES-fast-k=1?*PASSED*"])
+    result = project.runpytest("claims", "-k", "B-T-CASSES")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*-k names unknown claim ID(s) B-T-CASSES; known IDs: B-T-CASES, B-T-HOLDS, B-T-REFUTED*"])
