@@ -136,3 +136,33 @@ def lines(
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.legend(fontsize=8)
     return _to_svg(fig)
+
+
+def scatter_against_bound(
+    points: Mapping[str, tuple[Sequence[float], Sequence[float]]], *, xlabel: str, ylabel: str, title: str,
+    symlog: bool = False,
+) -> str:
+    """One point per draw (bound, measured) per named series, with the line measured = bound.
+
+    Points on or under the diagonal satisfy the bound. ``symlog`` for values of either sign.
+    """
+    fig, ax = plt.subplots()
+    pooled = []
+    for name, (bound, measured) in points.items():
+        bound, measured = np.asarray(bound, dtype=float), np.asarray(measured, dtype=float)
+        ax.scatter(bound, measured, s=8, alpha=0.6, label=name)
+        pooled += [bound, measured]
+    values = np.concatenate(pooled)
+    if symlog:
+        ax.set_xscale("symlog", linthresh=1e-3)
+        ax.set_yscale("symlog", linthresh=1e-3)
+        lo, hi = values.min(), values.max()
+    else:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        positive = values[values > 0]
+        lo, hi = positive.min(), positive.max()
+    ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="measured = bound")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.legend(fontsize=8)
+    return _to_svg(fig)
