@@ -24,3 +24,13 @@ def fitted_slope(x: Sequence[float], y: Sequence[float], confidence: float = 0.9
     fit = scipy.stats.linregress(x, y)
     half = scipy.stats.t.ppf(0.5 + confidence / 2, len(x) - 2) * fit.stderr
     return {"slope": float(fit.slope), "stderr": float(fit.stderr), "low": float(fit.slope - half), "high": float(fit.slope + half)}
+
+
+def geometric_mean_ratio(numerator: Sequence[float], denominator: Sequence[float]) -> float:
+    """exp(mean(log a_i − log b_i)): the typical factor between paired positive measurements."""
+    a, b = np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
+    if a.shape != b.shape or a.size == 0:
+        raise ValueError(f"need paired, non-empty measurements, got shapes {a.shape} and {b.shape}")
+    if np.any(a <= 0) or np.any(b <= 0):
+        raise ValueError("a geometric-mean ratio needs positive values")
+    return float(np.exp(np.mean(np.log(a) - np.log(b))))

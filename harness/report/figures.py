@@ -166,3 +166,24 @@ def scatter_against_bound(
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.legend(fontsize=8)
     return _to_svg(fig)
+
+
+def bands(
+    x: Sequence[float],
+    series: Mapping[str, tuple[Sequence[float], Sequence[float], Sequence[float]]],
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    logy: bool = False,
+) -> str:
+    """A shaded band (low–high) with a middle line per named series (as Figs. 4, 8, 9)."""
+    fig, ax = plt.subplots()
+    for name, (low, mid, high) in series.items():
+        (line,) = ax.plot(x, mid, lw=1.4, label=name)
+        ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2)
+    if logy:
+        ax.set_yscale("log")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.legend(fontsize=8)
+    return _to_svg(fig)

@@ -1,0 +1,138 @@
+"""ICS, landscape and ℓp probes against hand-written references, and that probing never
+changes the training state (parameters, BN running statistics, the global RNG)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from harness.dln import layer_groups, lr_works, squared_error, train_dln
+from harness.models import deep_linear
+from harness.norms import LpNorm, make_norm
+from harness.probes.functional import ParamLoss
+from harness.probes.ics import internal_covariate_shift
+from harness.probes.landscape import landscape_line
+
+
+@pytest.mark.parametrize("p", [1.0, 2.0, math.inf])
+def test_lp_norm_forward_definition(p):
+    x = torch.randn(64, 5, dtype=torch.float64) * 3 + 2
+    layer = LpNorm(5, p, dims=1).double().train()
+    centred = x - x.mean(dim=0)
+    scale = centred.abs().amax(dim=0) if math.isinf(p) else centred.abs().pow(p).mean(dim=0).pow(1 / p)
+    assert torch.allclose(layer(x), centred / (scale + layer.eps), atol=1e-12)
+
+
+def test_l2_norm_is_batchnorm_and_conv_stats_include_space():
+    x = torch.randn(8, 3, 4, 4, dtype=torch.float64)
+    bn = nn.BatchNorm2d(3, eps=1e-5).double().train()
+    l2 = make_norm("l2")(3).double().train()
+    # same statistic; BN adds ε under the square root, ℓp adds it to the scale
+    assert torch.allclose(l2(x), bn(x), atol=1e-5)
+    assert l2(x).mean(dim=(0, 2, 3)).abs().max() < 1e-12
+
+
+def test_lp_norm_eval_uses_running_statistics_and_rejects_bad_p():
+    layer = LpNorm(2, 1.0, dims=1)
+    layer(torch.randn(32, 2) + 5)
+    assert (layer.running_mean > 0.3).all()
+    layer.eval()
+    assert layer(torch.zeros(1, 2)).shape == (1, 2)
+    with pytest.raises(ValueError, match="p must be"):
+        LpNorm(2, 0.5)
+
+
+def _three_layer(norm="batch"):
+    torch.manual_seed(0)
+    return deep_linear(depth=3, width=4, norm=norm).double().train()
+
+
+def test_ics_matches_a_hand_written_update():
+    model = _three_layer()
+    x, y = torch.randn(16, 4, dtype=torch.float64), torch.randn(16, 4, dtype=torch.float64)
+    lr = 0.05
+    objective = ParamLoss(model, x, y, squared_error)
+    groups, weights = layer_groups(model)
+    assert weights == ["net.0.weight", "net.2.weight", "net.4.weight"] and groups[0] == ["net.0.weight", "net.1.weight", "net.1.bias"]
+    got = internal_covariate_shift(objective, groups, weights, lr)
+    # reference: copies of the network, earlier layers updated by hand
+    loss = squared_error(model(x), y)
+    grads = dict(zip([n for n, _ in model.named_parameters()], torch.autograd.grad(loss, list(model.parameters()))))
+    for number, layer_ics in zip((1, 2, 3), got):
+        clone = _three_layer()
+        with torch.no_grad():
+            for name, p in clone.named_parameters():
+                if any(name in g for g in groups[: number - 1]):
+                    p -= lr * grads[name]
+        G2 = torch.autograd.grad(squared_error(clone(x), y), dict(clone.named_parameters())[weights[number - 1]])[0]
+        G = grads[weights[number - 1]]
+        assert layer_ics.l2 == pytest.approx(float((G - G2).norm()), rel=1e-9, abs=1e-12)
+        assert layer_ics.cos == pytest.approx(float(torch.nn.functional.cosine_similarity(G.flatten(), G2.flatten(), dim=0)), abs=1e-9)
+    assert got[0].l2 == pytest.approx(0.0, abs=1e-12) and got[0].cos == pytest.approx(1.0)  # nothing precedes layer 1
+
+
+def test_landscape_line_matches_direct_evaluation():
+    model = _three_layer("none")
+    x, y = torch.randn(16, 4, dtype=torch.float64), torch.randn(16, 4, dtype=torch.float64)
+    objective = ParamLoss(model, x, y, squared_error)
+    steps = [0.001, 0.01, 0.1]
+    line = landscape_line(objective, steps)
+    g0 = torch.autograd.grad(squared_error(model(x), y), list(model.parameters()))
+    losses, changes = [], []
+    for eta in steps:
+        clone = _three_layer("none")
+        with torch.no_grad():
+            for p, g in zip(clone.parameters(), g0):
+                p -= eta * g
+        loss = squared_error(clone(x), y)
+        g1 = torch.autograd.grad(loss, list(clone.parameters()))
+        losses.append(float(loss))
+        changes.append(float(torch.cat([(a - b).flatten() for a, b in zip(g1, g0)]).norm()))
+    assert line.losses == pytest.approx(losses, rel=1e-10)
+    assert line.grad_change == pytest.approx(max(changes), rel=1e-9)
+    assert line.loss_range == pytest.approx(max(losses) - min(losses), rel=1e-9)
+    gnorm = float(torch.cat([g.flatten() for g in g0]).norm())
+    assert line.beta == pytest.approx(max(c / (e * gnorm) for c, e in zip(changes, steps)), rel=1e-9)
+
+
+def test_probes_do_not_change_training_state():
+    model = _three_layer()
+    model(torch.randn(16, 4, dtype=torch.float64))  # running statistics away from their init
+    x, y = torch.randn(16, 4, dtype=torch.float64), torch.randn(16, 4, dtype=torch.float64)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state()
+    objective = ParamLoss(model, x, y, squared_error)
+    groups, weights = layer_groups(model)
+    internal_covariate_shift(objective, groups, weights, 0.1)
+    landscape_line(objective, [0.01, 0.1], "gradient")
+    landscape_line(objective, [0.01, 0.1], "random", torch.Generator().manual_seed(0))
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in state.items())
+    assert torch.equal(rng, torch.get_rng_state())
+
+
+def test_probe_errors():
+    model = _three_layer("none")
+    objective = ParamLoss(model, torch.randn(4, 4, dtype=torch.float64), torch.randn(4, 4, dtype=torch.float64), squared_error)
+    with pytest.raises(ValueError, match="direction must be"):
+        landscape_line(objective, [0.1], "sideways")
+    with pytest.raises(ValueError, match="needs a torch.Generator"):
+        landscape_line(objective, [0.1], "random")
+    with pytest.raises(ValueError, match="positive step sizes"):
+        landscape_line(objective, [])
+    groups, weights = layer_groups(model)
+    with pytest.raises(ValueError, match="layer 9 is not among layers 1..3"):
+        internal_covariate_shift(objective, groups, weights, 0.1, probe=[9])
+
+
+def test_train_dln_records_checkpoints_and_divergence():
+    settings = {"depth": 4, "width": 3, "samples": 50, "lr": 1e-3, "steps": 20, "checkpoints": 4, "seed": 0,
+                "step_multipliers": [0.1, 1.0], "ics_layers": [2, 4], "shift_layer": 2}
+    run = train_dln("batch", settings)
+    assert [c.step for c in run.checkpoints] == [0, 5, 10, 15, 20] and len(run.losses) == 21
+    assert len(run.checkpoints[0].ics) == 2 and len(run.checkpoints[0].gamma_over_sigma) == 9
+    assert run.diverged_at is None and lr_works(run)
+    diverged = train_dln("none", settings, probes=False, lr=10.0)
+    assert diverged.diverged_at is not None and not lr_works(diverged)
