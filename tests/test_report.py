@@ -101,3 +101,8 @@ def test_format_seeds():
     assert format_seeds([]) == "–"
     assert format_seeds([0, 1, 2, 3, 7, 9, 10]) == "0–3, 7, 9–10"
     assert format_seeds(list(range(0, 40, 2))).endswith("… (20 seeds)")
+
+
+def test_reports_are_readable_by_everyone(tmp_path):
+    write_json([record()], tmp_path / "c.json")
+    assert (tmp_path / "c.json").stat().st_mode & 0o777 == 0o644
