@@ -109,13 +109,17 @@ def train_dln(norm: str, settings: dict, probes: bool = True, lr: float | None =
     params = list(model.parameters())
     for step in range(steps + 1):
         if probes and step % every == 0:
-            ics = internal_covariate_shift(objective, groups, weights, lr, probe=settings.get("ics_layers"))
+            # one loss and gradient at θ serves every probe of this checkpoint
+            current = objective.params()
+            base = objective.loss_and_grad(current)
             multipliers = [m * lr for m in settings["step_multipliers"]]
+            ics = internal_covariate_shift(objective, groups, weights, lr, probe=settings.get("ics_layers"),
+                                           params=current, base=base)
             ratios, shift = _norm_stats(model, x, settings.get("shift_layer", 13))
             checkpoints.append(Checkpoint(
-                step=step, loss=objective.loss(objective.params()), ics=[dataclasses.asdict(r) for r in ics],
-                gradient_line=dataclasses.asdict(landscape_line(objective, multipliers, "gradient")),
-                random_line=dataclasses.asdict(landscape_line(objective, multipliers, "random", gen)),
+                step=step, loss=base[0], ics=[dataclasses.asdict(r) for r in ics],
+                gradient_line=dataclasses.asdict(landscape_line(objective, multipliers, "gradient", params=current, base=base)),
+                random_line=dataclasses.asdict(landscape_line(objective, multipliers, "random", gen, params=current, base=base)),
                 gamma_over_sigma=ratios, shift_input=shift,
             ))
         loss = squared_error(model(x), y)

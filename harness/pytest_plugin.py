@@ -2,8 +2,8 @@
 
 Claim tests are marked ``@pytest.mark.claim("B-RMT-KAPPA")`` and request the ``verdict`` fixture.
 The plugin then
-- parametrizes them over the profiles their YAML lists (ids ``fast``/``slow``/``paper``, each
-  carrying the marker of the same name; a plain ``pytest`` runs no slow or paper case),
+- parametrizes them over the profiles their YAML lists (ids like ``B-RMT-KAPPA-fast``, each
+  carrying the marker ``fast``/``slow``/``paper``; a plain ``pytest`` runs no slow or paper case),
 - turns entries of ``claims/expected_verdicts.yaml`` into ``xfail(strict=True)``,
 - ships one record per test to the controlling process (through ``report.user_properties``, so
   pytest-xdist workers need no shared files) and writes ``reports/claims.json`` after every

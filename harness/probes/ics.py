@@ -24,17 +24,19 @@ class LayerICS:
 
 
 def internal_covariate_shift(objective: ParamLoss, layers: list[list[str]], weights: list[str], lr: float,
-                             probe: list[int] | None = None, params: Params | None = None) -> list[LayerICS]:
+                             probe: list[int] | None = None, params: Params | None = None,
+                             base: tuple[float, Params] | None = None) -> list[LayerICS]:
     """ICS of each probed layer.
 
     ``layers[k]`` names every parameter of layer k+1 (weight and its norm's affine parameters);
     ``weights[k]`` names its weight W_{k+1}, the parameter G and G′ are taken of. ``probe`` lists
-    1-based layer numbers (default: all).
+    1-based layer numbers (default: all). ``base`` is ``objective.loss_and_grad(params)`` when the
+    caller already has it.
     """
     if len(layers) != len(weights):
         raise ValueError(f"{len(layers)} layers but {len(weights)} weight names")
     params = params or objective.params()
-    _, grads = objective.loss_and_grad(params)
+    _, grads = base or objective.loss_and_grad(params)
     out = []
     for number in probe or range(1, len(layers) + 1):
         if not 1 <= number <= len(layers):

@@ -36,13 +36,15 @@ def random_direction_like(grads: Params, generator: torch.Generator) -> Params:
 
 
 def landscape_line(objective: ParamLoss, steps: Sequence[float], direction: str = "gradient",
-                   generator: torch.Generator | None = None, params: Params | None = None) -> LandscapeLine:
+                   generator: torch.Generator | None = None, params: Params | None = None,
+                   base: tuple[float, Params] | None = None) -> LandscapeLine:
+    """The line from ``params`` (default: the model's); ``base`` is their (loss, gradient) if known."""
     if direction not in ("gradient", "random"):
         raise ValueError(f"direction must be 'gradient' or 'random', got '{direction}'")
     if not steps or min(steps) <= 0:
         raise ValueError("steps must be a non-empty list of positive step sizes")
     params = params or objective.params()
-    loss0, grad0 = objective.loss_and_grad(params)
+    _, grad0 = base or objective.loss_and_grad(params)
     if direction == "gradient":
         d = grad0
     else:
