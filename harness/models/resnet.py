@@ -31,23 +31,34 @@ class ShortcutA(nn.Module):
 
 
 class BasicBlock(nn.Module):
-    def __init__(self, in_planes: int, planes: int, stride: int, norm: NormFactory):
+    def __init__(self, in_planes: int, planes: int, stride: int, norm: NormFactory, fixup: bool = False):
         super().__init__()
         self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
         self.bn1 = norm(planes)
         self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
         self.bn2 = norm(planes)
         self.shortcut = ShortcutA(in_planes, planes, stride) if stride != 1 or in_planes != planes else nn.Identity()
+        self.fixup = fixup
+        if fixup:  # Fixup's scalar biases before each conv and activation, and the branch multiplier
+            self.bias1a, self.bias1b, self.bias2a, self.bias2b = (nn.Parameter(torch.zeros(1)) for _ in range(4))
+            self.scale = nn.Parameter(torch.ones(1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fixup:
+            out = F.relu(self.conv1(x + self.bias1a) + self.bias1b)
+            out = self.conv2(out + self.bias2a) * self.scale + self.bias2b
+            return F.relu(out + self.shortcut(x + self.bias1a))
         out = F.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
         return F.relu(out + self.shortcut(x))
 
 
 class CifarResNet(NumberedLayers, nn.Module):
-    def __init__(self, depth: int, norm: NormFactory, width: int = 16, num_classes: int = 10, in_channels: int = 3):
+    def __init__(self, depth: int, norm: NormFactory, width: int = 16, num_classes: int = 10, in_channels: int = 3,
+                 fixup: bool = False):
         super().__init__()
+        if fixup and norm.kind != "none":
+            raise ValueError(f"Fixup is an initialization for unnormalized ResNets; got norm '{norm.kind}'")
         if depth < 8 or (depth - 2) % 6:
             raise ValueError(f"CIFAR ResNet depth must be 6n+2 with n ≥ 1 (20, 32, 56, 110, …), got {depth}")
         if width < 4 or width % 4:
@@ -60,16 +71,21 @@ class CifarResNet(NumberedLayers, nn.Module):
         for stage, planes in enumerate((width, 2 * width, 4 * width)):
             for i in range(n):
                 stride = 2 if stage > 0 and i == 0 else 1
-                blocks.append(BasicBlock(in_planes, planes, stride, norm))
+                blocks.append(BasicBlock(in_planes, planes, stride, norm, fixup))
                 in_planes = planes
         self.blocks = nn.Sequential(*blocks)
         self.fc = nn.Linear(in_planes, num_classes)
+        self.fixup = fixup
+        if fixup:  # scalar biases after the stem and before the classifier
+            self.bias1, self.bias2 = nn.Parameter(torch.zeros(1)), nn.Parameter(torch.zeros(1))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.blocks(F.relu(self.bn1(self.conv1(x))))
+        stem = self.conv1(x) + self.bias1 if self.fixup else self.bn1(self.conv1(x))
+        return self.blocks(F.relu(stem))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(F.adaptive_avg_pool2d(self.features(x), 1).flatten(1))
+        pooled = F.adaptive_avg_pool2d(self.features(x), 1).flatten(1)
+        return self.fc(pooled + self.bias2 if self.fixup else pooled)
 
 
 def resnet_cifar(
@@ -78,6 +94,25 @@ def resnet_cifar(
     width: int = 16,
     num_classes: int = 10,
     init: str = "xavier_uniform",
+    fixup: bool = False,
 ) -> CifarResNet:
+    """``fixup=True`` (unnormalized only) adds Fixup's scalar biases and multipliers and its
+    initialization (Zhang, Dauphin & Ma 2019) on top of ``init``."""
     norm = resolve_norm(norm)
-    return init_weights(CifarResNet(depth, norm, width, num_classes), init)
+    model = init_weights(CifarResNet(depth, norm, width, num_classes, fixup=fixup), init)
+    return fixup_init(model) if fixup else model
+
+
+def fixup_init(model: CifarResNet) -> CifarResNet:
+    """Fixup for basic blocks (m = 2 convs per branch, L branches): the first conv of each branch
+    He-initialized and scaled by L^(-1/(2m-2)) = L^(-1/2), the last conv of each branch and the
+    classifier zero, scalar biases 0 and multipliers 1 (already so at construction)."""
+    branches = len(model.blocks)
+    with torch.no_grad():
+        for block in model.blocks:
+            w = block.conv1.weight
+            nn.init.normal_(w, 0.0, (2.0 / (w.shape[0] * w[0, 0].numel())) ** 0.5 * branches**-0.5)
+            nn.init.zeros_(block.conv2.weight)
+        nn.init.zeros_(model.fc.weight)
+        nn.init.zeros_(model.fc.bias)
+    return model
