@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -32,6 +33,10 @@ class TrainConfig:
     augment: bool = True
     eval_every: int = 0  # steps between evaluations; 0 = only at the end
     seed: int = 0
+    stop_at_test_acc: float | None = None  # stop at the first evaluation reaching this test accuracy
+    min_steps: int = 0  # ...but not before this many steps
+    warm_start_steps: int = 0  # bjorck2018 App. J: steps at warm_start_lr before the LR under test
+    warm_start_lr: float = 1e-4
 
     def __post_init__(self):
         if not (self.lr > 0 and math.isfinite(self.lr)):
@@ -40,9 +45,21 @@ class TrainConfig:
             raise ValueError(f"steps and batch_size must be positive, got {self.steps} and {self.batch_size}")
         if any(not 0 < m < 1 for m in self.milestones):
             raise ValueError(f"milestones are fractions of training in (0, 1), got {self.milestones}")
+        if self.stop_at_test_acc is not None and not (0 < self.stop_at_test_acc <= 1 and self.eval_every > 0):
+            raise ValueError("stop_at_test_acc needs a value in (0, 1] and eval_every > 0 to be checked, "
+                             f"got {self.stop_at_test_acc} and eval_every={self.eval_every}")
+        if self.warm_start_steps < 0 or not self.warm_start_lr > 0:
+            raise ValueError(f"warm start needs steps ≥ 0 and a positive LR, got {self.warm_start_steps} at {self.warm_start_lr}")
+
+    @property
+    def total_steps(self) -> int:
+        return self.warm_start_steps + self.steps
 
     def lr_at(self, step: int) -> float:
-        passed = sum(step >= round(m * self.steps) for m in self.milestones)
+        """LR for the 0-based ``step``, warm start included; the schedule counts from its end."""
+        if step < self.warm_start_steps:
+            return self.warm_start_lr
+        passed = sum(step - self.warm_start_steps >= round(m * self.steps) for m in self.milestones)
         return self.lr * self.lr_decay**passed
 
 
@@ -80,7 +97,11 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, data: ImageData
 
 
 def train(model: nn.Module, data: ImageData, config: TrainConfig, device: torch.device | str = "cpu",
-          eval_train_samples: int = 2000) -> TrainResult:
+          eval_train_samples: int = 2000, on_batch: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
+          ) -> TrainResult:
+    """Train ``model`` in place. ``on_batch(step, inputs, targets)``, when given, sees every batch
+    (normalized and augmented, 1-based step) before its loss is computed, with the model still at
+    the parameters that batch will be evaluated at; probes use it to capture diverging updates."""
     device = torch.device(device)
     model.to(device).train()
     data = data.to(device)
@@ -95,7 +116,7 @@ def train(model: nn.Module, data: ImageData, config: TrainConfig, device: torch.
         tr, te = evaluate(model, *train_eval, data), evaluate(model, data.test_x, data.test_y, data)
         evals.append({"step": step, "train_acc": tr["acc"], "train_loss": tr["loss"], "test_acc": te["acc"], "test_loss": te["loss"]})
 
-    for step in range(1, config.steps + 1):
+    for step in range(1, config.total_steps + 1):
         if cursor + config.batch_size > n:  # new epoch
             perm, cursor = torch.randperm(n, generator=gen, device=device), 0
         idx = perm[cursor : cursor + config.batch_size]
@@ -105,7 +126,10 @@ def train(model: nn.Module, data: ImageData, config: TrainConfig, device: torch.
             x = augment(x, gen)
         for group in opt.param_groups:
             group["lr"] = config.lr_at(step - 1)
-        loss = F.cross_entropy(model(normalize(x, data.mean, data.std)), data.train_y[idx])
+        x = normalize(x, data.mean, data.std)
+        if on_batch is not None:
+            on_batch(step, x, data.train_y[idx])
+        loss = F.cross_entropy(model(x), data.train_y[idx])
         value = loss.item()
         losses.append(value)
         if not math.isfinite(value) or value > DIVERGENCE_LOSS:
@@ -114,8 +138,11 @@ def train(model: nn.Module, data: ImageData, config: TrainConfig, device: torch.
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if config.eval_every and step % config.eval_every == 0 and step < config.steps:
+        if config.eval_every and step % config.eval_every == 0 and step < config.total_steps:
             record(step)
-    if diverged_at is None:
+            reached = config.stop_at_test_acc is not None and evals[-1]["test_acc"] >= config.stop_at_test_acc
+            if reached and step >= config.min_steps:
+                break
+    if diverged_at is None and not (evals and evals[-1]["step"] == len(losses)):
         record(len(losses))
     return TrainResult(steps_done=len(losses), diverged_at=diverged_at, losses=losses, evals=evals)

@@ -1,0 +1,108 @@
+"""The highest achievable learning rate on a grid (bjorck2018 App. J), shared by every ``*-LR`` claim.
+
+"Achievable" (App. J): the run neither diverges (§3.4: a mini-batch loss above 1e3, or not
+finite) nor stays at the accuracy of random guessing. The search walks the grid from the largest
+LR down and stops at the first achievable one, so the answer is the maximum over the grid without
+training the LRs below it. Each run is cut short: a diverging run stops at the diverging batch
+(``train`` records it), and a learning run stops at the first evaluation whose test accuracy is
+clearly above chance (``TrainConfig.stop_at_test_acc``), after ``min_steps``.
+
+Runs go through :class:`RunStore`: the same (model, data, training config) is trained once per
+pytest session (an in-memory table) and once ever (the on-disk model cache), whichever claim asks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Sequence
+
+import torch
+
+from harness.cache import ModelCache
+from harness.data import ImageData
+from harness.train import TrainConfig, TrainResult, train
+
+CHANCE = 0.1  # ten balanced classes
+
+
+@dataclasses.dataclass(frozen=True)
+class Trial:
+    lr: float
+    status: str  # "diverged" | "chance" | "learning"
+    steps_done: int
+    diverged_at: int | None
+    test_acc: float | None  # at the last evaluation (None when it diverged before one)
+
+    @property
+    def achievable(self) -> bool:
+        return self.status == "learning"
+
+
+@dataclasses.dataclass(frozen=True)
+class LRSearch:
+    grid: tuple[float, ...]  # descending
+    trials: tuple[Trial, ...]  # in the order run; LRs below the answer are not run
+
+    @property
+    def max_lr(self) -> float | None:
+        """The highest achievable LR, or None when no LR of the grid is achievable."""
+        return next((t.lr for t in self.trials if t.achievable), None)
+
+    def as_dict(self) -> dict:
+        return {"grid": list(self.grid), "max_lr": self.max_lr, "trials": [dataclasses.asdict(t) for t in self.trials]}
+
+
+def classify(result: TrainResult, learning_acc: float) -> str:
+    if result.diverged:
+        return "diverged"
+    return "learning" if result.final.get("test_acc", 0.0) >= learning_acc else "chance"
+
+
+def max_lr(run: Callable[[float], TrainResult], grid: Sequence[float], learning_acc: float) -> LRSearch:
+    """Highest LR of ``grid`` whose run (``run(lr)``) is achievable: no divergence, final test
+    accuracy ≥ ``learning_acc`` (the chance level plus a margin the caller states)."""
+    if not grid or any(not lr > 0 for lr in grid):
+        raise ValueError(f"the LR grid must be non-empty and positive, got {list(grid)}")
+    if not CHANCE < learning_acc <= 1:
+        raise ValueError(f"learning_acc must lie above chance ({CHANCE}) and at most 1, got {learning_acc}")
+    ordered = tuple(sorted(set(grid), reverse=True))
+    trials = []
+    for lr in ordered:
+        result = run(lr)
+        final = result.final.get("test_acc")
+        trials.append(Trial(lr, classify(result, learning_acc), result.steps_done, result.diverged_at, final))
+        if trials[-1].achievable:
+            break
+    return LRSearch(ordered, tuple(trials))
+
+
+class RunStore:
+    """Training runs keyed by their full config: once per session in memory, once ever on disk.
+
+    ``build`` maps a model config (a dict of builder arguments) to a fresh model; the stored entry
+    holds the training record only (no weights), so an LR grid costs kilobytes.
+    """
+
+    def __init__(self, cache: ModelCache, build: Callable[..., torch.nn.Module], data: ImageData,
+                 data_config: dict, device: torch.device | str = "cpu"):
+        self.cache, self.build, self.data, self.data_config, self.device = cache, build, data, data_config, device
+        self._memo: dict[str, TrainResult] = {}
+        self.trained = 0  # runs actually trained in this session (not loaded)
+
+    def run(self, model_config: dict, train_config: TrainConfig) -> TrainResult:
+        config = {"kind": "run-record", "model": model_config, "data": self.data_config,
+                  "train": dataclasses.asdict(train_config)}
+        key = json.dumps(config, sort_keys=True)
+        if key not in self._memo:
+            def create() -> dict:
+                self.trained += 1
+                torch.manual_seed(train_config.seed)
+                return {"result": train(self.build(**model_config), self.data, train_config, self.device).as_dict()}
+
+            self._memo[key] = TrainResult(**self.cache.get_or_create(config, create)["result"])
+        return self._memo[key]
+
+    def search(self, model_config: dict, make_config: Callable[[float], TrainConfig], grid: Sequence[float],
+               learning_acc: float) -> LRSearch:
+        return max_lr(lambda lr: self.run(model_config, make_config(lr)), grid, learning_acc)

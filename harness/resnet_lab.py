@@ -1,0 +1,72 @@
+"""The bjorck2018 training protocol (App. B) as one object shared by the training claims.
+
+A :class:`ResNetLab` holds the family's settings (depth, width, data, step budgets, LR grid),
+builds model configs for every variant (norm kind, depth, BN on top only, Fixup) and hands out
+two kinds of runs through one :class:`~harness.lr_search.RunStore`:
+
+- search runs (``max_lr``): cut short once they diverge or clearly learn (App. J "achievable");
+- full runs (``trained``): ``train_steps`` steps with the App. B schedule (LR ÷10 at 50% / 75%),
+  evaluated every ``eval_every`` steps for the learning curves of Fig. 1.
+
+Every (model, LR, seed) is trained once per session and once ever (on-disk cache), whichever
+claim asks first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from harness.cache import ModelCache
+from harness.data import ImageData
+from harness.lr_search import CHANCE, LRSearch, RunStore
+from harness.models import resnet_cifar
+from harness.train import TrainConfig, TrainResult
+
+REQUIRED = ("depth", "width", "grid", "search_steps", "check_every", "learning_margin", "train_steps", "eval_every", "seeds")
+
+
+@dataclasses.dataclass
+class ResNetLab:
+    settings: dict
+    data: ImageData
+    data_config: dict
+    cache: ModelCache
+    device: torch.device | str = "cpu"
+
+    def __post_init__(self):
+        missing = [k for k in REQUIRED if k not in self.settings]
+        if missing:
+            raise KeyError(f"training settings lack {missing} (see claims/bjorck2018_training.yaml)")
+        self.store = RunStore(self.cache, resnet_cifar, self.data, self.data_config, self.device)
+
+    @property
+    def learning_acc(self) -> float:
+        """Test accuracy that counts as "not at chance" (App. J)."""
+        return CHANCE + self.settings["learning_margin"]
+
+    def model(self, norm: str = "batch", depth: int | None = None, **options) -> dict:
+        """Builder arguments of ``resnet_cifar`` for a variant; options as the builder takes them."""
+        return {"depth": depth or self.settings["depth"], "norm": norm, "width": self.settings["width"], **options}
+
+    def search_config(self, lr: float, seed: int = 0, warm_start: bool = False, batch_size: int = 128) -> TrainConfig:
+        s = self.settings
+        return TrainConfig(lr=lr, steps=s["search_steps"], batch_size=batch_size, eval_every=s["check_every"], seed=seed,
+                           stop_at_test_acc=self.learning_acc, min_steps=s["check_every"],
+                           warm_start_steps=self.epoch_steps(batch_size) if warm_start else 0)
+
+    def train_config(self, lr: float, seed: int = 0, batch_size: int = 128, steps: int | None = None) -> TrainConfig:
+        steps = steps or self.settings["train_steps"]
+        return TrainConfig(lr=lr, steps=steps, batch_size=batch_size, seed=seed,
+                           eval_every=max(1, steps * self.settings["eval_every"] // self.settings["train_steps"]))
+
+    def epoch_steps(self, batch_size: int = 128) -> int:
+        return len(self.data.train_y) // batch_size
+
+    def max_lr(self, model: dict, grid: list[float] | None = None, seed: int = 0, warm_start: bool = False) -> LRSearch:
+        return self.store.search(model, lambda lr: self.search_config(lr, seed, warm_start), grid or self.settings["grid"],
+                                 self.learning_acc)
+
+    def trained(self, model: dict, lr: float, seed: int = 0, batch_size: int = 128, steps: int | None = None) -> TrainResult:
+        return self.store.run(model, self.train_config(lr, seed, batch_size, steps))
