@@ -1,0 +1,109 @@
+"""Probes of bjorck2018 §2.1 (SGD noise, Eq. 2) and §3.4 / App. N (diverging update, loss along
+the gradient), each against a slow, obviously-correct reference on a small case."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from harness.data import synthetic_cifar
+from harness.models import resnet_cifar
+from harness.probes.divergence import along_update, batch_lines, find_diverging_update, gradient_line
+from harness.probes.functional import ParamLoss
+from harness.probes.sgd_noise import fitted_exponents, per_example_gradients, sgd_noise
+from harness.train import TrainConfig
+
+
+@pytest.fixture(scope="module")
+def data():
+    return synthetic_cifar(n_train=256, n_test=64, resolution=8, seed=0)
+
+
+def _batch(data, n):
+    x = (data.train_x[:n].float() / 255 - torch.tensor(data.mean).view(1, 3, 1, 1)) / torch.tensor(data.std).view(1, 3, 1, 1)
+    return x, data.train_y[:n]
+
+
+def test_per_example_gradients_match_a_loop(data):
+    torch.manual_seed(0)
+    model = resnet_cifar(8, "none", 4)
+    x, y = _batch(data, 6)
+    fast = per_example_gradients(model, x, y)
+    for i in range(6):  # reference: autograd on one example at a time
+        model.zero_grad()
+        F.cross_entropy(model(x[i : i + 1]), y[i : i + 1]).backward()
+        torch.testing.assert_close(fast[i], torch.cat([p.grad.flatten() for p in model.parameters()]), atol=1e-5, rtol=1e-4)
+
+
+def test_sgd_noise_matches_eq2_and_a_direct_estimate():
+    g = torch.randn(50, 7, generator=torch.Generator().manual_seed(0)) * torch.arange(1.0, 8.0)
+    table = sgd_noise(g, [1, 4, 16], [0.1, 1.0, 10.0], draws=4000, generator=torch.Generator().manual_seed(1))
+    m = float(((g - g.mean(0)) ** 2).sum(1).mean())
+    assert table["M"] == pytest.approx(m)
+    # reference: batches drawn one by one with replacement, mean gradient by hand
+    gen = torch.Generator().manual_seed(2)
+    direct = np.mean([float(((g[torch.randint(0, 50, (4,), generator=gen)].mean(0) - g.mean(0)) ** 2).sum()) for _ in range(4000)])
+    assert table["noise"][1][1] == pytest.approx(direct, rel=0.08)
+    measured, predicted = np.asarray(table["noise"]), np.asarray(table["predicted"])
+    assert np.allclose(measured / predicted, 1, atol=0.08)  # E = α²M/|B| (4000 draws: a few % noise)
+    fits = fitted_exponents(table)
+    assert all(f["low"] <= -1 <= f["high"] for f in fits["batch"]) and all(f["slope"] == pytest.approx(2) for f in fits["lr"])
+
+
+def test_sgd_noise_rejects_bad_input():
+    with pytest.raises(ValueError, match="per-example gradients"):
+        sgd_noise(torch.zeros(1, 3), [1], [0.1], 10, torch.Generator())
+    with pytest.raises(ValueError, match="batch sizes"):
+        sgd_noise(torch.zeros(5, 3), [0], [0.1], 10, torch.Generator())
+
+
+def test_diverging_update_is_the_last_applied_and_lands_on_divergence(data):
+    torch.manual_seed(0)
+    model = resnet_cifar(8, "none", 4)
+    update = find_diverging_update(model, data, TrainConfig(lr=3.0, steps=50, batch_size=32, augment=False), "cpu")
+    assert update is not None and update.diverged_at == update.step + 1
+    path = along_update(model, update, [0.0, 0.5, 1.0], layers=[1, 4, 7])
+    # reference: load θ + tΔ into a copy of the model and evaluate by hand
+    for t, loss in zip(path["t"], path["loss"]):
+        ref = resnet_cifar(8, "none", 4)
+        ref.load_state_dict({k: update.params[k] + t * update.update[k] for k in update.params})
+        with torch.no_grad():
+            expected = float(F.cross_entropy(ref(update.inputs), update.targets))
+        assert loss == pytest.approx(expected, rel=1e-4) or (not np.isfinite(loss) and not np.isfinite(expected))
+    assert set(path["mean"]) == {1, 4, 7} and len(path["var"][7]) == 3
+
+
+def test_no_divergence_gives_none(data):
+    torch.manual_seed(0)
+    assert find_diverging_update(resnet_cifar(8, "batch", 4), data, TrainConfig(lr=1e-3, steps=3, batch_size=32), "cpu") is None
+
+
+def test_gradient_line_against_direct_evaluation(data):
+    torch.manual_seed(0)
+    model = resnet_cifar(8, "batch", 4).train()
+    x, y = _batch(data, 16)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    line = gradient_line(ParamLoss(model, x, y, F.cross_entropy), [1e-3, 1e-1, 10.0])
+    assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())  # BN buffers untouched
+    model.zero_grad()
+    F.cross_entropy(model(x), y).backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+    for eta, loss in zip(line["eta"], line["loss"]):
+        ref = resnet_cifar(8, "batch", 4).train()
+        ref.load_state_dict(state)
+        with torch.no_grad():
+            for n, p in ref.named_parameters():
+                p -= eta * grads[n]
+            assert loss == pytest.approx(float(F.cross_entropy(ref(x), y)), rel=1e-4)
+    decreasing = [e for e, l in zip(line["eta"], line["loss"]) if l < line["loss0"]]
+    assert line["largest_decreasing_eta"] == (max(decreasing) if decreasing else None)
+    with pytest.raises(ValueError, match="positive"):
+        gradient_line(ParamLoss(model, x, y, F.cross_entropy), [0.0])
+
+
+def test_batch_lines_probe_the_requested_batches(data):
+    torch.manual_seed(0)
+    lines = batch_lines(resnet_cifar(8, "batch", 4), data, TrainConfig(lr=0.1, steps=1, batch_size=32), [1, 3], [0.01, 0.1], "cpu")
+    assert set(lines) == {1, 3} and len(lines[3]["loss"]) == 2
