@@ -24,6 +24,7 @@ from harness.data import ImageData
 from harness.train import TrainConfig, TrainResult, train
 
 CHANCE = 0.1  # ten balanced classes
+SEARCH_EVAL_TRAIN = 256  # search runs decide on test accuracy; the training accuracy is only logged
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,19 +91,21 @@ class RunStore:
         self._memo: dict[str, TrainResult] = {}
         self.trained = 0  # runs actually trained in this session (not loaded)
 
-    def run(self, model_config: dict, train_config: TrainConfig) -> TrainResult:
+    def run(self, model_config: dict, train_config: TrainConfig, eval_train_samples: int = 2000) -> TrainResult:
+        """``eval_train_samples``: training images each evaluation scores (search runs need few)."""
         config = {"kind": "run-record", "model": model_config, "data": self.data_config,
-                  "train": dataclasses.asdict(train_config)}
+                  "train": dataclasses.asdict(train_config), "eval_train_samples": eval_train_samples}
         key = json.dumps(config, sort_keys=True)
         if key not in self._memo:
             def create() -> dict:
                 self.trained += 1
                 torch.manual_seed(train_config.seed)
-                return {"result": train(self.build(**model_config), self.data, train_config, self.device).as_dict()}
+                model = self.build(**model_config)
+                return {"result": train(model, self.data, train_config, self.device, eval_train_samples).as_dict()}
 
             self._memo[key] = TrainResult(**self.cache.get_or_create(config, create)["result"])
         return self._memo[key]
 
     def search(self, model_config: dict, make_config: Callable[[float], TrainConfig], grid: Sequence[float],
                learning_acc: float) -> LRSearch:
-        return max_lr(lambda lr: self.run(model_config, make_config(lr)), grid, learning_acc)
+        return max_lr(lambda lr: self.run(model_config, make_config(lr), SEARCH_EVAL_TRAIN), grid, learning_acc)

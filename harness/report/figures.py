@@ -187,3 +187,38 @@ def bands(
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.legend(fontsize=8)
     return _to_svg(fig)
+
+
+def curves(
+    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    logx: bool = False,
+    logy: bool = False,
+    styles: Mapping[str, str] | None = None,
+) -> str:
+    """Named (x, y) curves with their own x values (learning curves, loss along a path)."""
+    fig, ax = plt.subplots()
+    for name, (x, y) in series.items():
+        ax.plot(x, y, (styles or {}).get(name, "-"), marker="o", ms=3, lw=1.3, label=name)
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.legend(fontsize=7)
+    return _to_svg(fig)
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]], *, title: str) -> str:
+    """A small table drawn as a figure (laid out like the paper's Tables 2 and 3)."""
+    fig, ax = plt.subplots(figsize=(5.2, 0.45 + 0.28 * (len(rows) + 1)))
+    ax.axis("off")
+    cells = ax.table(cellText=[list(map(str, r)) for r in rows], colLabels=list(header), loc="center", cellLoc="center")
+    cells.auto_set_font_size(False)
+    cells.set_fontsize(8)
+    cells.scale(1, 1.25)
+    ax.set_title(title, fontsize=9)
+    return _to_svg(fig)

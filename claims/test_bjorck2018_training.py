@@ -1,0 +1,434 @@
+"""bjorck2018 in training: highest achievable learning rates (§2, App. G/H/J), generalization
+(§2, Fig. 1), SGD noise (§2.1, Eq. 2), the diverging update (§3.4, Figs. 5, 6; App. N, Fig. 24),
+and the reviews' and later work's questions (small batch, other norms, Fixup).
+
+Every run goes through the session's ``training_lab`` (fixtures/training.py): one run store, so a
+(model, LR, seed) trained for one claim is reused by every other claim and by the next session.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.stats
+import torch
+
+from harness.lr_search import LRSearch
+from harness.models import resnet_cifar
+from harness.probes.divergence import along_update, batch_lines, find_diverging_update
+from harness.probes.sgd_noise import fitted_exponents, per_example_gradients, sgd_noise
+from harness.report import figures
+from harness.stats import geometric_mean_ratio
+from harness.train import DIVERGENCE_LOSS, TrainConfig
+
+SHARES_LAB = pytest.mark.xdist_group("bjorck-training")
+PARTS_ROWS = {  # Table 2: the parts of Eq. 1 kept, and the paper's highest LR
+    "γ, β, μ, σ²": ("bn_parts:gamma+beta+mu+sigma2", 0.1),
+    "γ, μ, σ²": ("bn_parts:gamma+mu+sigma2", 0.1),
+    "β, μ, σ²": ("bn_parts:beta+mu+sigma2", 0.1),
+    "μ, σ²": ("bn_parts:mu+sigma2", 0.1),
+    "σ²": ("bn_parts:sigma2", 0.01),
+    "μ": ("bn_parts:mu", 0.003),
+    "none": ("none", 1e-4),
+}
+
+
+def _provenance(verdict, lab):
+    verdict.dataset = lab.data.name
+    verdict.seeds = list(lab.settings["seeds"])
+
+
+def _lr(value: float | None) -> str:
+    return "none on grid" if value is None else f"{value:g}"
+
+
+def _search_record(search: LRSearch) -> dict:
+    return {"max_lr": search.max_lr, "trials": [f"{t.lr:g}: {t.status} after {t.steps_done} steps" for t in search.trials]}
+
+
+def _lr_table(rows: dict[str, tuple[LRSearch, float | None]], title: str) -> str:
+    return figures.table(["network", "paper max LR", "our max LR", "trials (LR: outcome)"], [
+        [name, _lr(paper), _lr(s.max_lr), ", ".join(f"{t.lr:g}:{t.status[0]}" for t in s.trials)]
+        for name, (s, paper) in rows.items()], title=title + " (d = diverged, c = chance, l = learning)")
+
+
+def _grid(lab, settings) -> list[float]:
+    return sorted(set(lab.settings["grid"]) | set(settings.get("extra_lrs", [])), reverse=True)
+
+
+def _rank(lr: float | None) -> float:
+    """Max LRs compared with 'no achievable LR' below every grid value."""
+    return 0.0 if lr is None else lr
+
+
+@pytest.mark.claim("B-LR-MAX")
+@SHARES_LAB
+def test_max_lr_bn_vs_none(verdict, training_lab):
+    lab = training_lab
+    _provenance(verdict, lab)
+    bn, none = lab.max_lr(lab.model("batch")), lab.max_lr(lab.model("none"))
+    verdict.measure(bn=_search_record(bn), none=_search_record(none))
+    verdict.add_figure("Highest achievable LR, like Table 2", _lr_table({"BN": (bn, 0.1), "unnormalized": (none, 1e-4)}, "Max LR"))
+    ratio = bn.max_lr / none.max_lr if bn.max_lr and none.max_lr else (np.inf if bn.max_lr else 0.0)
+    verdict.conclude(holds=bn.max_lr == 0.1 and ratio >= 100,
+                     summary=f"max LR: BN {_lr(bn.max_lr)}, unnormalized {_lr(none.max_lr)} (ratio {ratio:g}, needs BN = 0.1 and ≥ 100)")
+
+
+@pytest.mark.claim("B-LR-EXTREME")
+@SHARES_LAB
+def test_bn_extreme_lrs(verdict, training_lab, settings):
+    lab = training_lab
+    _provenance(verdict, lab)
+    runs = {lr: lab.store.run(lab.model("batch"), TrainConfig(lr=lr, steps=settings["steps"], seed=0))
+            for lr in (3.0, 10.0)}
+    verdict.measure(**{f"lr_{lr:g}": {"diverged_at": r.diverged_at, "steps_done": r.steps_done, "max_loss": max(r.losses)}
+                       for lr, r in runs.items()})
+    verdict.add_figure("Batch loss at LR 3.0 and 10.0 (BN)", figures.curves(
+        {f"LR {lr:g}": (list(range(1, len(r.losses) + 1)), r.losses) for lr, r in runs.items()},
+        xlabel="step", ylabel="batch loss", title="BN at extreme LRs", logy=True))
+    verdict.conclude(holds=not runs[3.0].diverged and runs[10.0].diverged,
+                     summary=f"LR 3.0: {'diverged at step %d' % runs[3.0].diverged_at if runs[3.0].diverged else 'no divergence'} "
+                             f"in {settings['steps']} steps; LR 10.0: "
+                             f"{'diverged at step %d' % runs[10.0].diverged_at if runs[10.0].diverged else 'no divergence'}")
+
+
+def _final(lab, model: dict, lr: float, key: str = "test_acc") -> list[float]:
+    """``key`` at the end of full training, one value per seed (NaN when the run diverged)."""
+    runs = [lab.trained(model, lr, seed) for seed in lab.settings["seeds"]]
+    return [float("nan") if r.diverged else r.final[key] for r in runs]
+
+
+def _curves_figure(lab, runs: dict[str, tuple[dict, float]]) -> str:
+    series = {}
+    for name, (model, lr) in runs.items():
+        r = lab.trained(model, lr, lab.settings["seeds"][0])
+        steps = [e["step"] for e in r.evals]
+        series[f"{name} train"] = (steps, [e["train_acc"] for e in r.evals])
+        series[f"{name} test"] = (steps, [e["test_acc"] for e in r.evals])
+    styles = {k: ("--" if k.endswith("train") else "-") for k in series}
+    return figures.curves(series, xlabel="step", ylabel="accuracy", title="Learning curves (seed 0), like Fig. 1", styles=styles)
+
+
+def _none_best_lr(lab) -> float:
+    return lab.max_lr(lab.model("none")).max_lr or min(lab.settings["grid"])
+
+
+def _mean(values) -> float:
+    return float(np.nanmean(values))
+
+
+@pytest.mark.claim("B-GEN-HIGHLR")
+@SHARES_LAB
+def test_bn_high_lr_generalizes_better(verdict, training_lab):
+    lab = training_lab
+    _provenance(verdict, lab)
+    best = _none_best_lr(lab)
+    bn, none = _final(lab, lab.model("batch"), 0.1), _final(lab, lab.model("none"), best)
+    diff = np.asarray(bn) - np.asarray(none)
+    verdict.measure(bn_at_0_1=bn, none_at_best=none, none_best_lr=best, difference=diff.tolist())
+    verdict.add_figure("Train (dashed) and test accuracy", _curves_figure(
+        lab, {"BN 0.1": (lab.model("batch"), 0.1), f"none {best:g}": (lab.model("none"), best)}))
+    if len(diff) >= 3:
+        low = float(scipy.stats.ttest_ind(bn, none, equal_var=False).confidence_interval(0.95).low)
+        verdict.measure(ci95_low=low)
+        holds, how = low > 0, f"95% CI low {low:+.3f}"
+    else:
+        holds, how = bool(np.all(diff > 0)), f"{len(diff)} seed(s), sign only"
+    verdict.conclude(holds=holds, summary=f"test acc BN@0.1 {_mean(bn):.3f} vs unnormalized@{best:g} {_mean(none):.3f} ({how})")
+
+
+@pytest.mark.claim("B-GEN-LOWLR")
+@SHARES_LAB
+def test_bn_low_lr_no_better(verdict, training_lab):
+    lab = training_lab
+    _provenance(verdict, lab)
+    bn, none = _final(lab, lab.model("batch"), 1e-4), _final(lab, lab.model("none"), 1e-4)
+    verdict.measure(bn_at_1e_4=bn, none_at_1e_4=none)
+    verdict.add_figure("Train (dashed) and test accuracy at LR 1e-4", _curves_figure(
+        lab, {"BN 1e-4": (lab.model("batch"), 1e-4), "none 1e-4": (lab.model("none"), 1e-4)}))
+    margin = 0.02  # "barely reaches", read as within 2 percentage points
+    verdict.conclude(holds=_mean(bn) <= _mean(none) + margin,
+                     summary=f"test acc at 1e-4: BN {_mean(bn):.3f}, unnormalized {_mean(none):.3f} (BN must be ≤ unnormalized + 0.02)")
+
+
+@pytest.mark.claim("B-GEN-MIDLR")
+@SHARES_LAB
+def test_bn_mid_lr_between(verdict, training_lab):
+    lab = training_lab
+    _provenance(verdict, lab)
+    acc = {lr: _mean(_final(lab, lab.model("batch"), lr)) for lr in (1e-4, 0.003, 0.1)}
+    verdict.measure(test_acc={f"{lr:g}": a for lr, a in acc.items()})
+    verdict.add_figure("Train (dashed) and test accuracy of BN per LR", _curves_figure(
+        lab, {f"BN {lr:g}": (lab.model("batch"), lr) for lr in acc}))
+    verdict.conclude(holds=acc[1e-4] <= acc[0.003] <= acc[0.1],
+                     summary="BN test acc " + " ≤ ".join(f"{a:.3f} (LR {lr:g})" for lr, a in acc.items()) + " must hold")
+
+
+@pytest.mark.claim("B-GEN-GAP")
+@SHARES_LAB
+def test_bn_gap_larger_at_low_lr(verdict, training_lab):
+    lab = training_lab
+    _provenance(verdict, lab)
+    gap = {lr: _mean(_final(lab, lab.model("batch"), lr, "train_acc")) - _mean(_final(lab, lab.model("batch"), lr))
+           for lr in (0.003, 0.1)}
+    verdict.measure(train_minus_test={f"{lr:g}": g for lr, g in gap.items()})
+    holds = gap[0.003] > gap[0.1] and (gap[0.1] <= 0 or gap[0.003] >= 2 * gap[0.1])
+    verdict.conclude(holds=holds, summary=f"train−test gap: LR 0.003 {gap[0.003]:+.3f}, LR 0.1 {gap[0.1]:+.3f} "
+                                          "(needs larger, ≥ 2× when the 0.1 gap is positive)")
+
+
+@pytest.mark.claim("R1-LOWLR-LOSS")
+@SHARES_LAB
+def test_bn_low_lr_training_loss(verdict, training_lab):
+    lab = training_lab
+    _provenance(verdict, lab)
+    loss = {(name, key): _mean(_final(lab, lab.model(norm), 1e-4, key)) for name, norm in (("BN", "batch"), ("none", "none"))
+            for key in ("train_loss", "test_loss")}
+    verdict.measure(**{f"{n}_{k}": v for (n, k), v in loss.items()})
+    lower_train, lower_test = loss["BN", "train_loss"] < loss["none", "train_loss"], loss["BN", "test_loss"] < loss["none", "test_loss"]
+    verdict.note(f"Paper's side (lower training loss with BN): {'supported' if lower_train else 'not supported'}; "
+                 f"test loss is {'lower' if lower_test else 'not lower'} with BN.")
+    verdict.conclude(holds=lower_train, summary=f"training loss at 1e-4: BN {loss['BN', 'train_loss']:.3f}, "
+                                                f"unnormalized {loss['none', 'train_loss']:.3f}")
+
+
+@pytest.mark.claim("B-SGD-NOISE")
+def test_sgd_noise_exponents(verdict, training_lab, settings):
+    lab = training_lab
+    verdict.dataset, verdict.seeds = lab.data.name, [0]
+    torch.manual_seed(0)
+    model = resnet_cifar(settings["depth"], "none", settings["width"])
+    x = (lab.data.train_x[: settings["n"]].float() / 255.0 - torch.tensor(lab.data.mean).view(1, 3, 1, 1)) / torch.tensor(lab.data.std).view(1, 3, 1, 1)
+    grads = per_example_gradients(model, x, lab.data.train_y[: settings["n"]])
+    table = sgd_noise(grads, settings["batch_sizes"], settings["lrs"], settings["draws"], torch.Generator().manual_seed(0))
+    fits = fitted_exponents(table)
+    verdict.measure(M=table["M"], batch_exponent=fits["batch"], lr_exponent=fits["lr"],
+                    measured_over_predicted=(np.asarray(table["noise"]) / np.asarray(table["predicted"])).tolist())
+    noise = np.asarray(table["noise"])
+    series = {}
+    for j, a in enumerate(table["lrs"]):
+        series[f"α={a:g} measured"] = (table["batch_sizes"], noise[:, j])
+        series[f"α={a:g} α²M/|B|"] = (table["batch_sizes"], np.asarray(table["predicted"])[:, j])
+    styles = {k: ("--" if "M/" in k else "-") for k in series}
+    verdict.add_figure("SGD noise vs |B| (log–log), Eq. 2 dashed", figures.curves(
+        series, xlabel="|B|", ylabel="E‖α∇f − α∇_SGD‖²", title="SGD noise, batches with replacement", logx=True, logy=True, styles=styles))
+    holds = all(f["low"] <= -1 <= f["high"] and not f["low"] <= -2 <= f["high"] for f in fits["batch"]) and \
+        all(abs(f["slope"] - 2) <= 0.01 for f in fits["lr"])
+    b = fits["batch"][0]
+    verdict.conclude(holds=holds, summary=f"exponent of |B| {b['slope']:.3f} [{b['low']:.3f}, {b['high']:.3f}] (paper −1, review −2); "
+                                          f"exponent of α {fits['lr'][0]['slope']:.3f}")
+
+
+@pytest.fixture(scope="session")
+def diverging_update(training_lab, claims_registry, profile):
+    """The first update that makes the unnormalized base net diverge (B-DIV-PATH settings)."""
+    lab, s = training_lab, claims_registry.claim("B-DIV-PATH").settings(profile)
+    lr = s["lr"]
+    for _ in range(s["doublings"] + 1):
+        torch.manual_seed(0)
+        model = resnet_cifar(**lab.model("none"))
+        update = find_diverging_update(model, lab.data, TrainConfig(lr=lr, steps=s["max_steps"], seed=0), lab.device)
+        if update is not None:
+            ts = np.linspace(0, 1, s["points"])
+            return model, update, along_update(model, update, ts, list(range(1, model.depth)))
+        lr *= 2
+    return None
+
+
+def _div_provenance(verdict, lab, diverging_update, settings):
+    _provenance(verdict, lab)
+    if diverging_update is None:
+        verdict.conclude(holds=False, summary=f"no divergence up to LR {settings['lr'] * 2 ** settings['doublings']:g} "
+                                              f"within {settings['max_steps']} steps: no diverging update to probe")
+    _, update, path = diverging_update
+    verdict.note(f"Diverging update: step {update.step} at LR {update.lr:g} (paper: 0.002); the next batch's loss "
+                 f"exceeded 1e3. Δ is the update SGD applied (gradient, momentum and weight decay).")
+    return update, path
+
+
+@pytest.mark.claim("B-DIV-PATH")
+@SHARES_LAB
+def test_diverging_update_loss_path(verdict, training_lab, diverging_update, settings):
+    update, path = _div_provenance(verdict, training_lab, diverging_update, settings)
+    t, loss = np.asarray(path["t"]), np.asarray(path["loss"])
+    early = float(np.max(np.where(np.isfinite(loss[t <= 0.5]), loss[t <= 0.5], np.inf)))
+    verdict.measure(lr=update.lr, step=update.step, loss_t0=float(loss[0]), loss_t1=float(loss[-1]), max_loss_first_half=early,
+                    loss=path["loss"], t=path["t"])
+    verdict.add_figure("Batch loss along the diverging update, like Fig. 5", figures.curves(
+        {f"LR {update.lr:g}, step {update.step}": (t, np.clip(loss, None, 1e30))}, xlabel="t (fraction of the update)",
+        ylabel="batch loss", title="Loss along θ + tΔ", logy=True))
+    end = loss[-1]
+    verdict.conclude(holds=(not np.isfinite(end) or end > DIVERGENCE_LOSS) and early <= 2 * loss[0],
+                     summary=f"loss(0) {loss[0]:.3g}, max over t ≤ ½ {early:.3g} (needs ≤ {2 * loss[0]:.3g}), loss(1) {end:.3g} (needs > 1e3)")
+
+
+@pytest.mark.claim("B-DIV-MOMENTS")
+@SHARES_LAB
+def test_diverging_update_moments(verdict, training_lab, diverging_update, settings):
+    update, path = _div_provenance(verdict, training_lab, diverging_update, settings)
+    layers = sorted(path["var"])
+    third = len(layers) // 3
+    growth = {}
+    for moment in ("mean", "var"):
+        g = np.asarray([path[moment][k][-1] / max(path[moment][k][0], 1e-30) for k in layers])
+        g = np.where(np.isfinite(g), np.maximum(g, 1e-30), 1e30)  # non-finite at t = 1: exploded
+        growth[moment] = (float(np.exp(np.mean(np.log(g[-third:])))), float(np.exp(np.mean(np.log(g[:third])))))
+    verdict.measure(growth_top_bottom={m: {"top": a, "bottom": b, "ratio": a / b} for m, (a, b) in growth.items()},
+                    layers=f"conv layers 1..{layers[-1]} (paper numbering); thirds of {len(layers)}")
+    shown = [layers[0], layers[third], layers[2 * third], layers[-1]]
+    for moment, label in (("mean", "|channel mean|"), ("var", "channel variance")):
+        verdict.add_figure(f"{label} along the diverging update, like Fig. 6", figures.curves(
+            {f"layer {k}": (path["t"], path[moment][k]) for k in shown}, xlabel="t", ylabel=label,
+            title=f"{label} per layer along θ + tΔ", logy=True))
+    ratios = {m: a / b for m, (a, b) in growth.items()}
+    verdict.conclude(holds=all(r >= 10 for r in ratios.values()),
+                     summary="growth top/bottom third: " + ", ".join(f"{m} ×{r:.3g}" for m, r in ratios.items()) + " (needs ≥ 10 each)")
+
+
+@pytest.mark.claim("B-DIV-BN-STEP")
+@SHARES_LAB
+def test_bn_takes_larger_decreasing_steps(verdict, training_lab, settings):
+    lab = training_lab
+    _provenance(verdict, lab)
+    etas = np.logspace(np.log10(settings["eta_min"]), np.log10(settings["eta_max"]), settings["etas"])
+    lines = {}
+    for name, norm, lr in (("BN", "batch", settings["lr_bn"]), ("none", "none", settings["lr_none"])):
+        torch.manual_seed(0)
+        model = resnet_cifar(**lab.model(norm))
+        lines[name] = batch_lines(model, lab.data, TrainConfig(lr=lr, steps=max(settings["batches"]), seed=0),
+                                  settings["batches"], etas, lab.device)
+    largest = {(n, b): lines[n][b]["largest_decreasing_eta"] for n in lines for b in settings["batches"]}
+    verdict.measure(largest_decreasing_eta={f"{n} batch {b}": v for (n, b), v in largest.items()},
+                    grad_norm={f"{n} batch {b}": lines[n][b]["grad_norm"] for n in lines for b in settings["batches"]})
+    verdict.add_figure("Batch loss along −η·g, like Fig. 24", figures.curves(
+        {f"{n}, batch {b}": (etas, np.clip(np.asarray(lines[n][b]["loss"]) / lines[n][b]["loss0"], None, 1e6))
+         for n in lines for b in settings["batches"]},
+        xlabel="step size η", ylabel="loss(θ − ηg) / loss(θ)", title="Loss along the gradient", logx=True, logy=True))
+    ok = all(largest["BN", b] is not None and (largest["none", b] is None or largest["BN", b] >= 10 * largest["none", b])
+             for b in settings["batches"])
+    verdict.conclude(holds=ok, summary="largest loss-decreasing η: " + "; ".join(
+        f"batch {b}: BN {_lr(largest['BN', b])}, none {_lr(largest['none', b])}" for b in settings["batches"]) + " (BN needs ≥ 10×)")
+
+
+@pytest.mark.claim("B-TOP-LR")
+@SHARES_LAB
+def test_bn_on_top_only(verdict, training_lab, settings):
+    lab = training_lab
+    _provenance(verdict, lab)
+    grid = _grid(lab, settings)
+    nets = {"BN": lab.model("batch"), "top only": lab.model("batch", norm_where="top"), "none": lab.model("none")}
+    search = {n: lab.max_lr(m, grid) for n, m in nets.items()}
+    acc = {n: _mean(_final(lab, m, search[n].max_lr or min(grid))) for n, m in nets.items()}
+    share = (acc["top only"] - acc["none"]) / (acc["BN"] - acc["none"]) if acc["BN"] != acc["none"] else float("nan")
+    verdict.measure(max_lr={n: s.max_lr for n, s in search.items()}, test_acc_at_max_lr=acc, share_of_bn_gain=share)
+    verdict.add_figure("Highest achievable LR with BN on top only", _lr_table(
+        {"BN": (search["BN"], 0.1), "BN on top only": (search["top only"], 0.03), "none": (search["none"], 1e-4)}, "Max LR"))
+    lr = {n: _rank(s.max_lr) for n, s in search.items()}
+    verdict.conclude(holds=lr["none"] < lr["top only"] <= lr["BN"] and share > 2 / 3,
+                     summary=f"max LR none {_lr(search['none'].max_lr)} < top {_lr(search['top only'].max_lr)} ≤ BN {_lr(search['BN'].max_lr)}; "
+                             f"share of BN's accuracy gain {share:.2f} (needs > 0.67)")
+
+
+@pytest.mark.claim("B-ALT-LR")
+@SHARES_LAB
+def test_alternating_normalization_lr(verdict, training_lab, settings):
+    lab = training_lab
+    _provenance(verdict, lab)
+    grid = _grid(lab, settings)
+    search = {n: lab.max_lr(lab.model(k), grid) for n, k in (("none", "none"), ("alternating", "alternating"), ("BN", "batch"))}
+    verdict.measure(**{n: _search_record(s) for n, s in search.items()})
+    verdict.add_figure("Highest achievable LR, like Table 3", _lr_table(
+        {"unnormalized": (search["none"], 1e-4), "alternating normalization": (search["alternating"], 0.01), "BN": (search["BN"], 0.1)}, "Max LR"))
+    lr = {n: _rank(s.max_lr) for n, s in search.items()}
+    verdict.conclude(holds=lr["none"] < lr["alternating"] < lr["BN"],
+                     summary=" < ".join(f"{n} {_lr(s.max_lr)}" for n, s in search.items()) + " must hold")
+
+
+@pytest.mark.claim("B-DEPTH-LR")
+@SHARES_LAB
+def test_shallower_tolerates_larger_lr(verdict, training_lab, settings):
+    lab = training_lab
+    _provenance(verdict, lab)
+    grid = _grid(lab, settings)
+    depths = lab.settings["depth_sweep"]
+    search = {d: lab.max_lr(lab.model("none", depth=d), grid) for d in depths}
+    verdict.measure(max_lr={str(d): s.max_lr for d, s in search.items()}, **{f"depth_{d}": _search_record(s) for d, s in search.items()})
+    paper = dict(zip(depths, (0.1, 0.01, 1e-4)))
+    verdict.add_figure("Highest achievable LR of unnormalized ResNets by depth, like Table 3", _lr_table(
+        {f"ResNet-{d} (paper: ResNet-{p})": (search[d], paper[d]) for d, p in zip(depths, (32, 56, 110))}, "Max LR"))
+    lr = [_rank(search[d].max_lr) for d in depths]
+    verdict.conclude(holds=all(b <= a for a, b in zip(lr, lr[1:])) and lr[0] > lr[-1],
+                     summary="max LR by depth: " + ", ".join(f"{d}: {_lr(search[d].max_lr)}" for d in depths)
+                             + " (non-increasing, shallowest > deepest)")
+
+
+@pytest.mark.claim("B-WARM-LR")
+@SHARES_LAB
+def test_warm_start_allows_larger_lr(verdict, training_lab, settings):
+    lab = training_lab
+    _provenance(verdict, lab)
+    grid = _grid(lab, settings)
+    cold, warm = lab.max_lr(lab.model("none"), grid), lab.max_lr(lab.model("none"), grid, warm_start=True)
+    verdict.measure(cold=_search_record(cold), warm=_search_record(warm), warm_start_steps=lab.epoch_steps())
+    verdict.add_figure("Highest achievable LR with and without a warm start", _lr_table(
+        {"unnormalized, cold": (cold, 1e-4), "unnormalized, warm start": (warm, 0.01)}, "Max LR"))
+    verdict.conclude(holds=_rank(warm.max_lr) > _rank(cold.max_lr),
+                     summary=f"max LR warm {_lr(warm.max_lr)} vs cold {_lr(cold.max_lr)} (warm must be larger)")
+
+
+@pytest.mark.claim("B-PARTS")
+@SHARES_LAB
+def test_parts_of_bn(verdict, training_lab, settings):
+    lab = training_lab
+    _provenance(verdict, lab)
+    grid = _grid(lab, settings)
+    search = {row: lab.max_lr(lab.model(kind), grid) for row, (kind, _) in PARTS_ROWS.items()}
+    verdict.measure(max_lr={row: s.max_lr for row, s in search.items()})
+    verdict.add_figure("Highest achievable LR per part of BN, like Table 2", _lr_table(
+        {row: (search[row], paper) for row, (_, paper) in PARTS_ROWS.items()}, "Max LR"))
+    lr = {row: _rank(s.max_lr) for row, s in search.items()}
+    full = ("γ, β, μ, σ²", "γ, μ, σ²", "β, μ, σ²", "μ, σ²")
+    holds = (all(lr[f] >= lr["σ²"] and lr[f] >= lr["μ"] for f in full) and lr["μ, σ²"] > lr["σ²"]
+             and lr["μ, σ²"] > lr["μ"] and lr["σ²"] > lr["none"] and lr["μ"] > lr["none"])
+    verdict.conclude(holds=holds, summary="max LR " + ", ".join(f"{row}: {_lr(s.max_lr)}" for row, s in search.items()))
+
+
+@pytest.mark.claim("X-SMALLBATCH")
+@SHARES_LAB
+def test_small_batch_small_lr(verdict, training_lab, settings):
+    lab = training_lab
+    _provenance(verdict, lab)
+    k, best = settings["batch_divisor"], _none_best_lr(lab)
+    steps = lab.settings["train_steps"] * k  # same number of epochs
+    small = [lab.trained(lab.model("none"), best / k, seed, batch_size=128 // k, steps=steps) for seed in lab.settings["seeds"]]
+    small_acc = _mean([float("nan") if r.diverged else r.final["test_acc"] for r in small])
+    base, bn = _mean(_final(lab, lab.model("none"), best)), _mean(_final(lab, lab.model("batch"), 0.1))
+    verdict.measure(none_lr=best, small_batch=128 // k, test_acc={"none (α*, 128)": base, f"none (α*/{k}, {128 // k})": small_acc,
+                                                                   "BN (0.1, 128)": bn})
+    verdict.conclude(holds=small_acc >= bn - 0.02,
+                     summary=f"unnormalized at (LR {best / k:g}, |B| {128 // k}) {small_acc:.3f} vs BN@0.1 {bn:.3f} "
+                             f"(needs within 0.02); at (LR {best:g}, 128): {base:.3f}")
+
+
+@pytest.mark.claim("X-ALTNORMS")
+@SHARES_LAB
+def test_group_and_layer_norm_lr(verdict, training_lab):
+    lab = training_lab
+    _provenance(verdict, lab)
+    search = {n: lab.max_lr(lab.model(k)) for n, k in (("BN", "batch"), ("GroupNorm", "group"), ("LayerNorm", "layer"))}
+    verdict.measure(**{n: _search_record(s) for n, s in search.items()})
+    verdict.add_figure("Highest achievable LR per normalization", _lr_table({n: (s, None) for n, s in search.items()}, "Max LR"))
+    lr = {n: _rank(s.max_lr) for n, s in search.items()}
+    verdict.conclude(holds=lr["GroupNorm"] >= lr["BN"] and lr["LayerNorm"] >= lr["BN"],
+                     summary=", ".join(f"{n} {_lr(s.max_lr)}" for n, s in search.items()) + " (GN and LN must be ≥ BN)")
+
+
+@pytest.mark.claim("X-FIXUP")
+@SHARES_LAB
+def test_fixup_trains_at_high_lr(verdict, training_lab):
+    lab = training_lab
+    _provenance(verdict, lab)
+    fixup, none = lab.max_lr(lab.model("none", fixup=True)), lab.max_lr(lab.model("none"))
+    verdict.measure(fixup=_search_record(fixup), none=_search_record(none))
+    verdict.add_figure("Highest achievable LR with Fixup", _lr_table({"Fixup, no norm": (fixup, 0.1), "no norm": (none, 1e-4)}, "Max LR"))
+    verdict.conclude(holds=fixup.max_lr == 0.1, summary=f"Fixup max LR {_lr(fixup.max_lr)} (needs 0.1); plain unnormalized {_lr(none.max_lr)}")
