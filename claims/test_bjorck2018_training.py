@@ -47,9 +47,9 @@ def _search_record(search: LRSearch) -> dict:
 
 
 def _lr_table(rows: dict[str, tuple[LRSearch, float | None]], title: str) -> str:
-    return figures.table(["network", "paper max LR", "our max LR", "trials (LR: outcome)"], [
-        [name, _lr(paper), _lr(s.max_lr), ", ".join(f"{t.lr:g}:{t.status[0]}" for t in s.trials)]
-        for name, (s, paper) in rows.items()], title=title + " (d = diverged, c = chance, l = learning)")
+    return figures.table(["paper max LR", "our max LR", "trials (LR: outcome)"], {
+        name: [_lr(paper), _lr(s.max_lr), ", ".join(f"{t.lr:g}:{t.status[0]}" for t in s.trials)]
+        for name, (s, paper) in rows.items()}, title=title + " (d = diverged, c = chance, l = learning)")
 
 
 def _grid(lab, settings) -> list[float]:

@@ -2,6 +2,7 @@
 
 from harness.models.init import init_weights
 from harness.models.linear import DeepLinear, deep_linear
+from harness.models.mlp import MLP, mlp
 from harness.models.resnet import CifarResNet, resnet_cifar
 from harness.models.vgg import CifarVGG, vgg_cifar
 
@@ -9,8 +10,10 @@ __all__ = [
     "CifarResNet",
     "CifarVGG",
     "DeepLinear",
+    "MLP",
     "deep_linear",
     "init_weights",
+    "mlp",
     "resnet_cifar",
     "vgg_cifar",
 ]

@@ -8,6 +8,7 @@ their class, so custom norms are not silently skipped.
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 INITS = ("xavier_uniform", "xavier_normal", "kaiming_normal")
@@ -30,4 +31,20 @@ def init_weights(model: nn.Module, scheme: str = "xavier_uniform") -> nn.Module:
             # affine parameters of a normalization layer
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
+    return model
+
+
+def equalize_output_bias(model: nn.Module, x: torch.Tensor) -> nn.Module:
+    """Review 1's fix for bjorck2018 §3.2: re-set the final layer's biases so that, on the
+    calibration batch ``x``, every class gets the same mean logit (zero). Only ``model.fc.bias``
+    changes; nothing below it, so the growth of activations with depth is untouched.
+    The batch is evaluated in the model's current mode; use one other than the probed batch."""
+    fc = getattr(model, "fc", None)
+    if not isinstance(fc, nn.Linear) or fc.bias is None:
+        raise ValueError("equalize_output_bias needs a model whose final layer `fc` is an nn.Linear with a bias")
+    with torch.no_grad():
+        mean_logit = model(x).mean(0)
+        if not torch.isfinite(mean_logit).all():
+            raise ValueError("the calibration batch gives non-finite logits; cannot equalize the output bias")
+        fc.bias -= mean_logit
     return model

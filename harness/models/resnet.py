@@ -5,6 +5,10 @@ other pixel and zero-pads the new channels, so it adds no parameters. With BN, R
 1,727,962 parameters. Convs have no bias (BN's β, or nothing, plays that role). Layers are
 numbered from the input as in bjorck2018: layer 1 is the stem conv, layers 2..6n+1 the block convs
 in order, layer 6n+2 the fc layer, so ``model.layer(54)`` is the paper's layer 54.
+
+``norm_where="top"`` is bjorck2018's "BN on top" (§3.1, App. G): a single normalization layer
+after the output of the last residual block, right before average pooling; every other norm slot
+is an identity. ``norm_where="all"`` (default) puts the norm after every conv.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from torch import nn
 
 from harness.models.init import init_weights
 from harness.models.numbered import NumberedLayers
-from harness.norms import NormFactory, resolve_norm
+from harness.norms import NormFactory, make_norm, resolve_norm
+
+NORM_WHERE = ("all", "top")
 
 
 class ShortcutA(nn.Module):
@@ -55,10 +61,13 @@ class BasicBlock(nn.Module):
 
 class CifarResNet(NumberedLayers, nn.Module):
     def __init__(self, depth: int, norm: NormFactory, width: int = 16, num_classes: int = 10, in_channels: int = 3,
-                 fixup: bool = False):
+                 norm_where: str = "all", fixup: bool = False):
         super().__init__()
+        if norm_where not in NORM_WHERE:
+            raise ValueError(f"norm_where must be one of {', '.join(NORM_WHERE)}, got '{norm_where}'")
         if fixup and norm.kind != "none":
             raise ValueError(f"Fixup is an initialization for unnormalized ResNets; got norm '{norm.kind}'")
+        top, norm = norm, (norm if norm_where == "all" else make_norm("none"))
         if depth < 8 or (depth - 2) % 6:
             raise ValueError(f"CIFAR ResNet depth must be 6n+2 with n ≥ 1 (20, 32, 56, 110, …), got {depth}")
         if width < 4 or width % 4:
@@ -74,6 +83,7 @@ class CifarResNet(NumberedLayers, nn.Module):
                 blocks.append(BasicBlock(in_planes, planes, stride, norm, fixup))
                 in_planes = planes
         self.blocks = nn.Sequential(*blocks)
+        self.top_norm = top(in_planes) if norm_where == "top" else nn.Identity()
         self.fc = nn.Linear(in_planes, num_classes)
         self.fixup = fixup
         if fixup:  # scalar biases after the stem and before the classifier
@@ -84,7 +94,7 @@ class CifarResNet(NumberedLayers, nn.Module):
         return self.blocks(F.relu(stem))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pooled = F.adaptive_avg_pool2d(self.features(x), 1).flatten(1)
+        pooled = F.adaptive_avg_pool2d(self.top_norm(self.features(x)), 1).flatten(1)
         return self.fc(pooled + self.bias2 if self.fixup else pooled)
 
 
@@ -94,12 +104,13 @@ def resnet_cifar(
     width: int = 16,
     num_classes: int = 10,
     init: str = "xavier_uniform",
+    norm_where: str = "all",
     fixup: bool = False,
 ) -> CifarResNet:
     """``fixup=True`` (unnormalized only) adds Fixup's scalar biases and multipliers and its
     initialization (Zhang, Dauphin & Ma 2019) on top of ``init``."""
     norm = resolve_norm(norm)
-    model = init_weights(CifarResNet(depth, norm, width, num_classes, fixup=fixup), init)
+    model = init_weights(CifarResNet(depth, norm, width, num_classes, norm_where=norm_where, fixup=fixup), init)
     return fixup_init(model) if fixup else model
 
 

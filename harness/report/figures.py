@@ -212,13 +212,78 @@ def curves(
     return _to_svg(fig)
 
 
-def table(header: Sequence[str], rows: Sequence[Sequence[str]], *, title: str) -> str:
-    """A small table drawn as a figure (laid out like the paper's Tables 2 and 3)."""
-    fig, ax = plt.subplots(figsize=(5.2, 0.45 + 0.28 * (len(rows) + 1)))
+def histogram_panels(panels: Mapping[str, Sequence[float]], *, xlabel: str, title: str, bins: int = 60,
+                     columns: int | None = None) -> str:
+    """One histogram per panel, each on its own x scale (as Fig. 2, and Figs. 13/14 as a grid)."""
+    columns = columns or len(panels)
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.3 * rows), squeeze=False)
+    for ax, (label, values) in zip(axes.ravel(), panels.items()):
+        ax.hist(np.asarray(values, dtype=float).ravel(), bins=bins, color="C0", alpha=0.8)
+        ax.set_title(label, fontsize=8)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3))
+    for ax in axes.ravel()[len(panels):]:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=10)
+    return _to_svg(fig)
+
+
+def heatmaps(panels: Mapping[str, np.ndarray], *, xlabel: str, ylabel: str, title: str, symmetric: bool = False) -> str:
+    """One heat map per named matrix, each with its own colour scale (as Figs. 4 and 7).
+    ``symmetric`` centres a diverging map on zero (signed values)."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.0), squeeze=False)
+    for ax, (label, m) in zip(axes[0], panels.items()):
+        m = np.asarray(m, dtype=float)
+        if symmetric:
+            lim = float(np.abs(m).max()) or 1.0
+            im = ax.imshow(m, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
+        else:
+            im = ax.imshow(m, aspect="auto", cmap="viridis", interpolation="nearest")
+        fig.colorbar(im, ax=ax, fraction=0.046)
+        ax.set_title(label, fontsize=9)
+        ax.set(xlabel=xlabel, ylabel=ylabel)
+        ax.grid(False)
+    fig.suptitle(title, fontsize=10)
+    return _to_svg(fig)
+
+
+def table(columns: Sequence[str], rows: Mapping[str, Sequence[str]], *, title: str) -> str:
+    """A table drawn as a figure (as Table 1): one row per label, cells given as text."""
+    fig, ax = plt.subplots(figsize=(1.5 + 1.35 * len(columns), 0.45 + 0.27 * (len(rows) + 1)))
     ax.axis("off")
-    cells = ax.table(cellText=[list(map(str, r)) for r in rows], colLabels=list(header), loc="center", cellLoc="center")
-    cells.auto_set_font_size(False)
-    cells.set_fontsize(8)
-    cells.scale(1, 1.25)
+    t = ax.table(cellText=[list(v) for v in rows.values()], rowLabels=list(rows), colLabels=list(columns), loc="center",
+                 cellLoc="center")
+    t.auto_set_font_size(False)
+    t.set_fontsize(7)
+    t.scale(1, 1.2)
     ax.set_title(title, fontsize=9)
+    return _to_svg(fig)
+
+
+def scatter(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *, xlabel: str, ylabel: str, title: str,
+            logy: bool = False) -> str:
+    """One panel per named (x, y) point cloud, each with its own scales (as Fig. 18)."""
+    fig, axes = plt.subplots(1, len(series), figsize=(3.2 * len(series), 3.0), squeeze=False)
+    for ax, (label, (x, y)) in zip(axes[0], series.items()):
+        ax.scatter(np.asarray(x, dtype=float), np.asarray(y, dtype=float), s=3, alpha=0.4)
+        if logy:
+            ax.set_yscale("log")
+        ax.set_title(label, fontsize=9)
+        ax.set(xlabel=xlabel, ylabel=ylabel)
+    fig.suptitle(title, fontsize=10)
+    return _to_svg(fig)
+
+
+def bars(groups: Mapping[str, Sequence[float]], labels: Sequence[str], *, ylabel: str, title: str,
+         logy: bool = False) -> str:
+    """One panel of bars per named group over common labels (as Fig. 21)."""
+    fig, axes = plt.subplots(1, len(groups), figsize=(3.2 * len(groups), 3.0), squeeze=False)
+    for ax, (name, values) in zip(axes[0], groups.items()):
+        ax.bar([str(v) for v in labels], np.asarray(values, dtype=float), color="C0")
+        if logy:
+            ax.set_yscale("log")
+        ax.set_title(name, fontsize=9)
+        ax.set(ylabel=ylabel)
+    fig.suptitle(title, fontsize=10)
     return _to_svg(fig)
