@@ -307,8 +307,20 @@ class Registry:
     def shared_settings(self, cid: str, profile: str) -> dict[str, Any]:
         return dict(self.shared[cid].shared.get(profile, {}))
 
+    def half_of(self, cid: str, case: str | None) -> str | None:
+        """The half a test case belongs to (``vgg`` for cases ``vgg`` and ``vgg-…``), None for the main entry."""
+        for i, half in self.cases:
+            if i == cid and case is not None and (case == half or case.startswith(half + "-")):
+                return half
+        return None
+
     def expected_for(self, cid: str, case: str | None, profile: str) -> Expected | None:
-        # a case-specific entry wins over a claim-wide one
-        matches = [e for e in self.expected if e.applies(cid, case, profile)]
-        matches.sort(key=lambda e: e.case is None)
+        # an entry speaks for the main claim or for one half, never across: a claim-wide entry
+        # does not reach a half, an entry naming the half covers all of the half's cases; within
+        # that scope a case-specific entry wins over a wider one
+        half = self.half_of(cid, case)
+        matches = [e for e in self.expected
+                   if self.half_of(cid, e.case) == half and (e.applies(cid, case, profile) or
+                                                             (e.case == half and e.claim == cid and profile in e.profiles))]
+        matches.sort(key=lambda e: (e.case is None, e.case == half))
         return matches[0] if matches else None

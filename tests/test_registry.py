@@ -166,3 +166,24 @@ def test_half_errors_name_file_claim_and_field(tmp_path):
         Registry.load(tmp_path)
     with pytest.raises(RegistryError, match=r"d\.yaml: claim B-TEST-ONE: field 'case': must be a lowercase name"):
         load_claims_file(write(tmp_path, "d.yaml", HALF.replace("case: other-net", "case: Other Net")))
+
+
+def test_expected_verdicts_of_a_half_stay_with_the_half(tmp_path):
+    write(tmp_path, "a.yaml", GOOD)
+    write(tmp_path, "b.yaml", HALF)
+    write(tmp_path, "expected_verdicts.yaml", """
+        - {claim: B-TEST-ONE, profiles: [fast], verdict: refuted, measured: "1", reason: "main claim"}
+        - {claim: B-TEST-ONE, case: other-net, profiles: [fast], verdict: refuted, measured: "2", reason: "whole half"}
+        - {claim: B-TEST-ONE, case: other-net-k=2, profiles: [fast], verdict: refuted, measured: "3", reason: "one case of the half"}
+        """)
+    registry = Registry.load(tmp_path)
+    assert registry.half_of("B-TEST-ONE", "other-net-k=1") == "other-net" and registry.half_of("B-TEST-ONE", "k=1") is None
+    assert registry.expected_for("B-TEST-ONE", None, "fast").reason == "main claim"
+    assert registry.expected_for("B-TEST-ONE", "k=1", "fast").reason == "main claim"
+    assert registry.expected_for("B-TEST-ONE", "other-net", "fast").reason == "whole half"
+    assert registry.expected_for("B-TEST-ONE", "other-net-k=1", "fast").reason == "whole half"
+    assert registry.expected_for("B-TEST-ONE", "other-net-k=2", "fast").reason == "one case of the half"
+    write(tmp_path, "expected_verdicts.yaml", """
+        - {claim: B-TEST-ONE, profiles: [fast], verdict: refuted, measured: "1", reason: "main claim"}
+        """)
+    assert Registry.load(tmp_path).expected_for("B-TEST-ONE", "other-net", "fast") is None  # the main entry's verdict does not reach the half
