@@ -9,4 +9,4 @@ if "PYTEST_XDIST_WORKER_COUNT" in os.environ and "BNCLAIMS_THREADS" not in os.en
     for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(_var, _threads)
 
-pytest_plugins = ["harness.pytest_plugin", "fixtures.common", "fixtures.rmt", "fixtures.dln"]
+pytest_plugins = ["harness.pytest_plugin", "fixtures.common", "fixtures.rmt", "fixtures.dln", "fixtures.vgg"]
