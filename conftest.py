@@ -11,4 +11,5 @@ if "PYTEST_XDIST_WORKER_COUNT" in os.environ and "BNCLAIMS_THREADS" not in os.en
 
 pytest_plugins = [
     "harness.pytest_plugin", "fixtures.common", "fixtures.rmt", "fixtures.dln", "fixtures.init", "fixtures.training",
+    "fixtures.vgg",
 ]

@@ -172,6 +172,53 @@ def _layer(num_features: int, dims: int) -> nn.Module:
     return nn.GroupNorm(1, num_features)
 
 
+class NoiseInjection(nn.Module):
+    """The noise of santurkar2018 Algorithm 1 (App. A.2.1), in training mode only.
+
+    At every forward (one per training step), for each unit j: μ_j ~ U(−n_μ, n_μ) and
+    σ_j ~ U(1, n_σ); then for each activation a_ij: m_ij ~ U(μ_j − r_μ, μ_j + r_μ),
+    s_ij ~ N(σ_j, r_σ) (r_σ a standard deviation) and a_ij ← s_ij·a_ij + m_ij. After a conv the
+    height and width count as batch: every (i, h, w) of channel j draws its own m and s. The
+    noise comes from the layer's own generator (``reseed``), never from the global RNG, so it
+    does not move the training stream; in eval mode the layer is the identity (like dropout).
+    """
+
+    def __init__(self, n_mu: float = 0.5, n_sigma: float = 1.25, r_mu: float = 0.1, r_sigma: float = 0.1, seed: int = 0):
+        super().__init__()
+        if not (n_mu >= 0 and n_sigma >= 1 and r_mu >= 0 and r_sigma >= 0):
+            raise ValueError(f"need n_mu, r_mu, r_sigma ≥ 0 and n_sigma ≥ 1, got {n_mu}, {n_sigma}, {r_mu}, {r_sigma}")
+        self.n_mu, self.n_sigma, self.r_mu, self.r_sigma = n_mu, n_sigma, r_mu, r_sigma
+        self.reseed(seed)
+
+    def reseed(self, seed: int) -> None:
+        self.seed = seed
+        self._generator: torch.Generator | None = None  # made on the activations' device at first use
+
+    def forward(self, a: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return a
+        if self._generator is None or self._generator.device != a.device:
+            self._generator = torch.Generator(device=a.device).manual_seed(self.seed)
+        draw = {"generator": self._generator, "device": a.device, "dtype": a.dtype}
+        shape = (1, -1) + (1,) * (a.dim() - 2)
+        mu = ((2 * torch.rand(a.shape[1], **draw) - 1) * self.n_mu).view(shape)
+        sigma = (1 + torch.rand(a.shape[1], **draw) * (self.n_sigma - 1)).view(shape)
+        m = mu + (2 * torch.rand(a.shape, **draw) - 1) * self.r_mu
+        s = sigma + torch.randn(a.shape, **draw) * self.r_sigma
+        return s * a + m
+
+    def extra_repr(self) -> str:
+        return f"n_mu={self.n_mu}, n_sigma={self.n_sigma}, r_mu={self.r_mu}, r_sigma={self.r_sigma}, seed={self.seed}"
+
+
+def seed_noise(model: nn.Module, seed: int) -> int:
+    """Give every noise layer of ``model`` its own stream (seed, seed + 1, … in module order); returns how many."""
+    layers = [m for m in model.modules() if isinstance(m, NoiseInjection)]
+    for i, layer in enumerate(layers):
+        layer.reseed(seed + i)
+    return len(layers)
+
+
 def _none(num_features: int, dims: int) -> nn.Module:
     return nn.Identity()
 
@@ -189,7 +236,11 @@ NORMS: dict[str, Callable[[int, int], nn.Module]] = {
     "alternating": lambda n, dims: AlternatingBatchNorm(n),
     "group": _group,
     "layer": _layer,
+    # santurkar2018 §2.1: BN then Algorithm 1's noise ("noisy BN"), and the noise alone (standard + noise)
+    "noisy_batch": lambda n, dims: nn.Sequential(_batch(n, dims), NoiseInjection()),
+    "noise": lambda n, dims: NoiseInjection(),
 }
+UNNORMALIZED = ("none", "noise")  # kinds that leave the layer unnormalized: its conv keeps a bias
 PARTS_PREFIX = "bn_parts:"  # "bn_parts:mu+sigma2" etc.; the parts are any subset of PARTS
 
 
@@ -213,7 +264,7 @@ class NormFactory:
         """Whether the layer subtracts a mean (a bias before it would then be redundant)."""
         if self.kind.startswith(PARTS_PREFIX):
             return "mu" in _parse_parts(self.kind)
-        return self.kind != "none"
+        return self.kind not in UNNORMALIZED
 
 
 def _parse_parts(kind: str) -> frozenset[str]:

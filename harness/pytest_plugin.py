@@ -126,7 +126,7 @@ def pytest_configure(config: pytest.Config) -> None:
         ("fast", "CPU profile: seconds per claim, synthetic data"),
         ("slow", "nightly GPU profile at the papers' scale"),
         ("paper", "the paper's full protocol (opt-in, hours)"),
-        ("claim(id)", "the claim ID (claims/*.yaml) a test checks"),
+        ("claim(id, case=None)", "the claim ID (claims/*.yaml) a test checks; case: which half of it"),
     ):
         config.addinivalue_line("markers", f"{name}: {text}")
     from harness.device import configure_threads
@@ -163,15 +163,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if marker is None:
         return
     where = metafunc.definition.nodeid
-    if len(marker.args) != 1 or not isinstance(marker.args[0], str):
-        raise RegistryError(f"{where}: @pytest.mark.claim takes exactly one claim ID")
-    claim = _state(metafunc.config).registry.claim(marker.args[0], where=where)
+    if len(marker.args) != 1 or not isinstance(marker.args[0], str) or set(marker.kwargs) - {"case"}:
+        raise RegistryError(f"{where}: @pytest.mark.claim takes exactly one claim ID (and optionally case=...)")
+    claim = _state(metafunc.config).registry.claim(marker.args[0], case=marker.kwargs.get("case"), where=where)
     if "profile" not in metafunc.fixturenames:
         raise RegistryError(f"{where}: a claim test must request the 'verdict' fixture")
-    # ids like "B-RMT-KAPPA-fast": the claim ID is in every test id, so `-k B-RMT-KAPPA` selects it
+    # ids like "B-RMT-KAPPA-fast" (a half: "S-LAND-LOSS-fast-vgg"): the claim ID is in every test
+    # id, so `-k B-RMT-KAPPA` selects it
+    half = f"-{claim.case}" if claim.case else ""
     metafunc.parametrize(
         "profile",
-        [pytest.param(p, marks=getattr(pytest.mark, p), id=f"{claim.id}-{p}") for p in PROFILES if p in claim.profiles],
+        [pytest.param(p, marks=getattr(pytest.mark, p), id=f"{claim.id}-{p}{half}") for p in PROFILES if p in claim.profiles],
         indirect=True,
     )
 
@@ -199,7 +201,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             if default_selection and profile != "fast":
                 dropped.append(item)  # plain `pytest` runs the fast profile only
                 continue
-            claim = state.registry.claim(marker.args[0])
+            claim = state.registry.claim(marker.args[0], case=marker.kwargs.get("case"))
             case = _case_id(item, claim.id, profile)
             item.stash[CLAIM_KEY] = (claim, profile, case)
             expected = state.registry.expected_for(claim.id, case, profile)

@@ -18,6 +18,11 @@ A claims file holds one paper section::
         deviations:              # optional, per profile: where we depart from the paper's protocol
           fast: "N = 500 instead of 1000"
 
+A claim checked on two setups (santurkar2018's landscape claims on the DLN and on VGG) is
+defined once without ``case``; each further half is an entry with the same ID and a ``case``
+name (``case: vgg``), in any file, with its own source, threshold, profiles and section. Its tests
+are marked ``@pytest.mark.claim("S-LAND-LOSS", case="vgg")``.
+
 Every error names the file, the claim and the field, so a broken YAML is fixed in one look.
 """
 
@@ -39,7 +44,8 @@ PAPERS = {
 PROFILES = ("fast", "slow", "paper")
 VERDICTS = ("holds", "refuted")
 CLAIM_FIELDS = ("id", "source", "statement", "paper_value", "threshold", "profiles")
-OPTIONAL_CLAIM_FIELDS = ("deviations", "figure", "paper")
+OPTIONAL_CLAIM_FIELDS = ("deviations", "figure", "paper", "case")
+CASE_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 ID_PATTERN = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
 
 
@@ -69,6 +75,7 @@ class Claim:
     deviations: Mapping[str, str]
     figure: str | None
     file: str
+    case: str | None = None  # the half of a claim this entry defines (None: the claim's main entry)
 
     def settings(self, profile: str) -> dict[str, Any]:
         if profile not in self.profiles:
@@ -163,6 +170,9 @@ def _parse_claim(path: Path, paper: str, section: str, raw: Any, index: int) -> 
     figure = raw.get("figure")
     if figure is not None:
         _require_str(path, cid, "figure", figure)
+    case = raw.get("case")
+    if case is not None and (not isinstance(case, str) or not CASE_PATTERN.match(case)):
+        raise RegistryError(f"{_where(path, cid, 'case')}: must be a lowercase name like 'vgg', got {case!r}")
     return Claim(
         id=cid,
         paper=claim_paper,
@@ -175,6 +185,7 @@ def _parse_claim(path: Path, paper: str, section: str, raw: Any, index: int) -> 
         deviations=dict(deviations),
         figure=figure,
         file=str(path),
+        case=case,
     )
 
 
@@ -247,16 +258,25 @@ class Registry:
     def __init__(self, files: Iterable[ClaimsFile], expected: Iterable[Expected] = ()):
         self.files = tuple(files)
         self.claims: dict[str, Claim] = {}
+        self.cases: dict[tuple[str, str], Claim] = {}  # (id, case) → a further half of a claim
         self.shared: dict[str, ClaimsFile] = {}
         for f in self.files:
             for claim in f.claims:
-                if claim.id in self.claims:
+                table, key = (self.claims, claim.id) if claim.case is None else (self.cases, (claim.id, claim.case))
+                if key in table:
                     raise RegistryError(
-                        f"{f.path}: claim {claim.id}: field 'id': duplicate, already defined in "
-                        f"{self.claims[claim.id].file}"
+                        f"{f.path}: claim {claim.id}: field '{'id' if claim.case is None else 'case'}': duplicate, "
+                        f"already defined in {table[key].file}"
                     )
-                self.claims[claim.id] = claim
-                self.shared[claim.id] = f
+                table[key] = claim
+                if claim.case is None:
+                    self.shared[claim.id] = f
+        for (cid, case), claim in self.cases.items():
+            if cid not in self.claims:
+                raise RegistryError(
+                    f"{claim.file}: claim {cid}: field 'case': '{case}' is a half of a claim that no file "
+                    f"defines without a case"
+                )
         self.expected = tuple(expected)
 
     @classmethod
@@ -273,20 +293,34 @@ class Registry:
             registry.expected = load_expected(expected_path, registry.claims)
         return registry
 
-    def claim(self, cid: str, *, where: str = "") -> Claim:
-        try:
+    def claim(self, cid: str, *, case: str | None = None, where: str = "") -> Claim:
+        prefix = f"{where}: " if where else ""
+        if cid not in self.claims:
+            raise RegistryError(f"{prefix}unknown claim ID '{cid}'; known IDs are listed in claims/*.yaml")
+        if case is None:
             return self.claims[cid]
-        except KeyError:
-            prefix = f"{where}: " if where else ""
-            raise RegistryError(
-                f"{prefix}unknown claim ID '{cid}'; known IDs are listed in claims/*.yaml"
-            ) from None
+        if (cid, case) not in self.cases:
+            known = sorted(c for i, c in self.cases if i == cid)
+            raise RegistryError(f"{prefix}claim {cid} has no case '{case}' (cases: {', '.join(known) or 'none'})")
+        return self.cases[(cid, case)]
 
     def shared_settings(self, cid: str, profile: str) -> dict[str, Any]:
         return dict(self.shared[cid].shared.get(profile, {}))
 
+    def half_of(self, cid: str, case: str | None) -> str | None:
+        """The half a test case belongs to (``vgg`` for cases ``vgg`` and ``vgg-…``), None for the main entry."""
+        for i, half in self.cases:
+            if i == cid and case is not None and (case == half or case.startswith(half + "-")):
+                return half
+        return None
+
     def expected_for(self, cid: str, case: str | None, profile: str) -> Expected | None:
-        # a case-specific entry wins over a claim-wide one
-        matches = [e for e in self.expected if e.applies(cid, case, profile)]
-        matches.sort(key=lambda e: e.case is None)
+        # an entry speaks for the main claim or for one half, never across: a claim-wide entry
+        # does not reach a half, an entry naming the half covers all of the half's cases; within
+        # that scope a case-specific entry wins over a wider one
+        half = self.half_of(cid, case)
+        matches = [e for e in self.expected
+                   if self.half_of(cid, e.case) == half and (e.applies(cid, case, profile) or
+                                                             (e.case == half and e.claim == cid and profile in e.profiles))]
+        matches.sort(key=lambda e: (e.case is None, e.case == half))
         return matches[0] if matches else None

@@ -218,3 +218,47 @@ def test_claim_id_selects_with_k_and_unknown_ids_are_named(project):
     result = project.runpytest("claims", "-k", "B-T-CASSES")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*-k names unknown claim ID(s) B-T-CASSES; known IDs: B-T-CASES, B-T-HOLDS, B-T-REFUTED*"])
+
+
+HALF_CLAIMS = """
+paper: santurkar2018
+section: "§8 Other network"
+claims:
+  - id: B-T-HOLDS
+    case: net2
+    source: "§8.1"
+    statement: "The holding claim, on a second network."
+    paper_value: "2"
+    threshold: "≥ 2"
+    profiles: {fast: {value: 1}}
+"""
+
+HALF_TEST = """
+import pytest
+
+@pytest.mark.claim("B-T-HOLDS", case="net2")
+def test_holds_net2(verdict, settings):
+    verdict.conclude(holds=settings["value"] >= 2, summary=f"value {settings['value']}")
+"""
+
+
+def test_half_of_a_claim_runs_with_its_own_metadata(project):
+    (project.path / "claims" / "half.yaml").write_text(textwrap.dedent(HALF_CLAIMS), encoding="utf-8")
+    (project.path / "claims" / "test_half.py").write_text(textwrap.dedent(HALF_TEST), encoding="utf-8")
+    with open(project.path / "claims" / "expected_verdicts.yaml", "a", encoding="utf-8") as fh:
+        fh.write('- {claim: B-T-HOLDS, case: net2, profiles: [fast], verdict: refuted, measured: "1", reason: "half refuted"}\n')
+    result = project.runpytest("claims", "-m", "fast", "-k", "B-T-HOLDS", "-v")
+    result.assert_outcomes(passed=1, xfailed=1, deselected=5)
+    result.stdout.fnmatch_lines(["*test_holds_net2?B-T-HOLDS-fast-net2?*XFAIL*"])
+    recs, _ = records(project)
+    main, half = recs[("B-T-HOLDS", None, "fast")], recs[("B-T-HOLDS", "net2", "fast")]
+    assert (main["verdict"], main["section"], main["threshold"]) == ("holds", "§9 Scratch", "≥ 1")
+    assert (half["verdict"], half["section"], half["threshold"], half["paper"]) == ("refuted", "§8 Other network", "≥ 2", "santurkar2018")
+    assert half["as_expected"] and half["expected_reason"] == "half refuted"
+
+
+def test_claim_marker_with_unknown_case_is_a_collection_error(project):
+    (project.path / "claims" / "test_bad_case.py").write_text(HALF_TEST, encoding="utf-8")
+    result = project.runpytest("claims", "-m", "fast")
+    assert result.ret != pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["*claim B-T-HOLDS has no case 'net2' (cases: none)*"])

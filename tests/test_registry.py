@@ -127,3 +127,63 @@ def test_case_specific_expectation_wins(tmp_path):
     assert registry.expected_for("B-TEST-ONE", "k=2", "fast").reason == "this case"
     assert registry.expected_for("B-TEST-ONE", "k=1", "fast").reason == "all cases"
     assert registry.expected_for("B-TEST-ONE", "k=1", "slow") is None
+
+
+HALF = """
+paper: santurkar2018
+section: "§9 Another setup"
+claims:
+  - id: B-TEST-ONE
+    case: other-net
+    source: "§9, Fig. 9"
+    statement: "Something holds on the other network too."
+    paper_value: "7"
+    threshold: "≥ 5"
+    profiles:
+      fast: {x: 3}
+"""
+
+
+def test_a_claim_can_have_a_half_in_another_file(tmp_path):
+    write(tmp_path, "a.yaml", GOOD)
+    write(tmp_path, "b.yaml", HALF)
+    registry = Registry.load(tmp_path)
+    main, half = registry.claim("B-TEST-ONE"), registry.claim("B-TEST-ONE", case="other-net")
+    assert (main.case, main.section, main.settings("fast")) == (None, "§4 Test section", {"x": 1})
+    assert (half.case, half.section, half.threshold, half.settings("fast")) == ("other-net", "§9 Another setup", "≥ 5", {"x": 3})
+    assert set(registry.claims) == {"B-TEST-ONE"}  # one claim ID, two halves
+    with pytest.raises(RegistryError, match=r"t\.py::x: claim B-TEST-ONE has no case 'vgg' \(cases: other-net\)"):
+        registry.claim("B-TEST-ONE", case="vgg", where="t.py::x")
+
+
+def test_half_errors_name_file_claim_and_field(tmp_path):
+    write(tmp_path, "b.yaml", HALF)
+    with pytest.raises(RegistryError, match=r"b\.yaml: claim B-TEST-ONE: field 'case': 'other-net' is a half of a claim that no file defines"):
+        Registry.load(tmp_path)
+    write(tmp_path, "a.yaml", GOOD)
+    write(tmp_path, "c.yaml", HALF)
+    with pytest.raises(RegistryError, match=r"c\.yaml: claim B-TEST-ONE: field 'case': duplicate, already defined in .*b\.yaml"):
+        Registry.load(tmp_path)
+    with pytest.raises(RegistryError, match=r"d\.yaml: claim B-TEST-ONE: field 'case': must be a lowercase name"):
+        load_claims_file(write(tmp_path, "d.yaml", HALF.replace("case: other-net", "case: Other Net")))
+
+
+def test_expected_verdicts_of_a_half_stay_with_the_half(tmp_path):
+    write(tmp_path, "a.yaml", GOOD)
+    write(tmp_path, "b.yaml", HALF)
+    write(tmp_path, "expected_verdicts.yaml", """
+        - {claim: B-TEST-ONE, profiles: [fast], verdict: refuted, measured: "1", reason: "main claim"}
+        - {claim: B-TEST-ONE, case: other-net, profiles: [fast], verdict: refuted, measured: "2", reason: "whole half"}
+        - {claim: B-TEST-ONE, case: other-net-k=2, profiles: [fast], verdict: refuted, measured: "3", reason: "one case of the half"}
+        """)
+    registry = Registry.load(tmp_path)
+    assert registry.half_of("B-TEST-ONE", "other-net-k=1") == "other-net" and registry.half_of("B-TEST-ONE", "k=1") is None
+    assert registry.expected_for("B-TEST-ONE", None, "fast").reason == "main claim"
+    assert registry.expected_for("B-TEST-ONE", "k=1", "fast").reason == "main claim"
+    assert registry.expected_for("B-TEST-ONE", "other-net", "fast").reason == "whole half"
+    assert registry.expected_for("B-TEST-ONE", "other-net-k=1", "fast").reason == "whole half"
+    assert registry.expected_for("B-TEST-ONE", "other-net-k=2", "fast").reason == "one case of the half"
+    write(tmp_path, "expected_verdicts.yaml", """
+        - {claim: B-TEST-ONE, profiles: [fast], verdict: refuted, measured: "1", reason: "main claim"}
+        """)
+    assert Registry.load(tmp_path).expected_for("B-TEST-ONE", "other-net", "fast") is None  # the main entry's verdict does not reach the half

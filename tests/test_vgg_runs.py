@@ -1,0 +1,85 @@
+"""Probed VGG runs: probes do not change training, layer grouping, records, divergence, LR range."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from harness.data import synthetic_cifar
+from harness.models import vgg_cifar
+from harness.vgg_runs import VGGRun, flushed_denormals, layer_groups, lr_range, lr_works, norm_after, train_vgg
+
+TINY = dict(config="vgg11", width=1 / 16, lr=0.1, momentum=0.0, weight_decay=0.0, batch_size=16, steps=6, checkpoints=2,
+            step_multipliers=[0.5, 4], ics_layers=[2, 9], ics_norms=["none", "batch"], probe_norms=["none", "batch", "l2"],
+            dist_layer=7, dist_units=3, eval_train_samples=32)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return synthetic_cifar(n_train=64, n_test=32, resolution=32, seed=0)
+
+
+@pytest.mark.parametrize("norm", ["batch", "l2", "noisy_batch"])
+def test_probes_do_not_change_the_training_trajectory(data, norm):
+    probed = train_vgg(norm, data, TINY, seed=0)
+    plain = train_vgg(norm, data, TINY, seed=0, probes=False)
+    assert probed.losses == plain.losses  # bit for bit: BN statistics, noise and batch order untouched
+    assert probed.activations.mean == plain.activations.mean
+    assert len(probed.checkpoints) == (2 if norm in TINY["probe_norms"] else 0) and plain.checkpoints == []
+
+
+def test_run_records_what_the_claims_read(data):
+    run = train_vgg("batch", data, TINY, seed=1)
+    assert len(run.losses) == len(run.accs) == 6 and run.diverged_at is None
+    assert [c.step for c in run.checkpoints] == [0, 3]
+    assert [e["step"] for e in run.evals] == [0, 3, 6]
+    assert [layer["layer"] for layer in run.checkpoints[0].ics] == [2, 9]
+    line = run.checkpoints[0].gradient_line
+    assert line["steps"] == pytest.approx([0.05, 0.4]) and len(line["losses"]) == 2
+    assert run.checkpoints[0].grad_norm > 0 and run.checkpoints[0].random_line["loss_range"] >= 0
+    assert run.activations.steps == list(range(6)) and len(run.activations.mean[0]) == 3
+    # BN's output has the moments β, γ² on every batch: near 0 and 1 at init
+    assert all(abs(m) < 1e-5 for m in run.normalized.mean[0]) and all(abs(v - 1) < 1e-3 for v in run.normalized.var[0])
+    assert len(run.activation_changes()) == 5 and all(c >= 0 for c in run.activation_changes())
+    assert train_vgg("l2", data, TINY, seed=1).checkpoints[0].ics == []  # ICS only for ics_norms
+
+
+def test_layer_groups_follow_the_numbered_layers():
+    groups, weights = layer_groups(vgg_cifar("vgg11", "noisy_batch", width=1 / 16))
+    assert len(groups) == len(weights) == 9
+    assert groups[0] == ["features.0.weight", "features.1.0.weight", "features.1.0.bias"]
+    assert weights[-1] == "fc.weight" and groups[-1] == ["fc.weight", "fc.bias"]
+    groups, _ = layer_groups(vgg_cifar("vgg11", "none", width=1 / 16))
+    assert groups[0] == ["features.0.weight", "features.0.bias"]
+
+
+def test_norm_after_a_conv_layer():
+    model = vgg_cifar("vgg11", "batch", width=1 / 16)
+    assert norm_after(model, 1) is model.features[1] and isinstance(norm_after(model, 8), torch.nn.BatchNorm2d)
+    with pytest.raises(ValueError, match="layer 9 is not among the conv layers 1..8"):
+        norm_after(model, 9)
+
+
+def test_divergence_is_a_measured_outcome(data):
+    run = train_vgg("none", data, {**TINY, "lr": 1e4}, seed=0)
+    assert run.diverged_at is not None and len(run.losses) == run.diverged_at + 1
+    assert not lr_works(run)
+    assert all(math.isfinite(c) for c in run.activation_changes())  # non-finite records are cut off
+
+
+def test_lr_works_and_lr_range(data):
+    record = dict(norm="batch", seed=0, losses=[1.0], accs=[0.5], checkpoints=[], activations=None, normalized=None)
+    assert lr_works(VGGRun(**record, evals=[{"train_acc": 0.25}], diverged_at=None))
+    assert not lr_works(VGGRun(**record, evals=[{"train_acc": 0.15}], diverged_at=None))
+    assert not lr_works(VGGRun(**record, evals=[{"train_acc": 0.9}], diverged_at=3))
+    runs = lr_range("batch", data, TINY, [0.01, 1e4], steps=2, seed=0)
+    assert list(runs) == [0.01, 1e4] and runs[0.01].checkpoints == [] and len(runs[0.01].losses) == 2
+
+
+def test_denormals_are_flushed_during_a_run_only():
+    tiny = torch.tensor([1e-39])  # subnormal in float32
+    with flushed_denormals():
+        assert float(tiny * 1) == 0.0
+    assert float(tiny * 1) > 0  # PyTorch's default again
