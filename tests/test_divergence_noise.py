@@ -107,3 +107,12 @@ def test_batch_lines_probe_the_requested_batches(data):
     torch.manual_seed(0)
     lines = batch_lines(resnet_cifar(8, "batch", 4), data, TrainConfig(lr=0.1, steps=1, batch_size=32), [1, 3], [0.01, 0.1], "cpu")
     assert set(lines) == {1, 3} and len(lines[3]["loss"]) == 2
+
+
+def test_weighted_slope_matches_ordinary_fit_with_equal_errors_and_widens_with_them():
+    from harness.probes.sgd_noise import weighted_slope
+    from harness.stats import fitted_slope
+    x, y = np.arange(6.0), 2 - 0.5 * np.arange(6.0) + np.array([0.01, -0.02, 0.0, 0.015, -0.01, 0.005])
+    ols, wls = fitted_slope(x, y), weighted_slope(x, y, np.full(6, 0.01))
+    assert wls["slope"] == pytest.approx(ols["slope"])
+    assert weighted_slope(x, y, np.full(6, 0.1))["stderr"] == pytest.approx(10 * wls["stderr"])

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import scipy.stats
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -61,12 +62,26 @@ def sgd_noise(grads: torch.Tensor, batch_sizes: Sequence[int], lrs: Sequence[flo
             "stderr": stderr, "draws": draws}
 
 
+def weighted_slope(x: Sequence[float], y: Sequence[float], sigma: Sequence[float], confidence: float = 0.95) -> dict[str, float]:
+    """Weighted least-squares slope of y on x when each y_i carries a known standard error σ_i
+    (here the Monte-Carlo error of a log noise estimate); the interval is normal-theory."""
+    x, y, w = np.asarray(x, float), np.asarray(y, float), 1.0 / np.asarray(sigma, float) ** 2
+    xm, ym = np.sum(w * x) / np.sum(w), np.sum(w * y) / np.sum(w)
+    sxx = np.sum(w * (x - xm) ** 2)
+    slope, stderr = float(np.sum(w * (x - xm) * (y - ym)) / sxx), float(np.sqrt(1.0 / sxx))
+    half = scipy.stats.norm.ppf(0.5 + confidence / 2) * stderr
+    return {"slope": slope, "stderr": stderr, "low": slope - half, "high": slope + half}
+
+
 def fitted_exponents(table: dict) -> dict:
-    """Exponents of |B| and α in the measured noise: slopes of log noise on log |B| (at each α)
-    and on log α (at each |B|), with 95% confidence intervals."""
-    noise = np.asarray(table["noise"])
+    """Exponents of |B| and α in the measured noise, with 95% confidence intervals.
+
+    Exponent of |B|: weighted slope of log noise on log |B| at each α, each point weighted by its
+    Monte-Carlo error (stderr / noise), so the interval reflects the finite number of draws.
+    Exponent of α: ordinary slope of log noise on log α at each |B| (α is an exact prefactor)."""
+    noise, stderr = np.asarray(table["noise"]), np.asarray(table["stderr"])
     log_b, log_a = np.log(table["batch_sizes"]), np.log(table["lrs"])
     return {
-        "batch": [fitted_slope(log_b, np.log(noise[:, j])) for j in range(noise.shape[1])],
+        "batch": [weighted_slope(log_b, np.log(noise[:, j]), stderr[:, j] / noise[:, j]) for j in range(noise.shape[1])],
         "lr": [fitted_slope(log_a, np.log(noise[i, :])) for i in range(noise.shape[0])],
     }
