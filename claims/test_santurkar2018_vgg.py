@@ -179,7 +179,8 @@ def test_noisy_bn_less_stable_than_standard(verdict, vgg_runs, vgg_settings, vgg
     norms = ("none", "batch", "noisy_batch")
     shift = {n: _shift(vgg_runs[n]) for n in norms}
     ratio = shift["noisy_batch"] / shift["none"]
-    verdict.measure(mean_step_change=shift, ratio_noisy_over_standard=ratio)
+    verdict.measure(mean_step_change=shift, ratio_noisy_over_standard=ratio, layer=vgg_settings["dist_layer"],
+                    mean_step_change_after_the_norm={n: _shift(vgg_runs[n], "normalized") for n in norms})
     verdict.add_figure("step-to-step change of the sampled units' distributions",
                        _changes_figure(vgg_runs, norms, "Fig. 7: change of mean and variance"))
     verdict.conclude(holds=ratio >= 2, summary=f"mean step change noisy BN {shift['noisy_batch']:.3g} vs standard "

@@ -147,7 +147,7 @@ def _train_vgg(norm: str, data: ImageData, settings: dict, seed: int, device: to
     ics_layers = settings["ics_layers"] if norm in settings["ics_norms"] else []
     every = max(1, steps // settings["checkpoints"])
     n, batch = len(data.train_y), settings["batch_size"]
-    train_eval = (data.train_x[: settings.get("eval_train_samples", 2000)], data.train_y[: settings.get("eval_train_samples", 2000)])
+    train_eval = (data.train_x[: settings["eval_train_samples"]], data.train_y[: settings["eval_train_samples"]])
     perm, cursor = torch.randperm(n, generator=batches, device=device), 0
     losses, accs, evals, checkpoints, diverged_at = [], [], [], [], None
 
