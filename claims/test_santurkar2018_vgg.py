@@ -16,7 +16,7 @@ import pytest
 
 from harness.report import figures
 from harness.stats import geometric_mean_ratio
-from harness.vgg_runs import lr_range, lr_works
+from harness.vgg_runs import lr_range, lr_works, tail_mean
 
 LABELS = {"none": "standard", "batch": "BN", "noisy_batch": "noisy BN", "noise": "standard + noise",
           "l1": "ℓ1", "l2": "ℓ2", "linf": "ℓ∞"}
@@ -35,11 +35,11 @@ def _seed_mean(runs, fn) -> float:
 
 
 def _tail_loss(run) -> float:
-    return math.inf if run.diverged_at is not None else run.tail_mean(run.losses)
+    return math.inf if run.diverged_at is not None else tail_mean(run.losses)
 
 
 def _tail_acc(run) -> float:
-    return run.tail_mean(run.accs)
+    return tail_mean(run.accs)
 
 
 def _shift(runs, where="activations") -> float:

@@ -65,12 +65,8 @@ class VGGRun:
 
     @property
     def final(self) -> dict:
-        return self.evals[-1] if self.evals else {"train_acc": float("nan"), "test_acc": float("nan")}
-
-    def tail_mean(self, values: Sequence[float], fraction: float = 0.1) -> float:
-        """Mean of the last ``fraction`` of a per-step series (the end of a training curve)."""
-        k = max(1, math.ceil(len(values) * fraction))
-        return float(sum(values[-k:]) / k)
+        """The evaluation at the end of the run (after the last update, or at divergence)."""
+        return self.evals[-1]
 
     def activation_changes(self, where: str = "activations") -> list[float]:
         """Step-to-step change of the sampled units' distributions, up to the last finite record."""
@@ -79,6 +75,14 @@ class VGGRun:
         while n and not all(math.isfinite(v) and v > 0 for v in record.var[n - 1]):
             n -= 1
         return step_changes(record.mean[:n], record.var[:n]) if n >= 2 else []
+
+
+def tail_mean(values: Sequence[float], fraction: float = 0.1) -> float:
+    """Mean of the last ``fraction`` of a per-step series (the end of a training curve)."""
+    if not values:
+        raise ValueError("no values to average")
+    k = max(1, math.ceil(len(values) * fraction))
+    return float(sum(values[-k:]) / k)
 
 
 def layer_groups(model: nn.Module) -> tuple[list[list[str]], list[str]]:
@@ -182,8 +186,7 @@ def _train_vgg(norm: str, data: ImageData, settings: dict, seed: int, device: to
     finally:
         for sampler in samplers:
             sampler.remove()
-    if diverged_at is None:
-        record_eval(steps)
+    record_eval(len(losses) if diverged_at is None else diverged_at)
     return VGGRun(norm, seed, losses, accs, evals, checkpoints, samplers[0].record, samplers[1].record, diverged_at)
 
 

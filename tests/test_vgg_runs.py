@@ -9,7 +9,7 @@ import torch
 
 from harness.data import synthetic_cifar
 from harness.models import vgg_cifar
-from harness.vgg_runs import VGGRun, flushed_denormals, layer_groups, lr_range, lr_works, norm_after, train_vgg
+from harness.vgg_runs import VGGRun, flushed_denormals, layer_groups, lr_range, lr_works, norm_after, tail_mean, train_vgg
 
 TINY = dict(config="vgg11", width=1 / 16, lr=0.1, momentum=0.0, weight_decay=0.0, batch_size=16, steps=6, checkpoints=2,
             step_multipliers=[0.5, 4], ics_layers=[2, 9], ics_norms=["none", "batch"], probe_norms=["none", "batch", "l2"],
@@ -65,6 +65,7 @@ def test_norm_after_a_conv_layer():
 def test_divergence_is_a_measured_outcome(data):
     run = train_vgg("none", data, {**TINY, "lr": 1e4}, seed=0)
     assert run.diverged_at is not None and len(run.losses) == run.diverged_at + 1
+    assert run.final["step"] == run.diverged_at  # the end state is evaluated, not an earlier checkpoint
     assert not lr_works(run)
     assert all(math.isfinite(c) for c in run.activation_changes())  # non-finite records are cut off
 
@@ -83,3 +84,10 @@ def test_denormals_are_flushed_during_a_run_only():
     with flushed_denormals():
         assert float(tiny * 1) == 0.0
     assert float(tiny * 1) > 0  # PyTorch's default again
+
+
+def test_tail_mean():
+    assert tail_mean(list(range(20))) == pytest.approx(18.5)  # last 10%: 18, 19
+    assert tail_mean([3.0]) == 3.0
+    with pytest.raises(ValueError, match="no values"):
+        tail_mean([])
