@@ -13,6 +13,7 @@ import pytest
 import scipy.stats
 import torch
 
+from harness.data import normalize
 from harness.lr_search import LRSearch
 from harness.models import resnet_cifar
 from harness.probes.divergence import along_update, batch_lines, find_diverging_update
@@ -198,7 +199,7 @@ def test_sgd_noise_exponents(verdict, training_lab, settings):
     verdict.dataset, verdict.seeds = lab.data.name, [0]
     torch.manual_seed(0)
     model = resnet_cifar(settings["depth"], "none", settings["width"])
-    x = (lab.data.train_x[: settings["n"]].float() / 255.0 - torch.tensor(lab.data.mean).view(1, 3, 1, 1)) / torch.tensor(lab.data.std).view(1, 3, 1, 1)
+    x = normalize(lab.data.train_x[: settings["n"]], lab.data.mean, lab.data.std)
     grads = per_example_gradients(model, x, lab.data.train_y[: settings["n"]])
     table = sgd_noise(grads, settings["batch_sizes"], settings["lrs"], settings["draws"], torch.Generator().manual_seed(0))
     fits = fitted_exponents(table)

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from harness.data import synthetic_cifar
+from harness.data import normalize, synthetic_cifar
 from harness.models import resnet_cifar
 from harness.probes.divergence import along_update, batch_lines, find_diverging_update, gradient_line
 from harness.probes.functional import ParamLoss
@@ -22,8 +22,7 @@ def data():
 
 
 def _batch(data, n):
-    x = (data.train_x[:n].float() / 255 - torch.tensor(data.mean).view(1, 3, 1, 1)) / torch.tensor(data.std).view(1, 3, 1, 1)
-    return x, data.train_y[:n]
+    return normalize(data.train_x[:n], data.mean, data.std), data.train_y[:n]
 
 
 def test_per_example_gradients_match_a_loop(data):
