@@ -2,8 +2,11 @@
 (§2, Fig. 1), SGD noise (§2.1, Eq. 2), the diverging update (§3.4, Figs. 5, 6; App. N, Fig. 24),
 and the reviews' and later work's questions (small batch, other norms, Fixup).
 
-Every run goes through the session's ``training_lab`` (fixtures/training.py): one run store, so a
-(model, LR, seed) trained for one claim is reused by every other claim and by the next session.
+Every run goes through a session lab (fixtures/training.py) with one run store, so a (model, LR,
+seed) trained for one claim is reused by every other claim and by the next session. The few-step
+claims use ``training_lab``; the claims that search LRs or train to the end use ``lr_lab``, which
+is the same lab unless the profile overrides its settings (fast: a net that leaves chance within
+a CPU search run; see claims/bjorck2018_training.yaml).
 """
 
 from __future__ import annotations
@@ -47,10 +50,21 @@ def _search_record(search: LRSearch) -> dict:
     return {"max_lr": search.max_lr, "trials": [f"{t.lr:g}: {t.status} after {t.steps_done} steps" for t in search.trials]}
 
 
+def _trials(search: LRSearch) -> str:
+    """The trials in run order, consecutive LRs with the same outcome merged: '0.1:d, 0.01…3e-05:c'."""
+    runs: list[list] = []
+    for t in search.trials:
+        if runs and runs[-1][2] == t.status:
+            runs[-1][1] = t.lr
+        else:
+            runs.append([t.lr, t.lr, t.status])
+    return ", ".join(f"{a:g}{'' if a == b else f'…{b:g}'}:{status[0]}" for a, b, status in runs)
+
+
 def _lr_table(rows: dict[str, tuple[LRSearch, float | None]], title: str) -> str:
     return figures.table(["paper max LR", "our max LR", "trials (LR: outcome)"], {
-        name: [_lr(paper), _lr(s.max_lr), ", ".join(f"{t.lr:g}:{t.status[0]}" for t in s.trials)]
-        for name, (s, paper) in rows.items()}, title=title + " (d = diverged, c = chance, l = learning)")
+        name: [_lr(paper), _lr(s.max_lr), _trials(s)] for name, (s, paper) in rows.items()},
+        title=title + " (d = diverged, c = chance, l = learning)")
 
 
 def _grid(lab, settings) -> list[float]:
@@ -64,8 +78,8 @@ def _rank(lr: float | None) -> float:
 
 @pytest.mark.claim("B-LR-MAX")
 @SHARES_LAB
-def test_max_lr_bn_vs_none(verdict, training_lab):
-    lab = training_lab
+def test_max_lr_bn_vs_none(verdict, lr_lab):
+    lab = lr_lab
     _provenance(verdict, lab)
     bn, none = lab.max_lr(lab.model("batch")), lab.max_lr(lab.model("none"))
     verdict.measure(bn=_search_record(bn), none=_search_record(none))
@@ -120,8 +134,8 @@ def _mean(values) -> float:
 
 @pytest.mark.claim("B-GEN-HIGHLR")
 @SHARES_LAB
-def test_bn_high_lr_generalizes_better(verdict, training_lab):
-    lab = training_lab
+def test_bn_high_lr_generalizes_better(verdict, lr_lab):
+    lab = lr_lab
     _provenance(verdict, lab)
     best = _none_best_lr(lab)
     bn, none = _final(lab, lab.model("batch"), 0.1), _final(lab, lab.model("none"), best)
@@ -140,8 +154,8 @@ def test_bn_high_lr_generalizes_better(verdict, training_lab):
 
 @pytest.mark.claim("B-GEN-LOWLR")
 @SHARES_LAB
-def test_bn_low_lr_no_better(verdict, training_lab):
-    lab = training_lab
+def test_bn_low_lr_no_better(verdict, lr_lab):
+    lab = lr_lab
     _provenance(verdict, lab)
     bn, none = _final(lab, lab.model("batch"), 1e-4), _final(lab, lab.model("none"), 1e-4)
     verdict.measure(bn_at_1e_4=bn, none_at_1e_4=none)
@@ -154,8 +168,8 @@ def test_bn_low_lr_no_better(verdict, training_lab):
 
 @pytest.mark.claim("B-GEN-MIDLR")
 @SHARES_LAB
-def test_bn_mid_lr_between(verdict, training_lab):
-    lab = training_lab
+def test_bn_mid_lr_between(verdict, lr_lab):
+    lab = lr_lab
     _provenance(verdict, lab)
     acc = {lr: _mean(_final(lab, lab.model("batch"), lr)) for lr in (1e-4, 0.003, 0.1)}
     verdict.measure(test_acc={f"{lr:g}": a for lr, a in acc.items()})
@@ -167,8 +181,8 @@ def test_bn_mid_lr_between(verdict, training_lab):
 
 @pytest.mark.claim("B-GEN-GAP")
 @SHARES_LAB
-def test_bn_gap_larger_at_low_lr(verdict, training_lab):
-    lab = training_lab
+def test_bn_gap_larger_at_low_lr(verdict, lr_lab):
+    lab = lr_lab
     _provenance(verdict, lab)
     gap = {lr: _mean(_final(lab, lab.model("batch"), lr, "train_acc")) - _mean(_final(lab, lab.model("batch"), lr))
            for lr in (0.003, 0.1)}
@@ -180,8 +194,8 @@ def test_bn_gap_larger_at_low_lr(verdict, training_lab):
 
 @pytest.mark.claim("R1-LOWLR-LOSS")
 @SHARES_LAB
-def test_bn_low_lr_training_loss(verdict, training_lab):
-    lab = training_lab
+def test_bn_low_lr_training_loss(verdict, lr_lab):
+    lab = lr_lab
     _provenance(verdict, lab)
     loss = {(name, key): _mean(_final(lab, lab.model(norm), 1e-4, key)) for name, norm in (("BN", "batch"), ("none", "none"))
             for key in ("train_loss", "test_loss")}
@@ -313,8 +327,8 @@ def test_bn_takes_larger_decreasing_steps(verdict, training_lab, settings):
 
 @pytest.mark.claim("B-TOP-LR")
 @SHARES_LAB
-def test_bn_on_top_only(verdict, training_lab, settings):
-    lab = training_lab
+def test_bn_on_top_only(verdict, lr_lab, settings):
+    lab = lr_lab
     _provenance(verdict, lab)
     grid = _grid(lab, settings)
     nets = {"BN": lab.model("batch"), "top only": lab.model("batch", norm_where="top"), "none": lab.model("none")}
@@ -326,29 +340,29 @@ def test_bn_on_top_only(verdict, training_lab, settings):
         {"BN": (search["BN"], 0.1), "BN on top only": (search["top only"], 0.03), "none": (search["none"], 1e-4)}, "Max LR"))
     lr = {n: _rank(s.max_lr) for n, s in search.items()}
     verdict.conclude(holds=lr["none"] < lr["top only"] <= lr["BN"] and share > 2 / 3,
-                     summary=f"max LR none {_lr(search['none'].max_lr)} < top {_lr(search['top only'].max_lr)} ≤ BN {_lr(search['BN'].max_lr)}; "
+                     summary=f"max LR unnormalized {_lr(search['none'].max_lr)} < top {_lr(search['top only'].max_lr)} ≤ BN {_lr(search['BN'].max_lr)}; "
                              f"share of BN's accuracy gain {share:.2f} (needs > 0.67)")
 
 
 @pytest.mark.claim("B-ALT-LR")
 @SHARES_LAB
-def test_alternating_normalization_lr(verdict, training_lab, settings):
-    lab = training_lab
+def test_alternating_normalization_lr(verdict, lr_lab, settings):
+    lab = lr_lab
     _provenance(verdict, lab)
     grid = _grid(lab, settings)
-    search = {n: lab.max_lr(lab.model(k), grid) for n, k in (("none", "none"), ("alternating", "alternating"), ("BN", "batch"))}
+    search = {n: lab.max_lr(lab.model(k), grid) for n, k in (("unnormalized", "none"), ("alternating", "alternating"), ("BN", "batch"))}
     verdict.measure(**{n: _search_record(s) for n, s in search.items()})
     verdict.add_figure("Highest achievable LR, like Table 3", _lr_table(
-        {"unnormalized": (search["none"], 1e-4), "alternating normalization": (search["alternating"], 0.01), "BN": (search["BN"], 0.1)}, "Max LR"))
+        {"unnormalized": (search["unnormalized"], 1e-4), "alternating normalization": (search["alternating"], 0.01), "BN": (search["BN"], 0.1)}, "Max LR"))
     lr = {n: _rank(s.max_lr) for n, s in search.items()}
-    verdict.conclude(holds=lr["none"] < lr["alternating"] < lr["BN"],
+    verdict.conclude(holds=lr["unnormalized"] < lr["alternating"] < lr["BN"],
                      summary=" < ".join(f"{n} {_lr(s.max_lr)}" for n, s in search.items()) + " must hold")
 
 
 @pytest.mark.claim("B-DEPTH-LR")
 @SHARES_LAB
-def test_shallower_tolerates_larger_lr(verdict, training_lab, settings):
-    lab = training_lab
+def test_shallower_tolerates_larger_lr(verdict, lr_lab, settings):
+    lab = lr_lab
     _provenance(verdict, lab)
     grid = _grid(lab, settings)
     depths = lab.settings["depth_sweep"]
@@ -365,8 +379,8 @@ def test_shallower_tolerates_larger_lr(verdict, training_lab, settings):
 
 @pytest.mark.claim("B-WARM-LR")
 @SHARES_LAB
-def test_warm_start_allows_larger_lr(verdict, training_lab, settings):
-    lab = training_lab
+def test_warm_start_allows_larger_lr(verdict, lr_lab, settings):
+    lab = lr_lab
     _provenance(verdict, lab)
     grid = _grid(lab, settings)
     cold, warm = lab.max_lr(lab.model("none"), grid), lab.max_lr(lab.model("none"), grid, warm_start=True)
@@ -379,8 +393,8 @@ def test_warm_start_allows_larger_lr(verdict, training_lab, settings):
 
 @pytest.mark.claim("B-PARTS")
 @SHARES_LAB
-def test_parts_of_bn(verdict, training_lab, settings):
-    lab = training_lab
+def test_parts_of_bn(verdict, lr_lab, settings):
+    lab = lr_lab
     _provenance(verdict, lab)
     grid = _grid(lab, settings)
     search = {row: lab.max_lr(lab.model(kind), grid) for row, (kind, _) in PARTS_ROWS.items()}
@@ -396,8 +410,8 @@ def test_parts_of_bn(verdict, training_lab, settings):
 
 @pytest.mark.claim("X-SMALLBATCH")
 @SHARES_LAB
-def test_small_batch_small_lr(verdict, training_lab, settings):
-    lab = training_lab
+def test_small_batch_small_lr(verdict, lr_lab, settings):
+    lab = lr_lab
     _provenance(verdict, lab)
     k, best = settings["batch_divisor"], _none_best_lr(lab)
     steps = lab.settings["train_steps"] * k  # same number of epochs
@@ -413,8 +427,8 @@ def test_small_batch_small_lr(verdict, training_lab, settings):
 
 @pytest.mark.claim("X-ALTNORMS")
 @SHARES_LAB
-def test_group_and_layer_norm_lr(verdict, training_lab):
-    lab = training_lab
+def test_group_and_layer_norm_lr(verdict, lr_lab):
+    lab = lr_lab
     _provenance(verdict, lab)
     search = {n: lab.max_lr(lab.model(k)) for n, k in (("BN", "batch"), ("GroupNorm", "group"), ("LayerNorm", "layer"))}
     verdict.measure(**{n: _search_record(s) for n, s in search.items()})
@@ -426,8 +440,8 @@ def test_group_and_layer_norm_lr(verdict, training_lab):
 
 @pytest.mark.claim("X-FIXUP")
 @SHARES_LAB
-def test_fixup_trains_at_high_lr(verdict, training_lab):
-    lab = training_lab
+def test_fixup_trains_at_high_lr(verdict, lr_lab):
+    lab = lr_lab
     _provenance(verdict, lab)
     fixup, none = lab.max_lr(lab.model("none", fixup=True)), lab.max_lr(lab.model("none"))
     verdict.measure(fixup=_search_record(fixup), none=_search_record(none))

@@ -27,6 +27,20 @@ from harness.train import TrainConfig, TrainResult
 REQUIRED = ("depth", "width", "grid", "search_steps", "check_every", "learning_margin", "train_steps", "eval_every", "seeds")
 
 
+def overridden(settings: dict, key: str) -> dict | None:
+    """``settings`` with the entries of its sub-dict ``key`` put over them (and ``key`` dropped),
+    or None when there is no such sub-dict: a profile runs some claims at other settings."""
+    override = settings.get(key)
+    if override is None:
+        return None
+    if not isinstance(override, dict) or not override:
+        raise ValueError(f"settings['{key}'] must be a non-empty mapping of settings to override, got {override!r}")
+    unknown = sorted(set(override) - set(settings))
+    if unknown:
+        raise KeyError(f"settings['{key}'] overrides settings that do not exist: {unknown}")
+    return {k: v for k, v in settings.items() if k != key} | override
+
+
 @dataclasses.dataclass
 class ResNetLab:
     settings: dict
@@ -53,13 +67,18 @@ class ResNetLab:
     def search_config(self, lr: float, seed: int = 0, warm_start: bool = False, batch_size: int = 128) -> TrainConfig:
         s = self.settings
         return TrainConfig(lr=lr, steps=s["search_steps"], batch_size=batch_size, eval_every=s["check_every"], seed=seed,
-                           stop_at_test_acc=self.learning_acc, min_steps=s["check_every"],
+                           pad=self.pad, stop_at_test_acc=self.learning_acc, min_steps=s["check_every"],
                            warm_start_steps=self.epoch_steps(batch_size) if warm_start else 0)
 
     def train_config(self, lr: float, seed: int = 0, batch_size: int = 128, steps: int | None = None) -> TrainConfig:
         steps = steps or self.settings["train_steps"]
-        return TrainConfig(lr=lr, steps=steps, batch_size=batch_size, seed=seed,
+        return TrainConfig(lr=lr, steps=steps, batch_size=batch_size, seed=seed, pad=self.pad,
                            eval_every=max(1, steps * self.settings["eval_every"] // self.settings["train_steps"]))
+
+    @property
+    def pad(self) -> int:
+        """Crop padding: App. B's 4 pixels on 32×32 images, scaled with the resolution."""
+        return max(1, self.data.resolution // 8)
 
     def epoch_steps(self, batch_size: int = 128) -> int:
         return len(self.data.train_y) // batch_size

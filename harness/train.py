@@ -31,6 +31,7 @@ class TrainConfig:
     milestones: tuple[float, ...] = (0.5, 0.75)  # fractions of the steps where the LR is divided
     lr_decay: float = 0.1
     augment: bool = True
+    pad: int = 4  # pixels of zero padding for the random crop (App. B: 4 on 32×32 images)
     eval_every: int = 0  # steps between evaluations; 0 = only at the end
     seed: int = 0
     stop_at_test_acc: float | None = None  # stop at the first evaluation reaching this test accuracy
@@ -48,6 +49,8 @@ class TrainConfig:
         if self.stop_at_test_acc is not None and not (0 < self.stop_at_test_acc <= 1 and self.eval_every > 0):
             raise ValueError("stop_at_test_acc needs a value in (0, 1] and eval_every > 0 to be checked, "
                              f"got {self.stop_at_test_acc} and eval_every={self.eval_every}")
+        if self.pad < 0:
+            raise ValueError(f"pad must be ≥ 0 pixels, got {self.pad}")
         if self.warm_start_steps < 0 or not self.warm_start_lr > 0:
             raise ValueError(f"warm start needs steps ≥ 0 and a positive LR, got {self.warm_start_steps} at {self.warm_start_lr}")
 
@@ -123,7 +126,7 @@ def train(model: nn.Module, data: ImageData, config: TrainConfig, device: torch.
         cursor += config.batch_size
         x = data.train_x[idx]
         if config.augment:
-            x = augment(x, gen)
+            x = augment(x, gen, config.pad)
         for group in opt.param_groups:
             group["lr"] = config.lr_at(step - 1)
         x = normalize(x, data.mean, data.std)

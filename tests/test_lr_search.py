@@ -9,6 +9,7 @@ from harness.cache import ModelCache
 from harness.data import synthetic_cifar
 from harness.lr_search import RunStore, max_lr
 from harness.models import resnet_cifar
+from harness.resnet_lab import ResNetLab, overridden
 from harness.train import TrainConfig, TrainResult
 
 
@@ -65,3 +66,32 @@ def test_train_config_validates_stop_and_warm_start():
     config = TrainConfig(lr=0.1, steps=100, warm_start_steps=10, warm_start_lr=1e-4)
     assert config.total_steps == 110 and config.lr_at(9) == 1e-4 and config.lr_at(10) == 0.1
     assert config.lr_at(10 + 50) == pytest.approx(0.01) and config.lr_at(10 + 75) == pytest.approx(0.001)
+
+
+def test_crop_padding_is_validated_and_scaled_with_the_resolution(tmp_path):
+    with pytest.raises(ValueError, match="pad must be"):
+        TrainConfig(lr=0.1, steps=10, pad=-1)
+    for resolution, pad in ((32, 4), (16, 2), (8, 1)):  # App. B's 4 pixels on 32×32, scaled
+        data = synthetic_cifar(n_train=256, n_test=64, resolution=resolution, seed=0)
+        lab = ResNetLab(LAB_SETTINGS, data, {"name": data.name}, ModelCache(tmp_path))
+        assert lab.pad == pad and lab.search_config(0.1).pad == pad and lab.train_config(0.1).pad == pad
+
+
+def test_lab_rejects_incomplete_settings(tmp_path):
+    data = synthetic_cifar(n_train=256, n_test=64, resolution=8, seed=0)
+    with pytest.raises(KeyError, match="search_steps"):
+        ResNetLab({k: v for k, v in LAB_SETTINGS.items() if k != "search_steps"}, data, {"name": data.name}, ModelCache(tmp_path))
+
+
+LAB_SETTINGS = {"depth": 8, "width": 4, "grid": [0.1], "search_steps": 20, "check_every": 10, "learning_margin": 0.05,
+                "train_steps": 20, "eval_every": 10, "seeds": [0]}
+
+
+def test_profile_overrides_settings_for_some_claims():
+    shared = {"depth": 110, "width": 4, "lr_lab": {"depth": 56, "width": 8}}
+    assert overridden(shared, "lr_lab") == {"depth": 56, "width": 8}
+    assert overridden({"depth": 110}, "lr_lab") is None
+    with pytest.raises(KeyError, match="do not exist"):
+        overridden({"depth": 110, "lr_lab": {"dpeth": 56}}, "lr_lab")
+    with pytest.raises(ValueError, match="non-empty mapping"):
+        overridden({"depth": 110, "lr_lab": []}, "lr_lab")
