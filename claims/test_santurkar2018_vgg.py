@@ -339,11 +339,11 @@ def test_lp_normalizations_shift_distributions_more(verdict, vgg_runs, vgg_setti
 
 
 @pytest.mark.claim("S-LR-RANGE", case="vgg")
-def test_bn_trains_over_a_broader_lr_range(verdict, settings, vgg_settings, vgg_data, device):
+def test_bn_trains_over_a_broader_lr_range(verdict, settings, vgg_settings, vgg_data, device, model_cache):
     _provenance(verdict, vgg_settings, vgg_data)
     seed = vgg_settings["seeds"][0]
     verdict.seeds = [seed]
-    runs = {n: lr_range(n, vgg_data, vgg_settings, settings["lrs"], settings["steps"], seed, device) for n in ("none", "batch")}
+    runs = {n: lr_range(n, vgg_data, vgg_settings, settings["lrs"], settings["steps"], seed, device, model_cache) for n in ("none", "batch")}
     works = {n: [lr for lr, run in r.items() if lr_works(run)] for n, r in runs.items()}
     acc = {n: [run.final["train_acc"] if run.diverged_at is None else 0.0 for run in r.values()] for n, r in runs.items()}
     verdict.measure(working_lrs=works, final_train_accuracy=acc,

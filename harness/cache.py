@@ -10,20 +10,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 import torch
 from filelock import FileLock
 
 log = logging.getLogger(__name__)
 CACHE_ENV = "BNCLAIMS_CACHE"
-_VERSIONED_SOURCES = ("train.py", "data.py", "norms.py", "models")
+# what a cached entry depends on: training, data, models, and the probed runs with their probes
+_VERSIONED_SOURCES = ("train.py", "data.py", "norms.py", "models", "dln.py", "vgg_runs.py", "probes")
 
 
 def code_version() -> str:
@@ -86,6 +90,28 @@ class ModelCache:
             log.warning("corrupt cache entry %s (%s: %s): deleting and rebuilding", path, type(err).__name__, err)
             path.unlink(missing_ok=True)
             return None
+
+
+def cached_record(cache: ModelCache | None, config: Mapping[str, Any], create: Callable[[], T],
+                  load: Callable[[dict], T]) -> T:
+    """A measured record (a dataclass of plain data, e.g. a probed training run) made once ever.
+
+    Without a cache this is ``create()``. With one, a miss stores ``dataclasses.asdict(create())``
+    and both a miss and a hit return ``load`` of the stored dict, so a cold and a warm run hand
+    the claims exactly the same values."""
+    if cache is None:
+        return create()
+    entry = cache.get_or_create(config, lambda: {"record": dataclasses.asdict(create())})
+    return load(entry["record"])
+
+
+def data_fingerprint(data) -> dict:
+    """What identifies an ``ImageData`` in a cache key: its name, sizes and a hash of its first and
+    last images and labels (cheap, and any regenerated or different data changes it)."""
+    digest = hashlib.sha256()
+    for t in (data.train_x[:256], data.train_x[-256:], data.test_x[:256], data.train_y, data.test_y):
+        digest.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return {"name": data.name, "n_train": len(data.train_y), "n_test": len(data.test_y), "hash": digest.hexdigest()[:16]}
 
 
 def default_cache_dir(option: str | None, rootdir: Path) -> Path:

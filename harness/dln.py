@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from harness.cache import ModelCache, cached_record
 from harness.models import deep_linear
 from harness.probes.functional import ParamLoss
 from harness.probes.ics import internal_covariate_shift
@@ -65,6 +66,10 @@ class DLNRun:
     checkpoints: list[Checkpoint]
     diverged_at: int | None
 
+    @classmethod
+    def from_dict(cls, d: dict) -> DLNRun:
+        return cls(**{**d, "checkpoints": [Checkpoint(**c) for c in d["checkpoints"]]})
+
 
 def _norm_stats(model: nn.Module, x: torch.Tensor, shift_layer: int) -> tuple[list[float], dict]:
     """γ_j/σ_j of every normalization layer (σ_j: biased std of its input over the batch), and the
@@ -94,8 +99,15 @@ def _norm_stats(model: nn.Module, x: torch.Tensor, shift_layer: int) -> tuple[li
     return ratios, {"mean": shift.mean(dim=0).tolist(), "var": shift.var(dim=0, unbiased=False).tolist()}
 
 
-def train_dln(norm: str, settings: dict, probes: bool = True, lr: float | None = None, steps: int | None = None) -> DLNRun:
-    """Full-batch GD on the DLN; with ``probes``, measure at ``settings['checkpoints']`` even steps."""
+def train_dln(norm: str, settings: dict, probes: bool = True, lr: float | None = None, steps: int | None = None,
+              cache: ModelCache | None = None) -> DLNRun:
+    """Full-batch GD on the DLN; with ``probes``, measure at ``settings['checkpoints']`` even steps.
+    With a ``cache``, the run (record and probes) is made once ever."""
+    config = {"kind": "dln-run", "norm": norm, "settings": settings, "probes": probes, "lr": lr, "steps": steps}
+    return cached_record(cache, config, lambda: _train_dln(norm, settings, probes, lr, steps), DLNRun.from_dict)
+
+
+def _train_dln(norm: str, settings: dict, probes: bool, lr: float | None, steps: int | None) -> DLNRun:
     lr = settings["lr"] if lr is None else lr
     steps = settings["steps"] if steps is None else steps
     x, y = regression_problem(settings["samples"], settings["width"], settings["seed"])
@@ -123,7 +135,7 @@ def train_dln(norm: str, settings: dict, probes: bool = True, lr: float | None =
                 gamma_over_sigma=ratios, shift_input=shift,
             ))
         loss = squared_error(model(x), y)
-        value = float(loss)
+        value = float(loss.detach())
         losses.append(value)
         if not math.isfinite(value) or value > 1e3 * max(losses[0], 1e-12):
             diverged_at = step
@@ -143,5 +155,5 @@ def lr_works(run: DLNRun) -> bool:
     return all(math.isfinite(v) and v < 10 * start for v in losses) and losses[-1] < 0.5 * start
 
 
-def lr_range(norm: str, settings: dict, lrs: Sequence[float], steps: int) -> dict[float, DLNRun]:
-    return {lr: train_dln(norm, settings, probes=False, lr=lr, steps=steps) for lr in lrs}
+def lr_range(norm: str, settings: dict, lrs: Sequence[float], steps: int, cache: ModelCache | None = None) -> dict[float, DLNRun]:
+    return {lr: train_dln(norm, settings, probes=False, lr=lr, steps=steps, cache=cache) for lr in lrs}

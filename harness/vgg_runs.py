@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from harness.cache import ModelCache, cached_record, data_fingerprint
 from harness.data import ImageData, normalize
 from harness.models import vgg_cifar
 from harness.norms import seed_noise
@@ -62,6 +63,11 @@ class VGGRun:
     activations: UnitRecord  # the sampled units of conv layer dist_layer's output, every step
     normalized: UnitRecord  # the same units after its normalization
     diverged_at: int | None  # 0-based step whose batch loss diverged
+
+    @classmethod
+    def from_dict(cls, d: dict) -> VGGRun:
+        return cls(**{**d, "checkpoints": [Checkpoint(**c) for c in d["checkpoints"]],
+                      "activations": UnitRecord(**d["activations"]), "normalized": UnitRecord(**d["normalized"])})
 
     @property
     def final(self) -> dict:
@@ -124,10 +130,19 @@ def flushed_denormals() -> Iterator[None]:
 
 
 def train_vgg(norm: str, data: ImageData, settings: dict, seed: int, device: torch.device | str = "cpu",
-              probes: bool = True, lr: float | None = None, steps: int | None = None) -> VGGRun:
-    """Train one VGG; with ``probes`` measure ICS / landscape (for ``settings['probe_norms']``) at the checkpoints."""
-    with flushed_denormals():
-        return _train_vgg(norm, data, settings, seed, torch.device(device), probes, lr, steps)
+              probes: bool = True, lr: float | None = None, steps: int | None = None,
+              cache: ModelCache | None = None) -> VGGRun:
+    """Train one VGG; with ``probes`` measure ICS / landscape (for ``settings['probe_norms']``) at the
+    checkpoints. With a ``cache``, the run (record and probes) is made once ever."""
+    device = torch.device(device)
+    config = {"kind": "vgg-run", "norm": norm, "data": data_fingerprint(data), "settings": settings, "seed": seed,
+              "device": device.type, "probes": probes, "lr": lr, "steps": steps}
+
+    def create() -> VGGRun:
+        with flushed_denormals():
+            return _train_vgg(norm, data, settings, seed, device, probes, lr, steps)
+
+    return cached_record(cache, config, create, VGGRun.from_dict)
 
 
 def _train_vgg(norm: str, data: ImageData, settings: dict, seed: int, device: torch.device, probes: bool,
@@ -214,5 +229,5 @@ def lr_works(run: VGGRun, chance: float = 0.1) -> bool:
 
 
 def lr_range(norm: str, data: ImageData, settings: dict, lrs: Sequence[float], steps: int, seed: int,
-             device: torch.device | str = "cpu") -> dict[float, VGGRun]:
-    return {lr: train_vgg(norm, data, settings, seed, device, probes=False, lr=lr, steps=steps) for lr in lrs}
+             device: torch.device | str = "cpu", cache: ModelCache | None = None) -> dict[float, VGGRun]:
+    return {lr: train_vgg(norm, data, settings, seed, device, probes=False, lr=lr, steps=steps, cache=cache) for lr in lrs}

@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from harness.cache import ModelCache
 from harness.dln import layer_groups, lr_works, squared_error, train_dln
 from harness.models import deep_linear
 from harness.norms import LpNorm, make_norm
@@ -136,3 +137,19 @@ def test_train_dln_records_checkpoints_and_divergence():
     assert run.diverged_at is None and lr_works(run)
     diverged = train_dln("none", settings, probes=False, lr=10.0)
     assert diverged.diverged_at is not None and not lr_works(diverged)
+
+
+def test_cached_dln_run_equals_a_fresh_one_and_is_made_once(tmp_path, monkeypatch):
+    settings = {"depth": 4, "width": 3, "samples": 50, "lr": 1e-3, "steps": 10, "checkpoints": 2, "seed": 0,
+                "step_multipliers": [0.1, 1.0], "ics_layers": [2, 4], "shift_layer": 2}
+    fresh = train_dln("batch", settings)
+    cache = ModelCache(tmp_path)
+    assert train_dln("batch", settings, cache=cache) == fresh  # a miss hands back the stored record
+    monkeypatch.setattr("harness.dln._train_dln", _no_training)
+    assert train_dln("batch", settings, cache=ModelCache(tmp_path)) == fresh  # next session: loaded
+    with pytest.raises(RuntimeError, match="trained again"):  # another LR is another run
+        train_dln("batch", settings, lr=2e-3, cache=cache)
+
+
+def _no_training(*args):
+    raise RuntimeError("a cached run was trained again")

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from harness.cache import ModelCache
 from harness.data import synthetic_cifar
 from harness.models import vgg_cifar
 from harness.vgg_runs import VGGRun, flushed_denormals, layer_groups, lr_range, lr_works, norm_after, tail_mean, train_vgg
@@ -91,3 +92,17 @@ def test_tail_mean():
     assert tail_mean([3.0]) == 3.0
     with pytest.raises(ValueError, match="no values"):
         tail_mean([])
+
+
+def test_cached_vgg_run_equals_a_fresh_one_and_is_made_once(data, tmp_path, monkeypatch):
+    fresh = train_vgg("batch", data, TINY, seed=0)
+    assert train_vgg("batch", data, TINY, seed=0, cache=ModelCache(tmp_path)) == fresh
+    monkeypatch.setattr("harness.vgg_runs._train_vgg", _no_training)
+    assert train_vgg("batch", data, TINY, seed=0, cache=ModelCache(tmp_path)) == fresh
+    other = synthetic_cifar(n_train=64, n_test=32, resolution=32, seed=1)  # same sizes, other images
+    with pytest.raises(RuntimeError, match="trained again"):
+        train_vgg("batch", other, TINY, seed=0, cache=ModelCache(tmp_path))
+
+
+def _no_training(*args):
+    raise RuntimeError("a cached run was trained again")
