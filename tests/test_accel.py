@@ -148,3 +148,35 @@ def test_param_loss_measures_in_float32_whatever_the_caller_set(data, tf32_flags
         loss_only = objective.loss(params)
     assert value == reference[0] == loss_only
     assert all(g.dtype == torch.float32 and torch.equal(g, reference[1][k]) for k, g in grads.items())
+
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (the GPU half of the lever tests)")
+
+
+@needs_cuda
+@pytest.mark.parametrize("lever", LEVERS)
+def test_each_lever_trains_on_cuda(data, lever):
+    result = train(small_resnet(), data, CFG, "cuda", accel=Accel.only(lever))
+    assert result.steps_done == CFG.steps and all(math.isfinite(v) for v in result.losses)
+
+
+@needs_cuda
+def test_on_cuda_tf32_changes_a_raw_matmul_but_no_probe(data, tf32_flags_on):
+    a = torch.randn(512, 512, device="cuda", generator=torch.Generator("cuda").manual_seed(0))
+    with_tf32 = a @ a
+    with float32_probe():
+        full = a @ a
+    if torch.cuda.get_device_capability()[0] >= 8:  # TF32 exists from Ampere on
+        assert not torch.equal(with_tf32, full)
+    model = small_resnet().cuda()
+    x, y = data.train_x[:64].cuda().float() / 255.0, data.train_y[:64].cuda()
+    objective = ParamLoss(model, x, y, F.cross_entropy)
+    params = objective.params()
+    deterministic, torch.backends.cudnn.deterministic = torch.backends.cudnn.deterministic, True  # no atomics
+    try:
+        value, grads = objective.loss_and_grad(params)  # the caller left TF32 on
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+        reference = objective.loss_and_grad(params)
+    finally:
+        torch.backends.cudnn.deterministic = deterministic
+    assert value == reference[0] and all(torch.equal(g, reference[1][k]) for k, g in grads.items())
