@@ -62,3 +62,12 @@ def test_bad_pool_settings(data, kwargs, message):
 
 def test_no_runs_no_results(data):
     assert run_all([], data, workers=4) == []
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: workers share one GPU")
+def test_workers_share_a_gpu(data):
+    runs = grid(lrs=(0.03,), seeds=(0, 1, 2))
+    sequential = run_all(runs, data, "cuda", workers=0)
+    concurrent = run_all(runs, data, "cuda", workers=3)
+    for a, b in zip(sequential, concurrent):  # cuDNN need not be bit-reproducible across processes
+        assert b.steps_done == a.steps_done and b.losses == pytest.approx(a.losses, rel=1e-3)
