@@ -69,5 +69,6 @@ def test_workers_share_a_gpu(data):
     runs = grid(lrs=(0.03,), seeds=(0, 1, 2))
     sequential = run_all(runs, data, "cuda", workers=0)
     concurrent = run_all(runs, data, "cuda", workers=3)
-    for a, b in zip(sequential, concurrent):  # cuDNN need not be bit-reproducible across processes
+    for a, b in zip(sequential, concurrent):
+        # cuDNN need not pick the same algorithms in another process: float32 rounding over 4 steps
         assert b.steps_done == a.steps_done and b.losses == pytest.approx(a.losses, rel=1e-3)
