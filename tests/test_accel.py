@@ -183,3 +183,18 @@ def test_on_cuda_tf32_changes_a_raw_matmul_but_no_probe(data, tf32_flags_on):
     finally:
         torch.backends.cudnn.deterministic = deterministic
     assert value == reference[0] and all(torch.equal(g, reference[1][k]) for k, g in grads.items())
+
+
+def test_the_other_gradient_probes_measure_in_float32(data, tf32_flags_on):
+    from harness.models import mlp
+    from harness.probes.depth_gradients import first_layer_grad_norm
+    from harness.probes.sgd_noise import per_example_gradients
+
+    torch.manual_seed(0)
+    net, flat_net = resnet_cifar(8, "none", width=4), mlp(3, width=16, in_features=3 * 8 * 8)
+    x, y = data.train_x[:8].float() / 255.0, data.train_y[:8]
+    reference = per_example_gradients(net, x, y), first_layer_grad_norm(flat_net, x.flatten(1), y)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        measured = per_example_gradients(net, x, y), first_layer_grad_norm(flat_net, x.flatten(1), y)
+    assert measured[0].dtype == torch.float32 and torch.equal(measured[0], reference[0])
+    assert measured[1] == reference[1]
