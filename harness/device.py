@@ -1,8 +1,12 @@
-"""Device and thread selection, and a one-line description of where a measurement ran."""
+"""Device and thread selection, one GPU per pytest-xdist worker, and a one-line description of
+where a measurement ran."""
 
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+from collections.abc import Callable, MutableMapping, Sequence
 
 import torch
 
@@ -43,3 +47,104 @@ def describe(device: torch.device | None = None) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     return f"cpu ({torch.get_num_threads()} threads)"
+
+
+# One GPU per pytest-xdist worker (DESIGN.md §8) -----------------------------------------------
+#
+# Each worker process sets CUDA_VISIBLE_DEVICES to one GPU of a pool before anything initializes
+# CUDA (the root conftest calls assign_worker_gpu() at import; CUDA reads the variable once, at
+# initialization). Worker gwK gets pool[K % len(pool)]: round robin when there are more workers than
+# GPUs. The pool, first match wins:
+#   1. BNCLAIMS_GPUS: a count ("4" = physical GPUs 0-3) or a comma-separated list of GPU indices or
+#      GPU-/MIG- UUIDs ("0,2", "MIG-...");
+#   2. CUDA_VISIBLE_DEVICES as the user set it for the run: the workers split those GPUs and never
+#      use others ("" or "-1": no GPU, left alone);
+#   3. ``nvidia-smi -L`` (does not initialize CUDA in this process): every GPU, or its MIG devices
+#      when it is partitioned. No nvidia-smi or no GPU: the environment is left alone (CPU run).
+# Physical indices are made to mean nvidia-smi's order (CUDA_DEVICE_ORDER=PCI_BUS_ID unless set).
+# BNCLAIMS_GPU_PER_WORKER=0 switches the mapping off; outside xdist nothing is changed.
+
+GPUS_ENV = "BNCLAIMS_GPUS"
+MAPPING_SWITCH_ENV = "BNCLAIMS_GPU_PER_WORKER"
+_WORKER_ID = re.compile(r"gw(\d+)")
+_GPU_ID = re.compile(r"\d+|(?:GPU|MIG)-[0-9A-Za-z/-]+")
+_SMI_GPU = re.compile(r"^GPU (\d+): .*\(UUID: (GPU-[^)]+)\)")
+_SMI_MIG = re.compile(r"^\s+MIG .*\(UUID: (MIG-[^)]+)\)")
+
+
+def worker_index(worker_id: str) -> int:
+    """0-based index of a pytest-xdist worker id ("gw3" → 3)."""
+    match = _WORKER_ID.fullmatch(worker_id.strip()) if isinstance(worker_id, str) else None
+    if match is None:
+        raise ValueError(f"malformed pytest-xdist worker id {worker_id!r}: expected 'gw' followed by a number, e.g. 'gw0'")
+    return int(match.group(1))
+
+
+def gpu_for_worker(worker_id: str, gpus: Sequence[str]) -> str:
+    """The CUDA_VISIBLE_DEVICES value of worker ``worker_id``: ``gpus`` shared round robin."""
+    if not gpus:
+        raise ValueError(f"no GPU to give worker {worker_id!r}: the GPU list is empty")
+    return gpus[worker_index(worker_id) % len(gpus)]
+
+
+def parse_gpu_list(text: str, source: str) -> list[str]:
+    """A count ("4" → 0..3) or a comma-separated list of GPU indices / UUIDs; "" and "-1" are no GPU."""
+    text = text.strip()
+    if text in ("", "-1"):
+        return []
+    entries = [e.strip() for e in text.split(",")]
+    if source == GPUS_ENV and len(entries) == 1 and entries[0].isdigit():
+        return [str(i) for i in range(int(entries[0]))]
+    bad = [e for e in entries if not _GPU_ID.fullmatch(e)]
+    if bad or len(set(entries)) != len(entries):
+        raise ValueError(f"{source}={text!r}: expected {'a GPU count or ' if source == GPUS_ENV else ''}"
+                         f"distinct comma-separated GPU indices or GPU-/MIG- UUIDs; bad or repeated: {bad or entries}")
+    return entries
+
+
+def parse_nvidia_smi(text: str) -> list[str]:
+    """GPU indices from ``nvidia-smi -L``; a GPU partitioned by MIG contributes its MIG UUIDs instead."""
+    gpus: list[tuple[str, list[str]]] = []
+    for line in text.splitlines():
+        if m := _SMI_GPU.match(line):
+            gpus.append((m.group(1), []))
+        elif (m := _SMI_MIG.match(line)) and gpus:
+            gpus[-1][1].append(m.group(1))
+    return [g for index, migs in gpus for g in (migs or [index])]
+
+
+def _nvidia_smi() -> str:
+    try:
+        done = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return done.stdout if done.returncode == 0 else ""
+
+
+def discover_gpus(environ: MutableMapping[str, str], nvidia_smi: Callable[[], str] = _nvidia_smi) -> tuple[list[str], str]:
+    """The GPU pool and where it came from (see the comment above)."""
+    for source in (GPUS_ENV, "CUDA_VISIBLE_DEVICES"):
+        if source in environ:
+            return parse_gpu_list(environ[source], source), source
+    return parse_nvidia_smi(nvidia_smi()), "nvidia-smi -L"
+
+
+def assign_worker_gpu(environ: MutableMapping[str, str] | None = None, nvidia_smi: Callable[[], str] = _nvidia_smi) -> str | None:
+    """Give this pytest-xdist worker its GPU by setting CUDA_VISIBLE_DEVICES; returns the value set,
+    or None when the environment was left alone (not a worker, mapping off, no GPU)."""
+    environ = os.environ if environ is None else environ
+    worker = environ.get("PYTEST_XDIST_WORKER")
+    if worker is None or environ.get(MAPPING_SWITCH_ENV, "1").strip().lower() in ("0", "off", "false", "no"):
+        return None
+    worker_index(worker)  # a malformed id fails even on a machine without GPUs
+    gpus, source = discover_gpus(environ, nvidia_smi)
+    if not gpus:
+        return None
+    if torch.cuda.is_initialized():
+        raise RuntimeError(f"CUDA was initialized before worker {worker} got its GPU; "
+                           "assign_worker_gpu() must run before anything touches CUDA")
+    gpu = gpu_for_worker(worker, gpus)
+    environ["CUDA_VISIBLE_DEVICES"] = gpu
+    if gpu.isdigit() and source != "CUDA_VISIBLE_DEVICES":
+        environ.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")  # physical indices in nvidia-smi's order
+    return gpu

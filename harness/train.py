@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from harness.accel import Accel, TrainingStep, backend_flags
 from harness.data import ImageData, augment, normalize
 
 DIVERGENCE_LOSS = 1e3  # bjorck2018 §3.4
@@ -101,14 +102,34 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, data: ImageData
 
 def train(model: nn.Module, data: ImageData, config: TrainConfig, device: torch.device | str = "cpu",
           eval_train_samples: int = 2000, on_batch: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
-          ) -> TrainResult:
+          accel: Accel | None = None) -> TrainResult:
     """Train ``model`` in place. ``on_batch(step, inputs, targets)``, when given, sees every batch
     (normalized and augmented, 1-based step) before its loss is computed, with the model still at
-    the parameters that batch will be evaluated at; probes use it to capture diverging updates."""
+    the parameters that batch will be evaluated at; probes use it to capture diverging updates.
+
+    ``accel`` (training-only runs; harness/accel.py): speed levers. ``None`` (the default) leaves
+    the process's backend flags alone; an ``Accel`` sets TF32 and cudnn.benchmark to its values
+    for the run. Levers are refused together with ``on_batch``: probes see float32 batches only."""
+    if accel is None:
+        return _train(model, data, config, device, eval_train_samples, on_batch, Accel())
+    if accel.any and on_batch is not None:
+        raise ValueError(f"speed levers ({accel.describe()}) are for training-only runs; "
+                         "a run that hands batches to a probe (on_batch) must use none")
+    with backend_flags(tf32=accel.tf32, cudnn_benchmark=accel.cudnn_benchmark):
+        try:
+            return _train(model, data, config, device, eval_train_samples, on_batch, accel)
+        finally:
+            if accel.channels_last:  # give the model back in the default memory layout
+                model.to(memory_format=torch.contiguous_format)
+
+
+def _train(model: nn.Module, data: ImageData, config: TrainConfig, device: torch.device | str, eval_train_samples: int,
+           on_batch: Callable[[int, torch.Tensor, torch.Tensor], None] | None, accel: Accel) -> TrainResult:
     device = torch.device(device)
     model.to(device).train()
     data = data.to(device)
     gen = torch.Generator(device=device).manual_seed(config.seed)
+    runner = TrainingStep(model, accel, device)
     opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     n = len(data.train_y)
     perm, cursor = torch.randperm(n, generator=gen, device=device), 0
@@ -129,10 +150,11 @@ def train(model: nn.Module, data: ImageData, config: TrainConfig, device: torch.
             x = augment(x, gen, config.pad)
         for group in opt.param_groups:
             group["lr"] = config.lr_at(step - 1)
-        x = normalize(x, data.mean, data.std)
+        x = runner.prepare(normalize(x, data.mean, data.std))
         if on_batch is not None:
             on_batch(step, x, data.train_y[idx])
-        loss = F.cross_entropy(model(x), data.train_y[idx])
+        with runner.autocast():
+            loss = F.cross_entropy(runner.forward(x), data.train_y[idx])
         value = loss.item()
         losses.append(value)
         if not math.isfinite(value) or value > DIVERGENCE_LOSS:

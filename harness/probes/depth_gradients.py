@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from harness.accel import float32_probe
 from harness.models.mlp import mlp
 from harness.stats import fitted_slope
 
@@ -24,7 +25,8 @@ YANG_RATE = math.sqrt(math.pi / (math.pi - 1))  # ≈ 1.2113, gradient-norm grow
 def first_layer_grad_norm(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     model.train()
     model.zero_grad(set_to_none=True)
-    F.cross_entropy(model(x), y).backward()
+    with float32_probe():
+        F.cross_entropy(model(x), y).backward()
     return float(model.layer(1).weight.grad.double().norm())
 
 

@@ -3,7 +3,8 @@
 Probes (ICS, landscape lines) evaluate the network at parameters other than the current ones.
 They must not change the training state: the module's parameters stay as they are, normalization
 running statistics are cloned for every evaluation (train-mode BN would otherwise update them),
-and nothing here draws from the global random number generator.
+and nothing here draws from the global random number generator. Every evaluation runs in full
+float32 (``harness.accel.float32_probe``: TF32 and autocast off), whatever the caller's settings.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 from torch.func import functional_call
+
+from harness.accel import float32_probe
 
 Params = dict[str, torch.Tensor]
 
@@ -33,13 +36,14 @@ class ParamLoss:
         return self.loss_fn(functional_call(self.model, {**params, **buffers}, (self.inputs,)), self.targets)
 
     def loss(self, params: Params) -> float:
-        with torch.no_grad():
+        with torch.no_grad(), float32_probe():
             return float(self._call(params))
 
     def loss_and_grad(self, params: Params) -> tuple[float, Params]:
         leaves = {k: v.detach().requires_grad_(True) for k, v in params.items()}
-        value = self._call(leaves)
-        grads = torch.autograd.grad(value, list(leaves.values()))
+        with float32_probe():
+            value = self._call(leaves)
+            grads = torch.autograd.grad(value, list(leaves.values()))
         return float(value.detach()), dict(zip(leaves, grads))
 
 

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
+from harness.accel import float32_probe
 from harness.stats import fitted_slope
 
 
@@ -31,7 +32,8 @@ def per_example_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor) ->
     def loss(p, xi, yi):
         return F.cross_entropy(functional_call(model, {**p, **buffers}, (xi.unsqueeze(0),)), yi.unsqueeze(0))
 
-    grads = vmap(grad(loss), in_dims=(None, 0, 0))(params, x, y)
+    with float32_probe():
+        grads = vmap(grad(loss), in_dims=(None, 0, 0))(params, x, y)
     return torch.cat([g.reshape(len(x), -1) for g in grads.values()], dim=1)
 
 

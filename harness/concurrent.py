@@ -1,0 +1,92 @@
+"""Many small independent training runs (LR grids × seeds), one after another or on N processes.
+
+A GPU trains a small net far below its capacity: each step is a few hundred tiny kernels, and the
+Python loop, the kernel launches and the per-step ``loss.item()`` leave it idle most of the time.
+Several worker processes on the same device fill those gaps. :func:`run_all` takes a list of
+:class:`Run` (model builder + arguments + ``TrainConfig``) and returns their ``TrainResult`` in
+input order; ``workers=0`` runs them in this process one after another, ``workers=N`` on N spawned
+processes (``torch.multiprocessing``, spawn: safe with CUDA). Every run seeds the global RNG with
+its ``TrainConfig.seed`` before building its model, exactly as ``lr_search.RunStore`` does, so a
+run's result does not depend on where or after what it ran: on the CPU the results are identical
+to sequential execution (tested); on CUDA they are as deterministic as the kernels are.
+
+Workers set ``threads_per_worker`` torch threads and flush denormals like
+``harness.device.configure_threads`` (the pytest plugin does the same in the parent process, so
+both paths compute alike). Each worker receives the data once, on the CPU, and moves it to the
+device itself. Several processes on one GPU time-slice it unless NVIDIA MPS runs
+(``nvidia-cuda-mps-control -d``), which lets their kernels overlap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import re
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+
+import torch
+from torch import nn
+
+from harness.accel import Accel
+from harness.data import ImageData
+from harness.train import TrainConfig, TrainResult, train
+
+_BUILDER = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    model: dict  # keyword arguments of the builder
+    train: TrainConfig
+    builder: str = "harness.models:resnet_cifar"  # "module:function", importable in a fresh process
+
+    def __post_init__(self):
+        if not isinstance(self.builder, str) or not _BUILDER.fullmatch(self.builder):
+            raise ValueError(f"builder must be 'module:function' (importable by a worker process), got {self.builder!r}")
+        if not isinstance(self.train, TrainConfig):
+            raise TypeError(f"train must be a TrainConfig, got {type(self.train).__name__}")
+
+    def build(self) -> nn.Module:
+        module, name = self.builder.split(":")
+        return getattr(importlib.import_module(module), name)(**self.model)
+
+
+def run_one(run: Run, data: ImageData, device: torch.device | str = "cpu", accel: Accel | None = None,
+            eval_train_samples: int = 2000) -> TrainResult:
+    """One run: seed, build, train."""
+    torch.manual_seed(run.train.seed)
+    return train(run.build(), data, run.train, device, eval_train_samples, accel=accel)
+
+
+_worker: dict = {}
+
+
+def _init_worker(data: ImageData, device: str, threads: int, accel: Accel | None, eval_train_samples: int) -> None:
+    torch.set_num_threads(threads)
+    torch.set_flush_denormal(True)
+    _worker.update(data=data.to(device), device=device, accel=accel, eval_train_samples=eval_train_samples)
+
+
+def _run_in_worker(run: Run) -> TrainResult:
+    return run_one(run, _worker["data"], _worker["device"], _worker["accel"], _worker["eval_train_samples"])
+
+
+def run_all(runs: Sequence[Run], data: ImageData, device: torch.device | str = "cpu", workers: int = 0,
+            threads_per_worker: int = 1, accel: Accel | None = None, eval_train_samples: int = 2000) -> list[TrainResult]:
+    """Train every run; results in the order of ``runs``. ``workers`` 0 or 1: in this process, one
+    after another; N ≥ 2: on N spawned processes sharing ``device``. A run that raises raises here."""
+    if not isinstance(workers, int) or workers < 0:
+        raise ValueError(f"workers must be an integer ≥ 0, got {workers!r}")
+    if threads_per_worker < 1:
+        raise ValueError(f"threads_per_worker must be ≥ 1, got {threads_per_worker}")
+    runs = list(runs)
+    if not runs:
+        return []
+    if workers <= 1:
+        on_device = data.to(device)
+        return [run_one(run, on_device, device, accel, eval_train_samples) for run in runs]
+    context = torch.multiprocessing.get_context("spawn")
+    initargs = (data.to("cpu"), str(device), threads_per_worker, accel, eval_train_samples)
+    with ProcessPoolExecutor(min(workers, len(runs)), mp_context=context, initializer=_init_worker, initargs=initargs) as pool:
+        return list(pool.map(_run_in_worker, runs))
