@@ -10,9 +10,10 @@ its ``TrainConfig.seed`` before building its model, exactly as ``lr_search.RunSt
 run's result does not depend on where or after what it ran: on the CPU the results are identical
 to sequential execution (tested); on CUDA they are as deterministic as the kernels are.
 
-Workers set ``threads_per_worker`` torch threads and flush denormals like
-``harness.device.configure_threads`` (the pytest plugin does the same in the parent process, so
-both paths compute alike). Each worker receives the data once, on the CPU, and moves it to the
+Workers set ``threads_per_worker`` torch threads (default: as many as this process uses, since
+CPU float reductions depend on the thread count and results would otherwise differ from a
+sequential run's in the last bits) and flush denormals like ``harness.device.configure_threads``
+(the pytest plugin does the same in the parent process, so both paths compute alike). Each worker receives the data once, on the CPU, and moves it to the
 device itself. Several processes on one GPU time-slice it unless NVIDIA MPS runs
 (``nvidia-cuda-mps-control -d``), which lets their kernels overlap.
 """
@@ -73,11 +74,12 @@ def _run_in_worker(run: Run) -> TrainResult:
 
 
 def run_all(runs: Sequence[Run], data: ImageData, device: torch.device | str = "cpu", workers: int = 0,
-            threads_per_worker: int = 1, accel: Accel | None = None, eval_train_samples: int = 2000) -> list[TrainResult]:
+            threads_per_worker: int | None = None, accel: Accel | None = None, eval_train_samples: int = 2000) -> list[TrainResult]:
     """Train every run; results in the order of ``runs``. ``workers`` 0 or 1: in this process, one
     after another; N ≥ 2: on N spawned processes sharing ``device``. A run that raises raises here."""
     if not isinstance(workers, int) or workers < 0:
         raise ValueError(f"workers must be an integer ≥ 0, got {workers!r}")
+    threads_per_worker = torch.get_num_threads() if threads_per_worker is None else threads_per_worker
     if threads_per_worker < 1:
         raise ValueError(f"threads_per_worker must be ≥ 1, got {threads_per_worker}")
     runs = list(runs)
