@@ -59,10 +59,10 @@ def test_density_follows_eq5(verdict, settings, gaussian_products, reading):
 
 @pytest.mark.claim("B-RMT-EDGE")
 @SHARES_PRODUCTS
-def test_largest_squared_singular_value_approaches_edge(verdict, settings, gaussian_products, claims_registry, profile):
+def test_largest_squared_singular_value_approaches_edge(verdict, settings, gaussian_products, claims_registry, profile, model_cache):
     """Mean relative gap 1 − λ_max/edge(M) at N = 250, 500 and the shared N = 1000."""
     shared = claims_registry.shared_settings("B-RMT-EDGE", profile)
-    by_size = {N: product_runs(N, settings["edge_factors"], settings["runs_by_size"][N], shared["seed"] + 1000 * N)
+    by_size = {N: product_runs(N, settings["edge_factors"], settings["runs_by_size"][N], shared["seed"] + 1000 * N, cache=model_cache)
                for N in settings["sizes"]}
     by_size[gaussian_products.N] = gaussian_products
     verdict.dataset = DATASET
@@ -155,20 +155,20 @@ def test_spectrum_heavier_tailed_with_factors(verdict, settings, gaussian_produc
 
 
 @pytest.mark.claim("B-RMT-UNIV")
-def test_universality_and_scale_do_not_fix_conditioning(verdict, settings):
+def test_universality_and_scale_do_not_fix_conditioning(verdict, settings, model_cache):
     """Scale with common random numbers (exact invariance); distributions by their growth rate of κ.
 
     A per-run log10 κ scatters by ~1–1.7 decades (σ_min is heavy-tailed), so distributions are
     compared by the regression slope over all runs, not by per-M means of a few runs.
     """
     Ms, N, seed = sorted(settings["factors"]), settings["N"], settings["seed"]
-    xavier = product_runs(N, Ms, settings["scale_runs"], seed, "gaussian", 1.0)
-    kaiming = product_runs(N, Ms, settings["scale_runs"], seed, "gaussian", 2.0)
+    xavier = product_runs(N, Ms, settings["scale_runs"], seed, "gaussian", 1.0, model_cache)
+    kaiming = product_runs(N, Ms, settings["scale_runs"], seed, "gaussian", 2.0, model_cache)
     scale_diff = max(float(np.max(np.abs(kaiming.per_run(M, "kappa") / xavier.per_run(M, "kappa") - 1))) for M in Ms)
 
     rate, growth, mean_log = {}, {}, {}
     for i, dist in enumerate(rmt.ENTRY_DISTRIBUTIONS):
-        runs = product_runs(N, Ms, settings["runs"], seed + 1000 * (i + 1), dist, 1.0)
+        runs = product_runs(N, Ms, settings["runs"], seed + 1000 * (i + 1), dist, 1.0, model_cache)
         verdict.seeds += list(runs.seeds)
         logk = {M: np.log10(runs.per_run(M, "kappa")) for M in Ms}
         rate[dist] = fitted_slope(np.repeat(Ms, len(runs.runs)), np.concatenate([logk[M] for M in Ms]))

@@ -65,3 +65,17 @@ def test_tail_ratio():
 def test_bad_input(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_cached_product_spectra_are_bit_identical(tmp_path, monkeypatch):
+    from fixtures.rmt import product_runs
+    from harness.cache import ModelCache
+
+    fresh = product_runs(30, [1, 3], runs=2, seed=5, distribution="uniform")
+    cold = product_runs(30, [1, 3], runs=2, seed=5, distribution="uniform", cache=ModelCache(tmp_path))
+    monkeypatch.setattr("fixtures.rmt.product_spectra", lambda *a: pytest.fail("cached spectra were recomputed"))
+    warm = product_runs(30, [1, 3], runs=2, seed=5, distribution="uniform", cache=ModelCache(tmp_path))
+    for runs in (cold, warm):
+        for M in (1, 3):
+            assert np.array_equal(runs.singular_values(M), fresh.singular_values(M))
+            assert np.array_equal(runs.per_run(M, "kappa"), fresh.per_run(M, "kappa"))
