@@ -23,8 +23,8 @@ def select_device(preference: str = "auto") -> torch.device:
 
 
 def configure_threads() -> int:
-    """Share the CPU cores between xdist workers: cores // workers threads each (≥ 1), and flush
-    denormal floats to zero.
+    """Share the CPU cores between xdist workers: cores // workers threads each (≥ 1), flush
+    denormal floats to zero, and compute in full float32 (no TF32, see ``full_float32``).
 
     ``BNCLAIMS_THREADS`` overrides. The cores are shared with whatever else runs on the machine,
     so timings are compared as ratios within one run, never against absolute numbers.
@@ -39,7 +39,17 @@ def configure_threads() -> int:
     # arithmetic on them is many times slower and they are numerically nil. Measured: an
     # unnormalized ResNet-110 step took 2.2× as long without flushing them to zero.
     torch.set_flush_denormal(True)
+    full_float32()
     return threads
+
+
+def full_float32() -> None:
+    """Every computation in full float32 unless a training-only run opts in to TF32
+    (``harness.accel.Accel(tf32=True)``). PyTorch lets cuDNN convolutions use TF32 by default on
+    Ampere and newer GPUs, which would put 10-bit-mantissa products into every GPU training step,
+    the diverging updates and gradient lines the claims measure included."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
 
 
 def describe(device: torch.device | None = None) -> str:

@@ -135,3 +135,18 @@ def test_xdist_workers_see_their_gpu_before_any_test_runs(pytester, monkeypatch)
     result.assert_outcomes(passed=2)
     seen = {p.name: p.read_text() for p in pytester.path.glob("seen-gw*")}
     assert seen and set(seen.items()) <= {("seen-gw0", "5"), ("seen-gw1", "7")}
+
+
+def test_the_suite_computes_in_full_float32():
+    import torch
+
+    from harness.accel import check_float32
+    from harness.device import full_float32
+
+    torch.backends.cudnn.allow_tf32 = True  # PyTorch's own default for cuDNN convolutions
+    try:
+        full_float32()
+        assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+        check_float32("a test")  # raises when TF32 or autocast is on
+    finally:
+        full_float32()
