@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.probes.summands import STATISTICS, kernel_gradient, no_tf32, summand_statistics, table1_row
+from harness.probes.summands import STATISTICS, kernel_gradient, summand_statistics, table1_row
 
 
 def _case(stride: int, seed: int = 0):
@@ -80,10 +80,3 @@ def test_bad_inputs_are_rejected():
         summand_statistics(nn.Conv2d(2, 2, 3, padding=1, groups=2), inp, grad_out[:, :2])
     with pytest.raises(TypeError, match="nn.Conv2d"):
         summand_statistics(nn.Linear(2, 3), inp, grad_out)
-
-
-def test_no_tf32_restores_the_settings():
-    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    with no_tf32():
-        assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
-    assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == before

@@ -28,7 +28,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.models.resnet import CifarResNet
-from harness.probes.summands import kernel_gradient, no_tf32, summand_statistics, table1_row
+from harness.accel import float32_probe
+from harness.probes.summands import kernel_gradient, summand_statistics, table1_row
 
 
 def norm_slots(model: CifarResNet) -> dict[int, nn.Module]:
@@ -159,7 +160,7 @@ def probe_init(model: CifarResNet, x: torch.Tensor, y: torch.Tensor, *, table1_l
             handles.append(block.shortcut.register_forward_hook(on_branch(i, "skip")))
         model.train()
         model.zero_grad(set_to_none=True)
-        with no_tf32():
+        with float32_probe():
             logits = model(x)
             loss = F.cross_entropy(logits, y)
             loss.backward(retain_graph=mask_layer is not None)

@@ -7,17 +7,19 @@ For a conv weight K(co, ci, i, j) the gradient is Σ_{b,x,y} d^{bxy}_{co ci ij} 
 Table 1 compares ways of putting the absolute value inside or outside these sums. All of them
 come from the captured layer input and output gradient without a loop over b, x, y: ``unfold``
 lays out INPUT(b, ci, x+i, y+j) as a (b, ci·i·j, xy) tensor, and each statistic is one einsum.
-Computed in float32 with TF32 off (TF32 would round the products to 10 mantissa bits).
+Computed in float32 with TF32 off (``harness.accel.float32_probe``; TF32 would round the products
+to 10 mantissa bits).
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from harness.accel import float32_probe
 
 # Table 1's columns, in the paper's order, plus the literal reading of the last header.
 STATISTICS = {
@@ -27,17 +29,6 @@ STATISTICS = {
     "abs_sum_bxy": "|Σ_bxy d|",
     "sum_xy_abs_sum_bij": "Σ_xy |Σ_bij d| / (i·j)",
 }
-
-
-@contextlib.contextmanager
-def no_tf32() -> Iterator[None]:
-    """Full float32 matmuls and convolutions on CUDA for the duration (no effect on the CPU)."""
-    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
-    try:
-        yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
 def _check(conv: nn.Conv2d, inp: torch.Tensor, grad_out: torch.Tensor) -> None:
@@ -56,7 +47,7 @@ def _check(conv: nn.Conv2d, inp: torch.Tensor, grad_out: torch.Tensor) -> None:
 def kernel_gradient(conv: nn.Conv2d, inp: torch.Tensor, grad_out: torch.Tensor) -> torch.Tensor:
     """Σ_bxy d^{bxy}: the weight gradient of ``conv`` for the output gradient ``grad_out``."""
     _check(conv, inp, grad_out)
-    with no_tf32():
+    with float32_probe():
         u = F.unfold(inp, conv.kernel_size, dilation=conv.dilation, padding=conv.padding, stride=conv.stride)
         return torch.einsum("bol,bkl->ok", grad_out.reshape(*grad_out.shape[:2], -1), u).reshape(conv.weight.shape)
 
@@ -71,7 +62,7 @@ def summand_statistics(conv: nn.Conv2d, inp: torch.Tensor, grad_out: torch.Tenso
     _check(conv, inp, grad_out)
     b, co = grad_out.shape[:2]
     kh, kw = conv.kernel_size
-    with no_tf32():
+    with float32_probe():
         # U[b, (ci, i, j), l] = INPUT(b, ci, x+i, y+j) at output position l = (x, y)
         u = F.unfold(inp, conv.kernel_size, dilation=conv.dilation, padding=conv.padding, stride=conv.stride)
         g = grad_out.reshape(b, co, -1)
