@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from harness.cache import ModelCache
+from harness.cache import ModelCache, cached_record
 from harness.data import ImageData
 from harness.train import TrainConfig, TrainResult, train
 
@@ -97,13 +97,12 @@ class RunStore:
                   "train": dataclasses.asdict(train_config), "eval_train_samples": eval_train_samples}
         key = json.dumps(config, sort_keys=True)
         if key not in self._memo:
-            def create() -> dict:
+            def create() -> TrainResult:
                 self.trained += 1
                 torch.manual_seed(train_config.seed)
-                model = self.build(**model_config)
-                return {"result": train(model, self.data, train_config, self.device, eval_train_samples).as_dict()}
+                return train(self.build(**model_config), self.data, train_config, self.device, eval_train_samples)
 
-            self._memo[key] = TrainResult(**self.cache.get_or_create(config, create)["result"])
+            self._memo[key] = cached_record(self.cache, config, create, lambda record: TrainResult(**record))
         return self._memo[key]
 
     def search(self, model_config: dict, make_config: Callable[[float], TrainConfig], grid: Sequence[float],
