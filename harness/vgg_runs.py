@@ -22,10 +22,9 @@ training trajectory is the same with or without probes (tested).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -114,35 +113,21 @@ def norm_after(model: nn.Module, layer: int) -> nn.Module:
     return features[convs[layer - 1] + 1]
 
 
-@contextlib.contextmanager
-def flushed_denormals() -> Iterator[None]:
-    """Flush subnormal floats to zero on the CPU while a run trains.
-
-    Narrow unnormalized or ℓp VGGs produce subnormal values (< 1.2e-38) in the backward pass; x86
-    computes with them about 100× slower (2.3 s instead of 30 ms per step measured for ℓ1), and
-    values that small change no measurement here. Restored to PyTorch's default (off) afterwards.
-    """
-    torch.set_flush_denormal(True)
-    try:
-        yield
-    finally:
-        torch.set_flush_denormal(False)
-
-
 def train_vgg(norm: str, data: ImageData, settings: dict, seed: int, device: torch.device | str = "cpu",
               probes: bool = True, lr: float | None = None, steps: int | None = None,
               cache: ModelCache | None = None) -> VGGRun:
     """Train one VGG; with ``probes`` measure ICS / landscape (for ``settings['probe_norms']``) at the
-    checkpoints. With a ``cache``, the run (record and probes) is made once ever."""
+    checkpoints. With a ``cache``, the run (record and probes) is made once ever.
+
+    Narrow unnormalized or ℓp VGGs produce subnormal floats in the backward pass, which x86 computes
+    with about 100× slower (2.3 s instead of 30 ms per ℓ1 step); the process flushes them to zero
+    (``harness.device.configure_threads``, run by the pytest plugin)."""
     device = torch.device(device)
     config = {"kind": "vgg-run", "norm": norm, "data": data_fingerprint(data), "settings": settings, "seed": seed,
               "device": device.type, "probes": probes, "lr": lr, "steps": steps}
 
-    def create() -> VGGRun:
-        with flushed_denormals():
-            return _train_vgg(norm, data, settings, seed, device, probes, lr, steps)
-
-    return cached_record(cache, config, create, VGGRun.from_dict)
+    return cached_record(cache, config, lambda: _train_vgg(norm, data, settings, seed, device, probes, lr, steps),
+                         VGGRun.from_dict)
 
 
 def _train_vgg(norm: str, data: ImageData, settings: dict, seed: int, device: torch.device, probes: bool,

@@ -150,3 +150,14 @@ def test_the_suite_computes_in_full_float32():
         check_float32("a test")  # raises when TF32 or autocast is on
     finally:
         full_float32()
+
+
+def test_the_suite_flushes_denormals():
+    """configure_threads (run by the plugin at start) flushes subnormal floats for the whole
+    process, so no run turns it off behind the others' backs."""
+    import torch
+
+    from harness.device import configure_threads
+
+    configure_threads()
+    assert float(torch.tensor([1e-39]) * 1) == 0.0  # subnormal in float32
