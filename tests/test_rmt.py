@@ -79,3 +79,22 @@ def test_cached_product_spectra_are_bit_identical(tmp_path, monkeypatch):
         for M in (1, 3):
             assert np.array_equal(runs.singular_values(M), fresh.singular_values(M))
             assert np.array_equal(runs.per_run(M, "kappa"), fresh.per_run(M, "kappa"))
+
+
+def test_spectra_without_kappa_have_the_same_singular_values():
+    full = rmt.product_spectra(N=30, factors=[1, 2, 4], seed=3)
+    light = rmt.product_spectra(N=30, factors=[1, 2, 4], seed=3, kappa=False)
+    for M in (1, 2, 4):
+        assert np.array_equal(light[M].singular_values, full[M].singular_values)
+        assert light[M].kappa is None
+
+
+def test_kappa_not_computed_is_a_clear_error(tmp_path):
+    from fixtures.rmt import product_runs
+    from harness.cache import ModelCache
+
+    for cache in (None, ModelCache(tmp_path), ModelCache(tmp_path)):  # fresh, cold and warm
+        runs = product_runs(20, [1, 2], runs=2, seed=1, cache=cache, kappa=False)
+        assert runs.per_run(2, "sigma_max").shape == (2,)
+        with pytest.raises(ValueError, match="kappa was not computed"):
+            runs.per_run(2, "kappa")

@@ -63,7 +63,7 @@ class ProductSpectrum:
     M: int
     N: int
     singular_values: np.ndarray  # descending
-    kappa: float  # ‖X‖₂ ‖X⁻¹‖₂, see product_spectra
+    kappa: float | None  # ‖X‖₂ ‖X⁻¹‖₂, see product_spectra; None when not computed
 
     @property
     def sigma_max(self) -> float:
@@ -76,13 +76,16 @@ def product_spectra(
     seed: int,
     distribution: str = "gaussian",
     variance: float = 1.0,
+    kappa: bool = True,
 ) -> dict[int, ProductSpectrum]:
     """Spectra of X_1…X_M for each M in ``factors``, all prefixes of one chain of factors.
 
     The condition number is computed as κ = ‖X‖₂·‖X⁻¹‖₂ with X⁻¹ = X_M⁻¹ … X_1⁻¹: both are
     largest singular values, which floating point gets to relative precision, whereas σ_min read
     off an SVD of X is floored near ε·σ_max once κ passes ~1e13 (products of a few factors at
-    N = 1000 get there).
+    N = 1000 get there). The inverses cost as much as the spectra; ``kappa=False`` skips them (κ is
+    then None) for callers that read only the singular values. The factors, hence the singular
+    values, are the same either way.
     """
     wanted = sorted(set(factors))
     if not wanted:
@@ -95,12 +98,13 @@ def product_spectra(
     for M in range(1, wanted[-1] + 1):
         factor = random_factor(rng, N, distribution, variance)
         product = factor if product is None else product @ factor
-        factor_inv = np.linalg.inv(factor)
-        inverse = factor_inv if inverse is None else factor_inv @ inverse
+        if kappa:
+            factor_inv = np.linalg.inv(factor)
+            inverse = factor_inv if inverse is None else factor_inv @ inverse
         if M in wanted:
             s = scipy.linalg.svdvals(product)
-            inv_norm = scipy.linalg.svdvals(inverse)[0]
-            out[M] = ProductSpectrum(M=M, N=N, singular_values=s, kappa=float(s[0] * inv_norm))
+            k = float(s[0] * scipy.linalg.svdvals(inverse)[0]) if kappa else None
+            out[M] = ProductSpectrum(M=M, N=N, singular_values=s, kappa=k)
     return out
 
 
