@@ -188,7 +188,7 @@ def test_lp_normalizations_shift_distributions_more(verdict, dln_runs, dln_setti
 @pytest.mark.claim("S-LR-RANGE")
 def test_bn_trains_over_a_broader_lr_range(verdict, settings, dln_settings, model_cache):
     _provenance(verdict, dln_settings)
-    runs = {n: lr_range(n, dln_settings, settings["lrs"], settings["steps"], model_cache) for n in ("none", "batch")}
+    runs = lr_range(("none", "batch"), dln_settings, settings["lrs"], settings["steps"], model_cache)
     works = {n: [lr for lr, run in r.items() if lr_works(run)] for n, r in runs.items()}
     final = {n: [run.losses[-1] / run.losses[0] if math.isfinite(run.losses[-1]) else float("inf") for run in r.values()]
              for n, r in runs.items()}

@@ -58,6 +58,10 @@ class ModelCache:
     def path(self, config: Mapping[str, Any]) -> Path:
         return self.root / f"{config_key(config, self.version)}.pt"
 
+    def contains(self, config: Mapping[str, Any]) -> bool:
+        """Whether an entry for ``config`` is stored (it may still prove unreadable when loaded)."""
+        return self.path(config).exists()
+
     def get_or_create(self, config: Mapping[str, Any], create: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """The cached entry for ``config``, or ``create()``'s result, stored for next time.
 

@@ -3,10 +3,11 @@ where a measurement ran."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
 
 import torch
 
@@ -29,11 +30,7 @@ def configure_threads() -> int:
     ``BNCLAIMS_THREADS`` overrides. The cores are shared with whatever else runs on the machine,
     so timings are compared as ratios within one run, never against absolute numbers.
     """
-    if "BNCLAIMS_THREADS" in os.environ:
-        threads = int(os.environ["BNCLAIMS_THREADS"])
-    else:
-        workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-        threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = cpu_share()
     torch.set_num_threads(threads)
     # Unnormalized deep nets produce denormal floats (far below 1e-38) in their gradients; CPU
     # arithmetic on them is many times slower and they are numerically nil. Measured: an
@@ -41,6 +38,28 @@ def configure_threads() -> int:
     torch.set_flush_denormal(True)
     full_float32()
     return threads
+
+
+def cpu_share() -> int:
+    """The cores this process may use: ``BNCLAIMS_THREADS``, else the cores divided among the
+    pytest-xdist workers (≥ 1)."""
+    if "BNCLAIMS_THREADS" in os.environ:
+        return int(os.environ["BNCLAIMS_THREADS"])
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+@contextlib.contextmanager
+def single_threaded() -> Iterator[None]:
+    """Compute on one torch thread, then restore the thread count. CPU float reductions (BN's
+    among them) depend on the thread count; a run computed single-threaded gives the same bits in
+    this process, in a worker process (``harness.concurrent.parallel_map``) and on any machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def full_float32() -> None:

@@ -17,6 +17,8 @@ import torch
 from torch import nn
 
 from harness.cache import ModelCache, cached_record
+from harness.concurrent import parallel_map
+from harness.device import single_threaded
 from harness.models import deep_linear
 from harness.probes.functional import ParamLoss
 from harness.probes.ics import internal_covariate_shift
@@ -99,15 +101,39 @@ def _norm_stats(model: nn.Module, x: torch.Tensor, shift_layer: int) -> tuple[li
     return ratios, {"mean": shift.mean(dim=0).tolist(), "var": shift.var(dim=0, unbiased=False).tolist()}
 
 
+def _config(norm: str, settings: dict, probes: bool, lr: float | None, steps: int | None) -> dict:
+    return {"kind": "dln-run", "norm": norm, "settings": settings, "probes": probes, "lr": lr, "steps": steps}
+
+
 def train_dln(norm: str, settings: dict, probes: bool = True, lr: float | None = None, steps: int | None = None,
               cache: ModelCache | None = None) -> DLNRun:
     """Full-batch GD on the DLN; with ``probes``, measure at ``settings['checkpoints']`` even steps.
-    With a ``cache``, the run (record and probes) is made once ever."""
-    config = {"kind": "dln-run", "norm": norm, "settings": settings, "probes": probes, "lr": lr, "steps": steps}
-    return cached_record(cache, config, lambda: _train_dln(norm, settings, probes, lr, steps), DLNRun.from_dict)
+    With a ``cache``, the run (record and probes) is made once ever.
+
+    A run computes on one CPU thread (``single_threaded``), wherever it runs: its numbers do not
+    depend on the machine's cores, and :func:`train_dln_many` can run several side by side."""
+    return cached_record(cache, _config(norm, settings, probes, lr, steps),
+                         lambda: _train_dln(norm, settings, probes, lr, steps), DLNRun.from_dict)
+
+
+def train_dln_many(calls: Sequence[dict], cache: ModelCache | None = None, workers: int | None = None) -> list[DLNRun]:
+    """``[train_dln(**call, cache=cache) for call in calls]``, the runs the cache lacks computed side
+    by side on ``workers`` single-thread processes (``parallel_map``; default: one per core)."""
+    calls = [{"probes": True, "lr": None, "steps": None, **call} for call in calls]
+    missing = [c for c in calls if cache is None or not cache.contains(_config(**c))]
+    made = parallel_map(train_dln, [(c["norm"], c["settings"], c["probes"], c["lr"], c["steps"], cache) for c in missing],
+                        workers) if missing else []
+    if cache is None:
+        return made
+    return [train_dln(**c, cache=cache) for c in calls]  # stored by the workers: loads
 
 
 def _train_dln(norm: str, settings: dict, probes: bool, lr: float | None, steps: int | None) -> DLNRun:
+    with single_threaded():
+        return _gradient_descent(norm, settings, probes, lr, steps)
+
+
+def _gradient_descent(norm: str, settings: dict, probes: bool, lr: float | None, steps: int | None) -> DLNRun:
     lr = settings["lr"] if lr is None else lr
     steps = settings["steps"] if steps is None else steps
     x, y = regression_problem(settings["samples"], settings["width"], settings["seed"])
@@ -155,5 +181,9 @@ def lr_works(run: DLNRun) -> bool:
     return all(math.isfinite(v) and v < 10 * start for v in losses) and losses[-1] < 0.5 * start
 
 
-def lr_range(norm: str, settings: dict, lrs: Sequence[float], steps: int, cache: ModelCache | None = None) -> dict[float, DLNRun]:
-    return {lr: train_dln(norm, settings, probes=False, lr=lr, steps=steps, cache=cache) for lr in lrs}
+def lr_range(norms: Sequence[str], settings: dict, lrs: Sequence[float], steps: int, cache: ModelCache | None = None,
+             workers: int | None = None) -> dict[str, dict[float, DLNRun]]:
+    """Unprobed ``steps``-step runs of every norm at every LR, side by side (``train_dln_many``)."""
+    calls = [{"norm": norm, "settings": settings, "probes": False, "lr": lr, "steps": steps} for norm in norms for lr in lrs]
+    runs = iter(train_dln_many(calls, cache, workers))
+    return {norm: {lr: next(runs) for lr in lrs} for norm in norms}

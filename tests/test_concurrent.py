@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from harness.concurrent import Run, run_all, run_one
+from harness.concurrent import Run, parallel_map, run_all, run_one
+from harness.device import single_threaded
 from harness.data import synthetic_cifar
 from harness.train import TrainConfig
 
@@ -72,3 +73,35 @@ def test_workers_share_a_gpu(data):
     for a, b in zip(sequential, concurrent):
         # cuDNN need not pick the same algorithms in another process: float32 rounding over 4 steps
         assert b.steps_done == a.steps_done and b.losses == pytest.approx(a.losses, rel=1e-3)
+
+
+def _square_on_threads(x):
+    return x * x, torch.get_num_threads()
+
+
+def _fail_on_two(x):
+    if x == 2:
+        raise ArithmeticError(f"bad {x}")
+    return x
+
+
+def test_parallel_map_keeps_order_and_runs_single_threaded():
+    assert parallel_map(_square_on_threads, [(3,), (1,), (2,)], workers=2) == [(9, 1), (1, 1), (4, 1)]
+    assert parallel_map(_square_on_threads, [(3,)], workers=2) == [(9, torch.get_num_threads())]  # one call: in process
+    assert parallel_map(_square_on_threads, [], workers=2) == []
+
+
+def test_parallel_map_errors():
+    with pytest.raises(ArithmeticError, match="bad 2"):
+        parallel_map(_fail_on_two, [(1,), (2,), (3,)], workers=2)
+    with pytest.raises(ValueError, match="workers must be an integer"):
+        parallel_map(_square_on_threads, [(1,)], workers=-1)
+
+
+def test_single_threaded_restores_the_thread_count():
+    before = torch.get_num_threads()
+    with pytest.raises(KeyError):
+        with single_threaded():
+            assert torch.get_num_threads() == 1
+            raise KeyError("inside")
+    assert torch.get_num_threads() == before

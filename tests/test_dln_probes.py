@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from harness.cache import ModelCache
-from harness.dln import layer_groups, lr_works, squared_error, train_dln
+from harness.dln import layer_groups, lr_range, lr_works, squared_error, train_dln, train_dln_many
 from harness.models import deep_linear
 from harness.norms import LpNorm, make_norm
 from harness.probes.functional import ParamLoss
@@ -149,6 +149,29 @@ def test_cached_dln_run_equals_a_fresh_one_and_is_made_once(tmp_path, monkeypatc
     assert train_dln("batch", settings, cache=ModelCache(tmp_path)) == fresh  # next session: loaded
     with pytest.raises(RuntimeError, match="trained again"):  # another LR is another run
         train_dln("batch", settings, lr=2e-3, cache=cache)
+
+
+TINY = {"depth": 4, "width": 3, "samples": 50, "lr": 1e-3, "steps": 10, "checkpoints": 2, "seed": 0,
+        "step_multipliers": [0.1, 1.0], "ics_layers": [2, 4], "shift_layer": 2}
+
+
+def test_runs_side_by_side_equal_runs_one_after_another(tmp_path, monkeypatch):
+    calls = [{"norm": "batch", "settings": TINY}, {"norm": "l1", "settings": TINY}, {"norm": "none", "settings": TINY, "lr": 2e-3}]
+    torch.set_num_threads(2)  # the parent's thread count does not enter: runs compute single-threaded
+    serial = [train_dln(**c) for c in calls]
+    assert torch.get_num_threads() == 2
+    assert train_dln_many(calls, workers=2) == serial  # two spawned processes, no cache
+    cache = ModelCache(tmp_path)
+    assert train_dln_many(calls, cache, workers=2) == serial  # the workers store, the caller loads
+    monkeypatch.setattr("harness.dln.parallel_map", lambda *a: pytest.fail("cached runs were made again"))
+    assert train_dln_many(calls, ModelCache(tmp_path), workers=2) == serial
+
+
+def test_lr_range_by_norm_and_lr():
+    runs = lr_range(("none", "batch"), TINY, [1e-3, 10.0], steps=5, workers=0)
+    assert list(runs) == ["none", "batch"] and list(runs["none"]) == [1e-3, 10.0]
+    assert runs["none"][1e-3] == train_dln("none", TINY, probes=False, lr=1e-3, steps=5)
+    assert runs["none"][10.0].diverged_at is not None
 
 
 def _no_training(*args):
