@@ -18,7 +18,6 @@ from harness.probes.depth_gradients import YANG_RATE, gradient_growth
 from harness.probes.summands import STATISTICS
 from harness.report import figures
 
-SHARES_PASSES = pytest.mark.xdist_group("resnet110-init")
 LABELS = {"none": "no BN", "batch": "BN", "top": "BN on top only", "biasfix": "no BN, biases equalized"}
 # Table 1 (×1/(spatial·batch)) as printed; the last column is read as |Σ_bxy d| (CLAIMS.md)
 PAPER_TABLE1 = {
@@ -46,7 +45,6 @@ def _conclude(verdict, readout):
 
 
 @pytest.mark.claim("B-GRAD-SCALE")
-@SHARES_PASSES
 def test_gradients_two_orders_larger_without_bn(verdict, settings, init_probes):
     none, bn = _passes(init_probes, verdict, settings, "none", "batch")
     k = settings["layer"]
@@ -57,7 +55,6 @@ def test_gradients_two_orders_larger_without_bn(verdict, settings, init_probes):
 
 
 @pytest.mark.claim("B-GRAD-TAILS")
-@SHARES_PASSES
 def test_gradients_heavier_tailed_without_bn(verdict, settings, init_probes):
     none, bn = _passes(init_probes, verdict, settings, "none", "batch")
     k = settings["layer"]
@@ -68,7 +65,6 @@ def test_gradients_heavier_tailed_without_bn(verdict, settings, init_probes):
 
 
 @pytest.mark.claim("B-MOM-DEPTH")
-@SHARES_PASSES
 def test_moments_grow_with_depth_without_bn(verdict, settings, init_probes):
     none, bn = _passes(init_probes, verdict, settings, "none", "batch")
     moments = {n: ro.layer_moments(ps) for n, ps in (("none", none), ("batch", bn))}
@@ -80,7 +76,6 @@ def test_moments_grow_with_depth_without_bn(verdict, settings, init_probes):
 
 
 @pytest.mark.claim("B-OUT-BIAS")
-@SHARES_PASSES
 def test_output_gradient_input_independent_without_bn(verdict, settings, init_probes):
     none, bn = _passes(init_probes, verdict, settings, "none", "batch")
     verdict.add_figure("∂L_b/∂OUTPUT(b, j) at initialization, first batch (Fig. 4)", figures.heatmaps(
@@ -90,7 +85,6 @@ def test_output_gradient_input_independent_without_bn(verdict, settings, init_pr
 
 
 @pytest.mark.claim("B-OUT-MASK")
-@SHARES_PASSES
 def test_favoured_class_dominates_kernel_gradient(verdict, settings, init_probes):
     verdict.dataset, verdict.seeds = init_probes.dataset, list(init_probes.settings["seeds"])
     masked = init_probes.settings["mask_batches"]
@@ -109,7 +103,6 @@ def _fmt(v: float) -> str:
 
 
 @pytest.mark.claim("B-T1-ALIGN")
-@SHARES_PASSES
 def test_summands_align_without_bn(verdict, settings, init_probes):
     none, bn = _passes(init_probes, verdict, settings, "none", "batch")
     layers = init_probes.settings["table1_layers"]
@@ -127,7 +120,6 @@ def test_summands_align_without_bn(verdict, settings, init_probes):
 
 
 @pytest.mark.claim("R1-T1-TREND")
-@SHARES_PASSES
 @pytest.mark.parametrize("column", list(STATISTICS))
 def test_table1_grows_with_depth_without_bn(verdict, settings, init_probes, column):
     (none,) = _passes(init_probes, verdict, settings, "none")
@@ -143,7 +135,6 @@ def test_table1_grows_with_depth_without_bn(verdict, settings, init_probes, colu
 
 
 @pytest.mark.claim("B-LOWRANK")
-@SHARES_PASSES
 def test_channel_gradients_low_rank_without_bn(verdict, settings, init_probes):
     none, bn = _passes(init_probes, verdict, settings, "none", "batch")
     k = settings["layer"]
@@ -154,7 +145,6 @@ def test_channel_gradients_low_rank_without_bn(verdict, settings, init_probes):
 
 
 @pytest.mark.claim("B-MEAN-GRAD")
-@SHARES_PASSES
 def test_gradient_follows_channel_mean_without_bn(verdict, settings, init_probes):
     none, bn = _passes(init_probes, verdict, settings, "none", "batch")
     k, depth = settings["layer"], init_probes.settings["depth"]
@@ -166,7 +156,6 @@ def test_gradient_follows_channel_mean_without_bn(verdict, settings, init_probes
 
 
 @pytest.mark.claim("B-LAYER-GRAD")
-@SHARES_PASSES
 def test_channel_gradient_scales_spread_without_bn(verdict, settings, init_probes):
     none, bn = _passes(init_probes, verdict, settings, "none", "batch")
     scales = {LABELS[n]: ro.channel_grad_scales(ps) for n, ps in (("none", none), ("batch", bn))}
@@ -178,7 +167,6 @@ def test_channel_gradient_scales_spread_without_bn(verdict, settings, init_probe
 
 
 @pytest.mark.claim("B-ACT-HIST")
-@SHARES_PASSES
 def test_activations_multimodal_without_bn(verdict, settings, init_probes):
     none, bn = _passes(init_probes, verdict, settings, "none", "batch")
     layers = init_probes.settings["activation_layers"]
@@ -191,7 +179,6 @@ def test_activations_multimodal_without_bn(verdict, settings, init_probes):
 
 
 @pytest.mark.claim("B-TOP-GRAD")
-@SHARES_PASSES
 def test_bn_on_top_scales_gradients_like_bn(verdict, settings, init_probes):
     none, bn, top = _passes(init_probes, verdict, settings, "none", "batch", "top")
     k = settings["layer"]
@@ -202,7 +189,6 @@ def test_bn_on_top_scales_gradients_like_bn(verdict, settings, init_probes):
 
 
 @pytest.mark.claim("X-BIASFIX")
-@SHARES_PASSES
 def test_bias_fix_removes_output_bias_not_growth(verdict, settings, init_probes):
     none, fixed = _passes(init_probes, verdict, settings, "none", "biasfix")
     verdict.add_figure("∂L_b/∂OUTPUT(b, j) before and after equalizing the class biases (Fig. 4)", figures.heatmaps(
@@ -212,7 +198,6 @@ def test_bias_fix_removes_output_bias_not_growth(verdict, settings, init_probes)
 
 
 @pytest.mark.claim("X-RADIAL")
-@SHARES_PASSES
 def test_mean_gradient_points_radially(verdict, settings, init_probes):
     none, bn = _passes(init_probes, verdict, settings, "none", "batch")
     readout = ro.radial(none, bn)
@@ -224,7 +209,6 @@ def test_mean_gradient_points_radially(verdict, settings, init_probes):
 
 
 @pytest.mark.claim("X-RESIDUAL-SCALE")
-@SHARES_PASSES
 def test_bn_downscales_residual_branches(verdict, settings, init_probes):
     none, bn = _passes(init_probes, verdict, settings, "none", "batch")
     ratios = {LABELS[n]: ro.residual_ratio(ps) for n, ps in (("none", none), ("batch", bn))}

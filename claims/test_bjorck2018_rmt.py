@@ -18,8 +18,6 @@ from harness.report import figures
 from harness.stats import fitted_slope, strictly_decreasing, strictly_increasing
 
 DATASET = "Gaussian random matrices (no data)"
-# tests that read the shared products run on one xdist worker, so the products are built once
-SHARES_PRODUCTS = pytest.mark.xdist_group("gaussian-products")
 
 
 def _record_provenance(verdict, products) -> None:
@@ -28,7 +26,6 @@ def _record_provenance(verdict, products) -> None:
 
 
 @pytest.mark.claim("B-RMT-DENSITY")
-@SHARES_PRODUCTS
 @pytest.mark.parametrize("reading", ["squared", "singular"], ids=lambda r: f"reading={r}")
 def test_density_follows_eq5(verdict, settings, gaussian_products, reading):
     """Eq. 5 against the pooled spectrum, read as density of σ² (squared) or of σ (singular)."""
@@ -58,7 +55,6 @@ def test_density_follows_eq5(verdict, settings, gaussian_products, reading):
 
 
 @pytest.mark.claim("B-RMT-EDGE")
-@SHARES_PRODUCTS
 def test_largest_squared_singular_value_approaches_edge(verdict, settings, gaussian_products, claims_registry, profile, model_cache):
     """Mean relative gap 1 − λ_max/edge(M) at N = 250, 500 and the shared N = 1000."""
     shared = claims_registry.shared_settings("B-RMT-EDGE", profile)
@@ -85,7 +81,6 @@ def test_largest_squared_singular_value_approaches_edge(verdict, settings, gauss
 
 
 @pytest.mark.claim("B-RMT-KAPPA")
-@SHARES_PRODUCTS
 def test_condition_number_grows_with_factors(verdict, settings, gaussian_products):
     _record_provenance(verdict, gaussian_products)
     Ms = list(gaussian_products.factors)
@@ -109,7 +104,6 @@ def test_condition_number_grows_with_factors(verdict, settings, gaussian_product
 
 
 @pytest.mark.claim("B-RMT-SMAX")
-@SHARES_PRODUCTS
 def test_max_singular_value_grows_sublinearly(verdict, settings, gaussian_products):
     _record_provenance(verdict, gaussian_products)
     Ms = list(gaussian_products.factors)
@@ -135,7 +129,6 @@ def test_max_singular_value_grows_sublinearly(verdict, settings, gaussian_produc
 
 
 @pytest.mark.claim("B-RMT-TAILS")
-@SHARES_PRODUCTS
 def test_spectrum_heavier_tailed_with_factors(verdict, settings, gaussian_products):
     _record_provenance(verdict, gaussian_products)
     Ms = list(gaussian_products.factors)

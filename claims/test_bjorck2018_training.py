@@ -22,10 +22,8 @@ from harness.models import resnet_cifar
 from harness.probes.divergence import along_update, batch_lines, find_diverging_update
 from harness.probes.sgd_noise import fitted_exponents, per_example_gradients, sgd_noise
 from harness.report import figures
-from harness.stats import geometric_mean_ratio
 from harness.train import DIVERGENCE_LOSS, TrainConfig
 
-SHARES_LAB = pytest.mark.xdist_group("bjorck-training")
 PARTS_ROWS = {  # Table 2: the parts of Eq. 1 kept, and the paper's highest LR
     "γ, β, μ, σ²": ("bn_parts:gamma+beta+mu+sigma2", 0.1),
     "γ, μ, σ²": ("bn_parts:gamma+mu+sigma2", 0.1),
@@ -77,7 +75,6 @@ def _rank(lr: float | None) -> float:
 
 
 @pytest.mark.claim("B-LR-MAX")
-@SHARES_LAB
 def test_max_lr_bn_vs_none(verdict, lr_lab):
     lab = lr_lab
     _provenance(verdict, lab)
@@ -90,7 +87,6 @@ def test_max_lr_bn_vs_none(verdict, lr_lab):
 
 
 @pytest.mark.claim("B-LR-EXTREME")
-@SHARES_LAB
 def test_bn_extreme_lrs(verdict, training_lab, settings):
     lab = training_lab
     _provenance(verdict, lab)
@@ -133,7 +129,6 @@ def _mean(values) -> float:
 
 
 @pytest.mark.claim("B-GEN-HIGHLR")
-@SHARES_LAB
 def test_bn_high_lr_generalizes_better(verdict, lr_lab):
     lab = lr_lab
     _provenance(verdict, lab)
@@ -153,7 +148,6 @@ def test_bn_high_lr_generalizes_better(verdict, lr_lab):
 
 
 @pytest.mark.claim("B-GEN-LOWLR")
-@SHARES_LAB
 def test_bn_low_lr_no_better(verdict, lr_lab):
     lab = lr_lab
     _provenance(verdict, lab)
@@ -167,7 +161,6 @@ def test_bn_low_lr_no_better(verdict, lr_lab):
 
 
 @pytest.mark.claim("B-GEN-MIDLR")
-@SHARES_LAB
 def test_bn_mid_lr_between(verdict, lr_lab):
     lab = lr_lab
     _provenance(verdict, lab)
@@ -180,7 +173,6 @@ def test_bn_mid_lr_between(verdict, lr_lab):
 
 
 @pytest.mark.claim("B-GEN-GAP")
-@SHARES_LAB
 def test_bn_gap_larger_at_low_lr(verdict, lr_lab):
     lab = lr_lab
     _provenance(verdict, lab)
@@ -193,7 +185,6 @@ def test_bn_gap_larger_at_low_lr(verdict, lr_lab):
 
 
 @pytest.mark.claim("R1-LOWLR-LOSS")
-@SHARES_LAB
 def test_bn_low_lr_training_loss(verdict, lr_lab):
     lab = lr_lab
     _provenance(verdict, lab)
@@ -262,7 +253,6 @@ def _div_provenance(verdict, lab, diverging_update, settings):
 
 
 @pytest.mark.claim("B-DIV-PATH")
-@SHARES_LAB
 def test_diverging_update_loss_path(verdict, training_lab, diverging_update, settings):
     update, path = _div_provenance(verdict, training_lab, diverging_update, settings)
     t, loss = np.asarray(path["t"]), np.asarray(path["loss"])
@@ -278,7 +268,6 @@ def test_diverging_update_loss_path(verdict, training_lab, diverging_update, set
 
 
 @pytest.mark.claim("B-DIV-MOMENTS")
-@SHARES_LAB
 def test_diverging_update_moments(verdict, training_lab, diverging_update, settings):
     update, path = _div_provenance(verdict, training_lab, diverging_update, settings)
     layers = sorted(path["var"])
@@ -301,7 +290,6 @@ def test_diverging_update_moments(verdict, training_lab, diverging_update, setti
 
 
 @pytest.mark.claim("B-DIV-BN-STEP")
-@SHARES_LAB
 def test_bn_takes_larger_decreasing_steps(verdict, training_lab, settings):
     lab = training_lab
     _provenance(verdict, lab)
@@ -326,7 +314,6 @@ def test_bn_takes_larger_decreasing_steps(verdict, training_lab, settings):
 
 
 @pytest.mark.claim("B-TOP-LR")
-@SHARES_LAB
 def test_bn_on_top_only(verdict, lr_lab, settings):
     lab = lr_lab
     _provenance(verdict, lab)
@@ -345,7 +332,6 @@ def test_bn_on_top_only(verdict, lr_lab, settings):
 
 
 @pytest.mark.claim("B-ALT-LR")
-@SHARES_LAB
 def test_alternating_normalization_lr(verdict, lr_lab, settings):
     lab = lr_lab
     _provenance(verdict, lab)
@@ -360,7 +346,6 @@ def test_alternating_normalization_lr(verdict, lr_lab, settings):
 
 
 @pytest.mark.claim("B-DEPTH-LR")
-@SHARES_LAB
 def test_shallower_tolerates_larger_lr(verdict, lr_lab, settings):
     lab = lr_lab
     _provenance(verdict, lab)
@@ -378,7 +363,6 @@ def test_shallower_tolerates_larger_lr(verdict, lr_lab, settings):
 
 
 @pytest.mark.claim("B-WARM-LR")
-@SHARES_LAB
 def test_warm_start_allows_larger_lr(verdict, lr_lab, settings):
     lab = lr_lab
     _provenance(verdict, lab)
@@ -392,7 +376,6 @@ def test_warm_start_allows_larger_lr(verdict, lr_lab, settings):
 
 
 @pytest.mark.claim("B-PARTS")
-@SHARES_LAB
 def test_parts_of_bn(verdict, lr_lab, settings):
     lab = lr_lab
     _provenance(verdict, lab)
@@ -409,7 +392,6 @@ def test_parts_of_bn(verdict, lr_lab, settings):
 
 
 @pytest.mark.claim("X-SMALLBATCH")
-@SHARES_LAB
 def test_small_batch_small_lr(verdict, lr_lab, settings):
     lab = lr_lab
     _provenance(verdict, lab)
@@ -426,7 +408,6 @@ def test_small_batch_small_lr(verdict, lr_lab, settings):
 
 
 @pytest.mark.claim("X-ALTNORMS")
-@SHARES_LAB
 def test_group_and_layer_norm_lr(verdict, lr_lab):
     lab = lr_lab
     _provenance(verdict, lab)
@@ -439,7 +420,6 @@ def test_group_and_layer_norm_lr(verdict, lr_lab):
 
 
 @pytest.mark.claim("X-FIXUP")
-@SHARES_LAB
 def test_fixup_trains_at_high_lr(verdict, lr_lab):
     lab = lr_lab
     _provenance(verdict, lab)

@@ -18,7 +18,6 @@ from harness.stats import geometric_mean_ratio
 
 DATASET = "synthetic Gaussian regression (x, Ax), 1000 samples"
 LABELS = {"none": "standard", "batch": "BN", "l1": "ℓ1", "l2": "ℓ2", "linf": "ℓ∞"}
-SHARES_RUNS = pytest.mark.xdist_group("dln-runs")
 
 
 def _provenance(verdict, settings):
@@ -39,7 +38,6 @@ def _early(values):
 
 
 @pytest.mark.claim("S-ICS-DLN")
-@SHARES_RUNS
 def test_ics_standard_none_bn_uncorrelated(verdict, dln_runs, dln_settings):
     _provenance(verdict, dln_settings)
     cos = {n: [[layer["cos"] for layer in c.ics] for c in dln_runs[n].checkpoints] for n in ("none", "batch")}
@@ -72,7 +70,6 @@ def _landscape_figure(runs, metric, ylabel, title, norms=("none", "batch")):
 
 
 @pytest.mark.claim("S-LAND-LOSS")
-@SHARES_RUNS
 def test_loss_varies_less_along_gradient_with_bn(verdict, dln_runs, dln_settings):
     _provenance(verdict, dln_settings)
     early = _landscape_ratio(dln_runs, "loss_range", early=True)
@@ -90,7 +87,6 @@ def test_loss_varies_less_along_gradient_with_bn(verdict, dln_runs, dln_settings
 
 
 @pytest.mark.claim("S-LAND-GRAD")
-@SHARES_RUNS
 def test_gradients_more_predictive_with_bn(verdict, dln_runs, dln_settings):
     _provenance(verdict, dln_settings)
     early = _landscape_ratio(dln_runs, "grad_change", early=True)
@@ -103,7 +99,6 @@ def test_gradients_more_predictive_with_bn(verdict, dln_runs, dln_settings):
 
 
 @pytest.mark.claim("S-LAND-BETA")
-@SHARES_RUNS
 def test_effective_beta_lower_with_bn(verdict, dln_runs, dln_settings):
     _provenance(verdict, dln_settings)
     none, bn = _line_metric(dln_runs["none"], "beta"), _line_metric(dln_runs["batch"], "beta")
@@ -115,7 +110,6 @@ def test_effective_beta_lower_with_bn(verdict, dln_runs, dln_settings):
 
 
 @pytest.mark.claim("S-LAND-RANDOM")
-@SHARES_RUNS
 def test_smoothing_along_random_directions(verdict, dln_runs, dln_settings):
     _provenance(verdict, dln_settings)
     loss = _landscape_ratio(dln_runs, "loss_range", line="random_line")
@@ -128,7 +122,6 @@ def test_smoothing_along_random_directions(verdict, dln_runs, dln_settings):
 
 
 @pytest.mark.claim("S-LP-PERF")
-@SHARES_RUNS
 def test_lp_normalizations_perform_like_bn(verdict, dln_runs, dln_settings):
     _provenance(verdict, dln_settings)
     final = {n: r.losses[-1] for n, r in dln_runs.items()}
@@ -144,7 +137,6 @@ def test_lp_normalizations_perform_like_bn(verdict, dln_runs, dln_settings):
 
 
 @pytest.mark.claim("S-LP-SMOOTH")
-@SHARES_RUNS
 def test_lp_normalizations_smooth_the_landscape(verdict, dln_runs, dln_settings):
     _provenance(verdict, dln_settings)
     ratios = {p: {"grad_change": _landscape_ratio(dln_runs, "grad_change", den=p), "beta": _landscape_ratio(dln_runs, "beta", den=p)}
@@ -167,7 +159,6 @@ def _shift(run) -> list[float]:
 
 
 @pytest.mark.claim("S-LP-SHIFT")
-@SHARES_RUNS
 def test_lp_normalizations_shift_distributions_more(verdict, dln_runs, dln_settings):
     _provenance(verdict, dln_settings)
     shift = {n: _shift(r) for n, r in dln_runs.items()}
@@ -201,7 +192,6 @@ def test_bn_trains_over_a_broader_lr_range(verdict, settings, dln_settings, mode
 
 
 @pytest.mark.claim("S-SIGMA")
-@SHARES_RUNS
 def test_gamma_over_sigma_shrinks_gradients(verdict, dln_runs, dln_settings):
     _provenance(verdict, dln_settings)
     ratios = [np.array(c.gamma_over_sigma) for c in dln_runs["batch"].checkpoints]

@@ -21,7 +21,6 @@ from harness.vgg_runs import lr_range, lr_works, tail_mean
 LABELS = {"none": "standard", "batch": "BN", "noisy_batch": "noisy BN", "noise": "standard + noise",
           "l1": "ℓ1", "l2": "ℓ2", "linf": "ℓ∞"}
 LP = ("l1", "l2", "linf")
-SHARES_RUNS = pytest.mark.xdist_group("vgg-runs")
 CURVE_POINTS = 60  # points per training curve in a figure (block means of the per-step series)
 
 
@@ -120,7 +119,6 @@ def _changes_figure(runs, norms, title):
 
 
 @pytest.mark.claim("S-PERF")
-@SHARES_RUNS
 def test_bn_trains_faster_and_generalizes_better(verdict, vgg_runs, vgg_settings, vgg_data):
     _provenance(verdict, vgg_settings, vgg_data)
     loss = {n: _seed_mean(vgg_runs[n], _tail_loss) for n in ("none", "batch")}
@@ -139,7 +137,6 @@ def test_bn_trains_faster_and_generalizes_better(verdict, vgg_runs, vgg_settings
 
 
 @pytest.mark.claim("S-DIST")
-@SHARES_RUNS
 def test_distribution_change_similar_with_and_without_bn(verdict, vgg_runs, vgg_settings, vgg_data):
     _provenance(verdict, vgg_settings, vgg_data)
     shift = {n: _shift(vgg_runs[n]) for n in ("none", "batch")}
@@ -155,7 +152,6 @@ def test_distribution_change_similar_with_and_without_bn(verdict, vgg_runs, vgg_
 
 
 @pytest.mark.claim("S-NOISY-MATCH")
-@SHARES_RUNS
 def test_noisy_bn_nearly_matches_bn(verdict, vgg_runs, vgg_settings, vgg_data):
     _provenance(verdict, vgg_settings, vgg_data)
     norms = ("none", "batch", "noisy_batch")
@@ -173,7 +169,6 @@ def test_noisy_bn_nearly_matches_bn(verdict, vgg_runs, vgg_settings, vgg_data):
 
 
 @pytest.mark.claim("S-NOISY-UNSTABLE")
-@SHARES_RUNS
 def test_noisy_bn_less_stable_than_standard(verdict, vgg_runs, vgg_settings, vgg_data):
     _provenance(verdict, vgg_settings, vgg_data)
     norms = ("none", "batch", "noisy_batch")
@@ -188,7 +183,6 @@ def test_noisy_bn_less_stable_than_standard(verdict, vgg_runs, vgg_settings, vgg
 
 
 @pytest.mark.claim("S-NOISE-STD")
-@SHARES_RUNS
 def test_noise_prevents_the_standard_net_from_training(verdict, vgg_runs, vgg_settings, vgg_data):
     _provenance(verdict, vgg_settings, vgg_data)
     runs = vgg_runs["noise"]
@@ -204,7 +198,6 @@ def test_noise_prevents_the_standard_net_from_training(verdict, vgg_runs, vgg_se
 
 
 @pytest.mark.claim("S-ICS-VGG")
-@SHARES_RUNS
 def test_bn_does_not_reduce_ics(verdict, vgg_runs, vgg_settings, vgg_data):
     _provenance(verdict, vgg_settings, vgg_data)
     norms = ("none", "batch")
@@ -227,7 +220,6 @@ def test_bn_does_not_reduce_ics(verdict, vgg_runs, vgg_settings, vgg_data):
 
 
 @pytest.mark.claim("S-LAND-LOSS", case="vgg")
-@SHARES_RUNS
 def test_loss_varies_less_along_gradient_with_bn(verdict, vgg_runs, vgg_settings, vgg_data):
     _provenance(verdict, vgg_settings, vgg_data)
     early = _landscape_ratio(vgg_runs, "loss_range", early=True)
@@ -251,7 +243,6 @@ def _line_metric_of(runs, field, n=None) -> list[float]:
 
 
 @pytest.mark.claim("S-LAND-GRAD", case="vgg")
-@SHARES_RUNS
 def test_gradients_more_predictive_with_bn(verdict, vgg_runs, vgg_settings, vgg_data):
     _provenance(verdict, vgg_settings, vgg_data)
     early = _landscape_ratio(vgg_runs, "grad_change", early=True)
@@ -265,7 +256,6 @@ def test_gradients_more_predictive_with_bn(verdict, vgg_runs, vgg_settings, vgg_
 
 
 @pytest.mark.claim("S-LAND-BETA", case="vgg")
-@SHARES_RUNS
 def test_effective_beta_lower_with_bn(verdict, vgg_runs, vgg_settings, vgg_data):
     _provenance(verdict, vgg_settings, vgg_data)
     n = min(_checkpoints(vgg_runs[k]) for k in ("none", "batch"))
@@ -278,7 +268,6 @@ def test_effective_beta_lower_with_bn(verdict, vgg_runs, vgg_settings, vgg_data)
 
 
 @pytest.mark.claim("S-LAND-RANDOM", case="vgg")
-@SHARES_RUNS
 def test_smoothing_along_random_directions(verdict, vgg_runs, vgg_settings, vgg_data):
     _provenance(verdict, vgg_settings, vgg_data)
     loss = _landscape_ratio(vgg_runs, "loss_range", line="random_line")
@@ -291,7 +280,6 @@ def test_smoothing_along_random_directions(verdict, vgg_runs, vgg_settings, vgg_
 
 
 @pytest.mark.claim("S-LP-PERF", case="vgg")
-@SHARES_RUNS
 def test_lp_normalizations_perform_like_bn(verdict, vgg_runs, vgg_settings, vgg_data):
     _provenance(verdict, vgg_settings, vgg_data)
     norms = ("none", "batch") + LP
@@ -307,7 +295,6 @@ def test_lp_normalizations_perform_like_bn(verdict, vgg_runs, vgg_settings, vgg_
 
 
 @pytest.mark.claim("S-LP-SMOOTH", case="vgg")
-@SHARES_RUNS
 def test_lp_normalizations_smooth_the_landscape(verdict, vgg_runs, vgg_settings, vgg_data):
     _provenance(verdict, vgg_settings, vgg_data)
     ratios = {p: {"grad_change": _landscape_ratio(vgg_runs, "grad_change", den=p), "beta": _landscape_ratio(vgg_runs, "beta", den=p)}
@@ -323,7 +310,6 @@ def test_lp_normalizations_smooth_the_landscape(verdict, vgg_runs, vgg_settings,
 
 
 @pytest.mark.claim("S-LP-SHIFT", case="vgg")
-@SHARES_RUNS
 def test_lp_normalizations_shift_distributions_more(verdict, vgg_runs, vgg_settings, vgg_data):
     _provenance(verdict, vgg_settings, vgg_data)
     norms = ("none", "batch") + LP
