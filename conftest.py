@@ -2,12 +2,13 @@
 
 import os
 
-# Share the cores between pytest-xdist workers before numpy loads its BLAS: two workers with two
-# spinning OpenBLAS threads each on a 2-core machine run several times slower than one.
-if "PYTEST_XDIST_WORKER_COUNT" in os.environ and "BNCLAIMS_THREADS" not in os.environ:
-    _threads = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
-    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(_var, _threads)
+# BLAS and OpenMP pools get the same thread count as torch (BNCLAIMS_THREADS, default 1; see
+# harness.device.compute_threads), set before numpy loads its BLAS: results must not depend on the
+# machine's cores, and two workers with two spinning OpenBLAS threads each on a 2-core machine run
+# several times slower than one.
+_threads = os.environ.get("BNCLAIMS_THREADS", "1")
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, _threads)
 
 # One GPU per xdist worker: CUDA_VISIBLE_DEVICES must be set before anything initializes CUDA
 # (harness/device.py: the GPU pool, round robin, BNCLAIMS_GPUS, BNCLAIMS_GPU_PER_WORKER=0 to opt out).

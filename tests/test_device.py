@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -161,3 +162,28 @@ def test_the_suite_flushes_denormals():
 
     configure_threads()
     assert float(torch.tensor([1e-39]) * 1) == 0.0  # subnormal in float32
+
+
+def test_one_compute_thread_unless_asked(monkeypatch):
+    """Claims compute on one torch thread by default, whatever the cores and the xdist workers, so
+    serial and parallel runs give the same bits; BNCLAIMS_THREADS asks for more."""
+    import torch
+
+    from harness.device import compute_threads, configure_threads, cpu_share
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("BNCLAIMS_THREADS", raising=False)
+        monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "1")
+        assert compute_threads() == 1 and configure_threads() == 1 and torch.get_num_threads() == 1
+        assert cpu_share() == (os.cpu_count() or 1)  # the cores worker pools may fill
+        monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", str(4 * (os.cpu_count() or 1)))
+        assert cpu_share() == 1
+        monkeypatch.setenv("BNCLAIMS_THREADS", "2")
+        assert configure_threads() == 2 and torch.get_num_threads() == 2
+        for bad in ("0", "two", "-1"):
+            monkeypatch.setenv("BNCLAIMS_THREADS", bad)
+            with pytest.raises(ValueError, match="BNCLAIMS_THREADS must be a positive integer"):
+                compute_threads()
+    finally:
+        torch.set_num_threads(before)
