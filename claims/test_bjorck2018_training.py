@@ -78,7 +78,8 @@ def _rank(lr: float | None) -> float:
 def test_max_lr_bn_vs_none(verdict, lr_lab):
     lab = lr_lab
     _provenance(verdict, lab)
-    bn, none = lab.max_lr(lab.model("batch")), lab.max_lr(lab.model("none"))
+    search = _searches(lab, {"BN": lab.model("batch"), "none": lab.model("none")})
+    bn, none = search["BN"], search["none"]
     verdict.measure(bn=_search_record(bn), none=_search_record(none))
     verdict.add_figure("Highest achievable LR, like Table 2", _lr_table({"BN": (bn, 0.1), "unnormalized": (none, 1e-4)}, "Max LR"))
     ratio = bn.max_lr / none.max_lr if bn.max_lr and none.max_lr else (np.inf if bn.max_lr else 0.0)
@@ -101,6 +102,22 @@ def test_bn_extreme_lrs(verdict, training_lab, settings):
                      summary=f"LR 3.0: {'diverged at step %d' % runs[3.0].diverged_at if runs[3.0].diverged else 'no divergence'} "
                              f"in {settings['steps']} steps; LR 10.0: "
                              f"{'diverged at step %d' % runs[10.0].diverged_at if runs[10.0].diverged else 'no divergence'}")
+
+
+def _searches(lab, nets: dict, grid: list[float] | None = None, **options) -> dict:
+    """``lab.max_lr`` of every net, the searches made side by side (``ResNetLab.prefetch``)."""
+    lab.prefetch(searches=[{"model": m, "grid": grid, **options} for m in nets.values()])
+    return {n: lab.max_lr(m, grid, **options) for n, m in nets.items()}
+
+
+def _final_runs(lab, pairs: list[tuple[dict, float]]) -> list[dict]:
+    """The full runs ``_final`` reads for every (model, LR): one per seed, as ``trained`` arguments."""
+    return [{"model": m, "lr": lr, "seed": seed} for m, lr in pairs for seed in lab.settings["seeds"]]
+
+
+def _prefetch_finals(lab, pairs: list[tuple[dict, float]]) -> None:
+    """Make the full runs ``_final`` will read side by side."""
+    lab.prefetch(runs=_final_runs(lab, pairs))
 
 
 def _final(lab, model: dict, lr: float, key: str = "test_acc") -> list[float]:
@@ -133,6 +150,7 @@ def test_bn_high_lr_generalizes_better(verdict, lr_lab):
     lab = lr_lab
     _provenance(verdict, lab)
     best = _none_best_lr(lab)
+    _prefetch_finals(lab, [(lab.model("batch"), 0.1), (lab.model("none"), best)])
     bn, none = _final(lab, lab.model("batch"), 0.1), _final(lab, lab.model("none"), best)
     diff = np.asarray(bn) - np.asarray(none)
     verdict.measure(bn_at_0_1=bn, none_at_best=none, none_best_lr=best, difference=diff.tolist())
@@ -151,6 +169,7 @@ def test_bn_high_lr_generalizes_better(verdict, lr_lab):
 def test_bn_low_lr_no_better(verdict, lr_lab):
     lab = lr_lab
     _provenance(verdict, lab)
+    _prefetch_finals(lab, [(lab.model("batch"), 1e-4), (lab.model("none"), 1e-4)])
     bn, none = _final(lab, lab.model("batch"), 1e-4), _final(lab, lab.model("none"), 1e-4)
     verdict.measure(bn_at_1e_4=bn, none_at_1e_4=none)
     verdict.add_figure("Train (dashed) and test accuracy at LR 1e-4", _curves_figure(
@@ -164,6 +183,7 @@ def test_bn_low_lr_no_better(verdict, lr_lab):
 def test_bn_mid_lr_between(verdict, lr_lab):
     lab = lr_lab
     _provenance(verdict, lab)
+    _prefetch_finals(lab, [(lab.model("batch"), lr) for lr in (1e-4, 0.003, 0.1)])
     acc = {lr: _mean(_final(lab, lab.model("batch"), lr)) for lr in (1e-4, 0.003, 0.1)}
     verdict.measure(test_acc={f"{lr:g}": a for lr, a in acc.items()})
     verdict.add_figure("Train (dashed) and test accuracy of BN per LR", _curves_figure(
@@ -176,6 +196,7 @@ def test_bn_mid_lr_between(verdict, lr_lab):
 def test_bn_gap_larger_at_low_lr(verdict, lr_lab):
     lab = lr_lab
     _provenance(verdict, lab)
+    _prefetch_finals(lab, [(lab.model("batch"), lr) for lr in (0.003, 0.1)])
     gap = {lr: _mean(_final(lab, lab.model("batch"), lr, "train_acc")) - _mean(_final(lab, lab.model("batch"), lr))
            for lr in (0.003, 0.1)}
     verdict.measure(train_minus_test={f"{lr:g}": g for lr, g in gap.items()})
@@ -188,6 +209,7 @@ def test_bn_gap_larger_at_low_lr(verdict, lr_lab):
 def test_bn_low_lr_training_loss(verdict, lr_lab):
     lab = lr_lab
     _provenance(verdict, lab)
+    _prefetch_finals(lab, [(lab.model("batch"), 1e-4), (lab.model("none"), 1e-4)])
     loss = {(name, key): _mean(_final(lab, lab.model(norm), 1e-4, key)) for name, norm in (("BN", "batch"), ("none", "none"))
             for key in ("train_loss", "test_loss")}
     verdict.measure(**{f"{n}_{k}": v for (n, k), v in loss.items()})
@@ -319,7 +341,8 @@ def test_bn_on_top_only(verdict, lr_lab, settings):
     _provenance(verdict, lab)
     grid = _grid(lab, settings)
     nets = {"BN": lab.model("batch"), "top only": lab.model("batch", norm_where="top"), "none": lab.model("none")}
-    search = {n: lab.max_lr(m, grid) for n, m in nets.items()}
+    search = _searches(lab, nets, grid)
+    _prefetch_finals(lab, [(m, search[n].max_lr or min(grid)) for n, m in nets.items()])
     acc = {n: _mean(_final(lab, m, search[n].max_lr or min(grid))) for n, m in nets.items()}
     share = (acc["top only"] - acc["none"]) / (acc["BN"] - acc["none"]) if acc["BN"] != acc["none"] else float("nan")
     verdict.measure(max_lr={n: s.max_lr for n, s in search.items()}, test_acc_at_max_lr=acc, share_of_bn_gain=share)
@@ -336,7 +359,7 @@ def test_alternating_normalization_lr(verdict, lr_lab, settings):
     lab = lr_lab
     _provenance(verdict, lab)
     grid = _grid(lab, settings)
-    search = {n: lab.max_lr(lab.model(k), grid) for n, k in (("unnormalized", "none"), ("alternating", "alternating"), ("BN", "batch"))}
+    search = _searches(lab, {n: lab.model(k) for n, k in (("unnormalized", "none"), ("alternating", "alternating"), ("BN", "batch"))}, grid)
     verdict.measure(**{n: _search_record(s) for n, s in search.items()})
     verdict.add_figure("Highest achievable LR, like Table 3", _lr_table(
         {"unnormalized": (search["unnormalized"], 1e-4), "alternating normalization": (search["alternating"], 0.01), "BN": (search["BN"], 0.1)}, "Max LR"))
@@ -351,7 +374,7 @@ def test_shallower_tolerates_larger_lr(verdict, lr_lab, settings):
     _provenance(verdict, lab)
     grid = _grid(lab, settings)
     depths = lab.settings["depth_sweep"]
-    search = {d: lab.max_lr(lab.model("none", depth=d), grid) for d in depths}
+    search = _searches(lab, {d: lab.model("none", depth=d) for d in depths}, grid)
     verdict.measure(max_lr={str(d): s.max_lr for d, s in search.items()}, **{f"depth_{d}": _search_record(s) for d, s in search.items()})
     paper = dict(zip(depths, (0.1, 0.01, 1e-4)))
     verdict.add_figure("Highest achievable LR of unnormalized ResNets by depth, like Table 3", _lr_table(
@@ -367,6 +390,7 @@ def test_warm_start_allows_larger_lr(verdict, lr_lab, settings):
     lab = lr_lab
     _provenance(verdict, lab)
     grid = _grid(lab, settings)
+    lab.prefetch(searches=[{"model": lab.model("none"), "grid": grid}, {"model": lab.model("none"), "grid": grid, "warm_start": True}])
     cold, warm = lab.max_lr(lab.model("none"), grid), lab.max_lr(lab.model("none"), grid, warm_start=True)
     verdict.measure(cold=_search_record(cold), warm=_search_record(warm), warm_start_steps=lab.epoch_steps())
     verdict.add_figure("Highest achievable LR with and without a warm start", _lr_table(
@@ -380,7 +404,7 @@ def test_parts_of_bn(verdict, lr_lab, settings):
     lab = lr_lab
     _provenance(verdict, lab)
     grid = _grid(lab, settings)
-    search = {row: lab.max_lr(lab.model(kind), grid) for row, (kind, _) in PARTS_ROWS.items()}
+    search = _searches(lab, {row: lab.model(kind) for row, (kind, _) in PARTS_ROWS.items()}, grid)
     verdict.measure(max_lr={row: s.max_lr for row, s in search.items()})
     verdict.add_figure("Highest achievable LR per part of BN, like Table 2", _lr_table(
         {row: (search[row], paper) for row, (_, paper) in PARTS_ROWS.items()}, "Max LR"))
@@ -397,6 +421,8 @@ def test_small_batch_small_lr(verdict, lr_lab, settings):
     _provenance(verdict, lab)
     k, best = settings["batch_divisor"], _none_best_lr(lab)
     steps = lab.settings["train_steps"] * k  # same number of epochs
+    lab.prefetch(runs=[{"model": lab.model("none"), "lr": best / k, "seed": seed, "batch_size": 128 // k, "steps": steps}
+                       for seed in lab.settings["seeds"]] + _final_runs(lab, [(lab.model("none"), best), (lab.model("batch"), 0.1)]))
     small = [lab.trained(lab.model("none"), best / k, seed, batch_size=128 // k, steps=steps) for seed in lab.settings["seeds"]]
     small_acc = _mean([float("nan") if r.diverged else r.final["test_acc"] for r in small])
     base, bn = _mean(_final(lab, lab.model("none"), best)), _mean(_final(lab, lab.model("batch"), 0.1))
@@ -411,7 +437,7 @@ def test_small_batch_small_lr(verdict, lr_lab, settings):
 def test_group_and_layer_norm_lr(verdict, lr_lab):
     lab = lr_lab
     _provenance(verdict, lab)
-    search = {n: lab.max_lr(lab.model(k)) for n, k in (("BN", "batch"), ("GroupNorm", "group"), ("LayerNorm", "layer"))}
+    search = _searches(lab, {n: lab.model(k) for n, k in (("BN", "batch"), ("GroupNorm", "group"), ("LayerNorm", "layer"))})
     verdict.measure(**{n: _search_record(s) for n, s in search.items()})
     verdict.add_figure("Highest achievable LR per normalization", _lr_table({n: (s, None) for n, s in search.items()}, "Max LR"))
     lr = {n: _rank(s.max_lr) for n, s in search.items()}
@@ -423,7 +449,8 @@ def test_group_and_layer_norm_lr(verdict, lr_lab):
 def test_fixup_trains_at_high_lr(verdict, lr_lab):
     lab = lr_lab
     _provenance(verdict, lab)
-    fixup, none = lab.max_lr(lab.model("none", fixup=True)), lab.max_lr(lab.model("none"))
+    search = _searches(lab, {"fixup": lab.model("none", fixup=True), "none": lab.model("none")})
+    fixup, none = search["fixup"], search["none"]
     verdict.measure(fixup=_search_record(fixup), none=_search_record(none))
     verdict.add_figure("Highest achievable LR with Fixup", _lr_table({"Fixup, no norm": (fixup, 0.1), "no norm": (none, 1e-4)}, "Max LR"))
     verdict.conclude(holds=fixup.max_lr == 0.1, summary=f"Fixup max LR {_lr(fixup.max_lr)} (needs 0.1); plain unnormalized {_lr(none.max_lr)}")

@@ -329,7 +329,7 @@ def test_bn_trains_over_a_broader_lr_range(verdict, settings, vgg_settings, vgg_
     _provenance(verdict, vgg_settings, vgg_data)
     seed = vgg_settings["seeds"][0]
     verdict.seeds = [seed]
-    runs = {n: lr_range(n, vgg_data, vgg_settings, settings["lrs"], settings["steps"], seed, device, model_cache) for n in ("none", "batch")}
+    runs = lr_range(("none", "batch"), vgg_data, vgg_settings, settings["lrs"], settings["steps"], seed, device, model_cache)
     works = {n: [lr for lr, run in r.items() if lr_works(run)] for n, r in runs.items()}
     acc = {n: [run.final["train_acc"] if run.diverged_at is None else 0.0 for run in r.values()] for n, r in runs.items()}
     verdict.measure(working_lrs=works, final_train_accuracy=acc,

@@ -13,28 +13,39 @@ to sequential execution (tested); on CUDA they are as deterministic as the kerne
 Workers set ``threads_per_worker`` torch threads (default: as many as this process uses, since
 CPU float reductions depend on the thread count and results would otherwise differ from a
 sequential run's in the last bits) and flush denormals like ``harness.device.configure_threads``
-(the pytest plugin does the same in the parent process, so both paths compute alike). Each worker receives the data once, on the CPU, and moves it to the
-device itself. Several processes on one GPU time-slice it unless NVIDIA MPS runs
-(``nvidia-cuda-mps-control -d``), which lets their kernels overlap.
+(the pytest plugin does the same in the parent process, so both paths compute alike). Each
+worker receives the data once, on the CPU, and moves it to the device itself. Several processes
+on one GPU time-slice it unless NVIDIA MPS runs (``nvidia-cuda-mps-control -d``), which lets their
+kernels overlap. (``run_all`` is what the throughput benchmark measures; it starts its pool per
+call.)
+
+The claims' own runs go through :func:`parallel_map`, a pool of one process per core kept for the
+session (spawned once: a fresh process spends seconds importing torch), whose workers compute as
+the pytest process does (``configure_threads``). :func:`cached_side_by_side` builds on it for
+records made through the model cache: the DLN and VGG runs, and ``ResNetLab.prefetch``.
 """
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import importlib
 import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
 
 from harness.accel import Accel
+from harness.cache import ModelCache
 from harness.data import ImageData
-from harness.device import cpu_share, full_float32
+from harness.device import configure_threads, cpu_share
 from harness.train import TrainConfig, TrainResult, train
 
+T = TypeVar("T")
 _BUILDER = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 
 
@@ -96,27 +107,64 @@ def run_all(runs: Sequence[Run], data: ImageData, device: torch.device | str = "
         return list(pool.map(_run_in_worker, runs))
 
 
-def _init_single_thread_worker() -> None:
-    torch.set_num_threads(1)
-    torch.set_flush_denormal(True)
-    full_float32()
+def _init_compute_worker() -> None:
+    configure_threads()  # BNCLAIMS_THREADS (default 1) torch threads, denormals flushed, full float32
+
+
+_pools: dict[int, ProcessPoolExecutor] = {}
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    """A pool of ``workers`` spawned processes, started on first use and kept for the session:
+    a fresh process spends seconds importing torch, once."""
+    if workers not in _pools:
+        context = torch.multiprocessing.get_context("spawn")
+        _pools[workers] = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_compute_worker)
+    return _pools[workers]
+
+
+@atexit.register
+def _shut_pools() -> None:
+    for pool in _pools.values():
+        pool.shutdown(cancel_futures=True)
+    _pools.clear()
 
 
 def parallel_map(fn: Callable[..., Any], calls: Sequence[Sequence[Any]], workers: int | None = None) -> list[Any]:
-    """``[fn(*args) for args in calls]``, computed side by side on ``workers`` spawned processes of
-    one torch thread each (default: this process's share of the cores, ``cpu_share()``), in order.
+    """``[fn(*args) for args in calls]``, computed side by side on ``workers`` spawned processes
+    (default: this process's share of the cores, ``cpu_share()``), results in order.
 
-    For independent CPU runs too small to keep two threads busy: a 25-layer width-10 DLN step is a
-    few hundred tiny kernels, as fast on one thread as on two, so two processes do twice the work.
-    ``fn`` and its arguments must pickle (``fn`` a module-level function). ``fn`` should compute
-    under ``harness.device.single_threaded`` so that the in-process path (``workers`` ≤ 1, or a
-    single call) gives the same bits as a worker. A call that raises raises here."""
+    The workers compute as this process does (``configure_threads``: BNCLAIMS_THREADS torch
+    threads, default 1), so a call gives the same bits in a worker and in process (``workers`` ≤ 1,
+    or a single call). For independent CPU runs of small nets, which two processes get through
+    faster than two threads (a DLN run: 2×). ``fn`` and its arguments must pickle (``fn`` a
+    module-level function). A call that raises raises here."""
     workers = cpu_share() if workers is None else workers
     if not isinstance(workers, int) or workers < 0:
         raise ValueError(f"workers must be an integer ≥ 0, got {workers!r}")
     calls = [tuple(args) for args in calls]
     if workers <= 1 or len(calls) <= 1:
         return [fn(*args) for args in calls]
-    context = torch.multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(min(workers, len(calls)), mp_context=context, initializer=_init_single_thread_worker) as pool:
+    pool = _pool(workers)
+    try:
         return list(pool.map(fn, *zip(*calls)))
+    except BrokenProcessPool:
+        _pools.pop(workers, None)  # a worker died (killed, out of memory): the next call starts afresh
+        raise
+
+
+def _call(fn: Callable[..., Any], kwargs: dict) -> Any:
+    return fn(**kwargs)
+
+
+def cached_side_by_side(fn: Callable[..., T], calls: Sequence[dict], cache: ModelCache | None,
+                        config: Callable[[dict], dict], workers: int | None = None) -> list[T]:
+    """``[fn(**call, cache=cache) for call in calls]`` for a ``fn`` that makes a record through
+    ``cached_record(cache, config(call), ...)``: the calls whose record the cache lacks run side by
+    side (``parallel_map``), the workers store them, and every record is then loaded here, so a
+    cold and a warm run hand back the same values. Without a cache the made records are returned."""
+    missing = [c for c in calls if cache is None or not cache.contains(config(c))]
+    made = parallel_map(_call, [(fn, {**c, "cache": cache}) for c in missing], workers) if missing else []
+    if cache is None:
+        return made
+    return [fn(**c, cache=cache) for c in calls]

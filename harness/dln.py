@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from harness.cache import ModelCache, cached_record
-from harness.concurrent import parallel_map
+from harness.concurrent import cached_side_by_side
 from harness.device import single_threaded
 from harness.models import deep_linear
 from harness.probes.functional import ParamLoss
@@ -118,14 +118,9 @@ def train_dln(norm: str, settings: dict, probes: bool = True, lr: float | None =
 
 def train_dln_many(calls: Sequence[dict], cache: ModelCache | None = None, workers: int | None = None) -> list[DLNRun]:
     """``[train_dln(**call, cache=cache) for call in calls]``, the runs the cache lacks computed side
-    by side on ``workers`` single-thread processes (``parallel_map``; default: one per core)."""
+    by side on ``workers`` processes (``cached_side_by_side``; default: one per core)."""
     calls = [{"probes": True, "lr": None, "steps": None, **call} for call in calls]
-    missing = [c for c in calls if cache is None or not cache.contains(_config(**c))]
-    made = parallel_map(train_dln, [(c["norm"], c["settings"], c["probes"], c["lr"], c["steps"], cache) for c in missing],
-                        workers) if missing else []
-    if cache is None:
-        return made
-    return [train_dln(**c, cache=cache) for c in calls]  # stored by the workers: loads
+    return cached_side_by_side(train_dln, calls, cache, lambda c: _config(**c), workers)
 
 
 def _train_dln(norm: str, settings: dict, probes: bool, lr: float | None, steps: int | None) -> DLNRun:

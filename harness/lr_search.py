@@ -78,6 +78,10 @@ def max_lr(run: Callable[[float], TrainResult], grid: Sequence[float], learning_
     return LRSearch(ordered, tuple(trials))
 
 
+class NotStored(LookupError):
+    """A run that is neither in the session's table nor in the model cache (``RunStore.is_stored``)."""
+
+
 class RunStore:
     """Training runs keyed by their full config: once per session in memory, once ever on disk.
 
@@ -89,13 +93,28 @@ class RunStore:
                  data_config: dict, device: torch.device | str = "cpu"):
         self.cache, self.build, self.data, self.data_config, self.device = cache, build, data, data_config, device
         self._memo: dict[str, TrainResult] = {}
+        self._stored_only = False
         self.trained = 0  # runs actually trained in this session (not loaded)
+
+    def is_stored(self, make: Callable[[], object]) -> bool:
+        """Whether ``make()`` (any calls of this store: a search, a run) needs no training: every run
+        it asks for is in this session's table or the model cache."""
+        self._stored_only = True
+        try:
+            make()
+            return True
+        except NotStored:
+            return False
+        finally:
+            self._stored_only = False
 
     def run(self, model_config: dict, train_config: TrainConfig, eval_train_samples: int = 2000) -> TrainResult:
         """``eval_train_samples``: training images each evaluation scores (search runs need few)."""
         config = {"kind": "run-record", "model": model_config, "data": self.data_config,
                   "train": dataclasses.asdict(train_config), "eval_train_samples": eval_train_samples}
         key = json.dumps(config, sort_keys=True)
+        if self._stored_only and key not in self._memo and not self.cache.contains(config):
+            raise NotStored(key)
         if key not in self._memo:
             def create() -> TrainResult:
                 self.trained += 1

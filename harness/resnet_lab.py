@@ -15,10 +15,12 @@ claim asks first.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import torch
 
 from harness.cache import ModelCache
+from harness.concurrent import parallel_map
 from harness.data import ImageData
 from harness.lr_search import CHANCE, LRSearch, RunStore
 from harness.models import resnet_cifar
@@ -89,3 +91,19 @@ class ResNetLab:
 
     def trained(self, model: dict, lr: float, seed: int = 0, batch_size: int = 128, steps: int | None = None) -> TrainResult:
         return self.store.run(model, self.train_config(lr, seed, batch_size, steps))
+
+    def prefetch(self, searches: Sequence[dict] = (), runs: Sequence[dict] = ()) -> None:
+        """Make side by side the searches (``max_lr`` keyword arguments) and full runs (``trained``
+        keyword arguments) a claim is about to ask for, each in a worker process that stores its runs
+        in the model cache (``parallel_map``; on a GPU: nothing, they train when asked). Only speed:
+        the claim's own calls then load them, and every run computes alike here and in a worker."""
+        if torch.device(self.device).type != "cpu":
+            return
+        tasks = [("max_lr", kw) for kw in searches] + [("trained", kw) for kw in runs]
+        todo = [(self, kind, kw) for kind, kw in tasks if not self.store.is_stored(lambda: getattr(self, kind)(**kw))]
+        if len(todo) > 1:
+            parallel_map(_lab_task, todo)
+
+
+def _lab_task(lab: ResNetLab, kind: str, kwargs: dict) -> None:
+    getattr(lab, kind)(**kwargs)

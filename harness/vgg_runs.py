@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.cache import ModelCache, cached_record, data_fingerprint
+from harness.concurrent import cached_side_by_side
 from harness.data import ImageData, normalize
 from harness.models import vgg_cifar
 from harness.norms import seed_noise
@@ -123,11 +124,24 @@ def train_vgg(norm: str, data: ImageData, settings: dict, seed: int, device: tor
     with about 100× slower (2.3 s instead of 30 ms per ℓ1 step); the process flushes them to zero
     (``harness.device.configure_threads``, run by the pytest plugin)."""
     device = torch.device(device)
-    config = {"kind": "vgg-run", "norm": norm, "data": data_fingerprint(data), "settings": settings, "seed": seed,
-              "device": device.type, "probes": probes, "lr": lr, "steps": steps}
+    return cached_record(cache, _config(norm, data, settings, seed, device, probes, lr, steps),
+                         lambda: _train_vgg(norm, data, settings, seed, device, probes, lr, steps), VGGRun.from_dict)
 
-    return cached_record(cache, config, lambda: _train_vgg(norm, data, settings, seed, device, probes, lr, steps),
-                         VGGRun.from_dict)
+
+def _config(norm: str, data: ImageData, settings: dict, seed: int, device: torch.device | str, probes: bool = True,
+            lr: float | None = None, steps: int | None = None) -> dict:
+    return {"kind": "vgg-run", "norm": norm, "data": data_fingerprint(data), "settings": settings, "seed": seed,
+            "device": torch.device(device).type, "probes": probes, "lr": lr, "steps": steps}
+
+
+def train_vgg_many(calls: Sequence[dict], data: ImageData, device: torch.device | str = "cpu",
+                   cache: ModelCache | None = None) -> list[VGGRun]:
+    """``[train_vgg(**call, data=data, device=device, cache=cache) for call in calls]``. On the CPU the
+    runs the cache lacks train side by side, one process per core (``cached_side_by_side``): a
+    narrow VGG keeps one thread busy, not two. On a GPU they train here, one after another."""
+    calls = [{"data": data, "device": str(device), **call} for call in calls]
+    workers = None if torch.device(device).type == "cpu" else 0
+    return cached_side_by_side(train_vgg, calls, cache, lambda c: _config(**c), workers)
 
 
 def _train_vgg(norm: str, data: ImageData, settings: dict, seed: int, device: torch.device, probes: bool,
@@ -213,6 +227,9 @@ def lr_works(run: VGGRun, chance: float = 0.1) -> bool:
     return run.diverged_at is None and run.final["train_acc"] > 2 * chance
 
 
-def lr_range(norm: str, data: ImageData, settings: dict, lrs: Sequence[float], steps: int, seed: int,
-             device: torch.device | str = "cpu", cache: ModelCache | None = None) -> dict[float, VGGRun]:
-    return {lr: train_vgg(norm, data, settings, seed, device, probes=False, lr=lr, steps=steps, cache=cache) for lr in lrs}
+def lr_range(norms: Sequence[str], data: ImageData, settings: dict, lrs: Sequence[float], steps: int, seed: int,
+             device: torch.device | str = "cpu", cache: ModelCache | None = None) -> dict[str, dict[float, VGGRun]]:
+    """Unprobed ``steps``-step runs of every norm at every LR (``train_vgg_many``)."""
+    calls = [{"norm": n, "settings": settings, "seed": seed, "probes": False, "lr": lr, "steps": steps} for n in norms for lr in lrs]
+    runs = iter(train_vgg_many(calls, data, device, cache))
+    return {n: {lr: next(runs) for lr in lrs} for n in norms}

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from concurrent.futures.process import BrokenProcessPool
+
 import pytest
 import torch
 
 from harness.concurrent import Run, parallel_map, run_all, run_one
-from harness.device import single_threaded
 from harness.data import synthetic_cifar
+from harness.device import single_threaded
 from harness.train import TrainConfig
 
 
@@ -105,3 +108,13 @@ def test_single_threaded_restores_the_thread_count():
             assert torch.get_num_threads() == 1
             raise KeyError("inside")
     assert torch.get_num_threads() == before
+
+
+def _die(x):
+    os._exit(3)
+
+
+def test_a_dead_worker_is_an_error_and_the_next_call_starts_afresh():
+    with pytest.raises(BrokenProcessPool):
+        parallel_map(_die, [(1,), (2,)], workers=2)
+    assert parallel_map(_square_on_threads, [(2,), (3,)], workers=2) == [(4, 1), (9, 1)]

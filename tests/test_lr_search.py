@@ -95,3 +95,21 @@ def test_profile_overrides_settings_for_some_claims():
         overridden({"depth": 110, "lr_lab": {"dpeth": 56}}, "lr_lab")
     with pytest.raises(ValueError, match="non-empty mapping"):
         overridden({"depth": 110, "lr_lab": []}, "lr_lab")
+
+
+def test_prefetch_makes_runs_side_by_side_and_the_lab_then_loads_them(tmp_path, monkeypatch):
+    data = synthetic_cifar(n_train=256, n_test=64, resolution=8, seed=0)
+    settings = {**LAB_SETTINGS, "grid": [1e4, 0.1, 0.01]}
+    searches = [{"model": {"depth": 8, "norm": "none", "width": 4}}, {"model": {"depth": 8, "norm": "batch", "width": 4}}]
+    runs = [{"model": {"depth": 8, "norm": "batch", "width": 4}, "lr": 0.05, "seed": 0}]
+    here = ResNetLab(settings, data, {"name": data.name}, ModelCache(tmp_path / "here"))
+    expected = [here.max_lr(**kw).as_dict() for kw in searches], [here.trained(**kw) for kw in runs]
+
+    lab = ResNetLab(settings, data, {"name": data.name}, ModelCache(tmp_path / "prefetched"))
+    assert not lab.store.is_stored(lambda: lab.max_lr(**searches[0]))
+    lab.prefetch(searches=searches, runs=runs)  # two worker processes train and store
+    assert lab.store.trained == 0 and all(lab.store.is_stored(lambda kw=kw: lab.max_lr(**kw)) for kw in searches)
+    monkeypatch.setattr("harness.resnet_lab.parallel_map", lambda *a: pytest.fail("stored runs were made again"))
+    lab.prefetch(searches=searches, runs=runs)  # all stored: nothing to do
+    assert ([lab.max_lr(**kw).as_dict() for kw in searches], [lab.trained(**kw) for kw in runs]) == expected
+    assert lab.store.trained == 0  # every run was loaded, with the values made in this process

@@ -76,8 +76,9 @@ def test_lr_works_and_lr_range(data):
     assert lr_works(VGGRun(**record, evals=[{"train_acc": 0.25}], diverged_at=None))
     assert not lr_works(VGGRun(**record, evals=[{"train_acc": 0.15}], diverged_at=None))
     assert not lr_works(VGGRun(**record, evals=[{"train_acc": 0.9}], diverged_at=3))
-    runs = lr_range("batch", data, TINY, [0.01, 1e4], steps=2, seed=0)
+    runs = lr_range(("batch",), data, TINY, [0.01, 1e4], steps=2, seed=0)["batch"]
     assert list(runs) == [0.01, 1e4] and runs[0.01].checkpoints == [] and len(runs[0.01].losses) == 2
+    assert runs[0.01] == train_vgg("batch", data, TINY, 0, probes=False, lr=0.01, steps=2)  # side by side = in process
 
 
 def test_tail_mean():
