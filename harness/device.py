@@ -89,7 +89,8 @@ def describe(device: torch.device | None = None) -> str:
     device = device or select_device()
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
-    return f"cpu ({torch.get_num_threads()} threads)"
+    threads = torch.get_num_threads()
+    return f"cpu ({threads} thread{'' if threads == 1 else 's'})"
 
 
 # One GPU per pytest-xdist worker (DESIGN.md §8) -----------------------------------------------

@@ -187,3 +187,18 @@ def test_one_compute_thread_unless_asked(monkeypatch):
                 compute_threads()
     finally:
         torch.set_num_threads(before)
+
+
+def test_describe_names_the_cpu_threads():
+    import torch
+
+    from harness.device import describe
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert describe(torch.device("cpu")) == "cpu (1 thread)"
+        torch.set_num_threads(2)
+        assert describe(torch.device("cpu")) == "cpu (2 threads)"
+    finally:
+        torch.set_num_threads(before)
