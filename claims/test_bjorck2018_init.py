@@ -78,10 +78,15 @@ def test_moments_grow_with_depth_without_bn(verdict, settings, init_probes):
 @pytest.mark.claim("B-OUT-BIAS")
 def test_output_gradient_input_independent_without_bn(verdict, settings, init_probes):
     none, bn = _passes(init_probes, verdict, settings, "none", "batch")
-    verdict.add_figure("∂L_b/∂OUTPUT(b, j) at initialization, first batch (Fig. 4)", figures.heatmaps(
-        {LABELS[n]: ro.output_gradients(ps[0]).T for n, ps in (("none", none), ("batch", bn))},
-        xlabel="image b", ylabel="class j", title="Output gradients", symmetric=True))
+    verdict.add_figure("∂L_b/∂OUTPUT(b, j) at initialization, first batch (Fig. 4)",
+                       _output_gradient_heatmaps({"none": none, "batch": bn}))
     _conclude(verdict, ro.output_bias(none, bn))
+
+
+def _output_gradient_heatmaps(passes: dict) -> str:
+    """∂L_b/∂OUTPUT(b, j) of each variant's first pass, images × classes (as Fig. 4)."""
+    return figures.heatmaps({LABELS[n]: ro.output_gradients(ps[0]).T for n, ps in passes.items()},
+                            xlabel="image b", ylabel="class j", title="Output gradients", symmetric=True)
 
 
 @pytest.mark.claim("B-OUT-MASK")
@@ -191,9 +196,8 @@ def test_bn_on_top_scales_gradients_like_bn(verdict, settings, init_probes):
 @pytest.mark.claim("X-BIASFIX")
 def test_bias_fix_removes_output_bias_not_growth(verdict, settings, init_probes):
     none, fixed = _passes(init_probes, verdict, settings, "none", "biasfix")
-    verdict.add_figure("∂L_b/∂OUTPUT(b, j) before and after equalizing the class biases (Fig. 4)", figures.heatmaps(
-        {LABELS[n]: ro.output_gradients(ps[0]).T for n, ps in (("none", none), ("biasfix", fixed))},
-        xlabel="image b", ylabel="class j", title="Output gradients", symmetric=True))
+    verdict.add_figure("∂L_b/∂OUTPUT(b, j) before and after equalizing the class biases (Fig. 4)",
+                       _output_gradient_heatmaps({"none": none, "biasfix": fixed}))
     _conclude(verdict, ro.bias_fix(none, fixed))
 
 

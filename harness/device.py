@@ -3,11 +3,10 @@ where a measurement ran."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import subprocess
-from collections.abc import Callable, Iterator, MutableMapping, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 
 import torch
 
@@ -61,19 +60,6 @@ def cpu_share() -> int:
     pytest-xdist workers (≥ 1)."""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     return max(1, (os.cpu_count() or 1) // workers)
-
-
-@contextlib.contextmanager
-def single_threaded() -> Iterator[None]:
-    """Compute on one torch thread, then restore the thread count. CPU float reductions (BN's
-    among them) depend on the thread count; a run computed single-threaded gives the same bits in
-    this process, in a worker process (``harness.concurrent.parallel_map``) and on any machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def full_float32() -> None:

@@ -18,7 +18,6 @@ from torch import nn
 
 from harness.cache import ModelCache, cached_record
 from harness.concurrent import cached_side_by_side
-from harness.device import single_threaded
 from harness.models import deep_linear
 from harness.probes.functional import ParamLoss
 from harness.probes.ics import internal_covariate_shift
@@ -110,8 +109,8 @@ def train_dln(norm: str, settings: dict, probes: bool = True, lr: float | None =
     """Full-batch GD on the DLN; with ``probes``, measure at ``settings['checkpoints']`` even steps.
     With a ``cache``, the run (record and probes) is made once ever.
 
-    A run computes on one CPU thread (``single_threaded``), wherever it runs: its numbers do not
-    depend on the machine's cores, and :func:`train_dln_many` can run several side by side."""
+    A run computes on the process's torch threads (``BNCLAIMS_THREADS``, default 1), here or in a
+    worker of :func:`train_dln_many`, so its numbers do not depend on where it ran."""
     return cached_record(cache, _config(norm, settings, probes, lr, steps),
                          lambda: _train_dln(norm, settings, probes, lr, steps), DLNRun.from_dict)
 
@@ -124,11 +123,6 @@ def train_dln_many(calls: Sequence[dict], cache: ModelCache | None = None, worke
 
 
 def _train_dln(norm: str, settings: dict, probes: bool, lr: float | None, steps: int | None) -> DLNRun:
-    with single_threaded():
-        return _gradient_descent(norm, settings, probes, lr, steps)
-
-
-def _gradient_descent(norm: str, settings: dict, probes: bool, lr: float | None, steps: int | None) -> DLNRun:
     lr = settings["lr"] if lr is None else lr
     steps = settings["steps"] if steps is None else steps
     x, y = regression_problem(settings["samples"], settings["width"], settings["seed"])

@@ -281,13 +281,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     return report
 
 
-def _plain_nodeid(item: pytest.Item) -> str:
-    """The node id without pytest-xdist's ``@group`` suffix, so serial and parallel records merge."""
-    group = item.get_closest_marker("xdist_group")
-    suffix = f"@{group.args[0] if group.args else group.kwargs.get('name', '')}" if group else ""
-    return item.nodeid.removesuffix(suffix) if suffix else item.nodeid
-
-
 def _build_record(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo, v: Verdict | None) -> dict:
     import torch
 
@@ -309,7 +302,7 @@ def _build_record(item: pytest.Item, report: pytest.TestReport, call: pytest.Cal
     expected_verdict = expected.verdict if expected else HOLDS
     setup_time = item.stash.get(SETUP_TIME_KEY, 0.0)
     return {
-        "nodeid": _plain_nodeid(item),
+        "nodeid": item.nodeid,
         "claim_id": claim.id,
         "case": case,
         "paper": claim.paper,

@@ -10,7 +10,6 @@ import torch
 
 from harness.concurrent import Run, parallel_map, run_all, run_one
 from harness.data import synthetic_cifar
-from harness.device import single_threaded
 from harness.train import TrainConfig
 
 
@@ -99,15 +98,6 @@ def test_parallel_map_errors():
         parallel_map(_fail_on_two, [(1,), (2,), (3,)], workers=2)
     with pytest.raises(ValueError, match="workers must be an integer"):
         parallel_map(_square_on_threads, [(1,)], workers=-1)
-
-
-def test_single_threaded_restores_the_thread_count():
-    before = torch.get_num_threads()
-    with pytest.raises(KeyError):
-        with single_threaded():
-            assert torch.get_num_threads() == 1
-            raise KeyError("inside")
-    assert torch.get_num_threads() == before
 
 
 def _die(x):

@@ -157,13 +157,7 @@ TINY = {"depth": 4, "width": 3, "samples": 50, "lr": 1e-3, "steps": 10, "checkpo
 
 def test_runs_side_by_side_equal_runs_one_after_another(tmp_path, monkeypatch):
     calls = [{"norm": "batch", "settings": TINY}, {"norm": "l1", "settings": TINY}, {"norm": "none", "settings": TINY, "lr": 2e-3}]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)  # the parent's thread count does not enter: DLN runs compute single-threaded
-    try:
-        serial = [train_dln(**c) for c in calls]
-        assert torch.get_num_threads() == 2
-    finally:
-        torch.set_num_threads(threads)
+    serial = [train_dln(**c) for c in calls]
     assert train_dln_many(calls, workers=2) == serial  # two spawned processes, no cache
     cache = ModelCache(tmp_path)
     assert train_dln_many(calls, cache, workers=2) == serial  # the workers store, the caller loads

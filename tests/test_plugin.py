@@ -56,7 +56,6 @@ def test_refuted(verdict, settings):
     verdict.conclude(holds=settings["value"] >= 1, summary=f"value {settings['value']}")
 
 @pytest.mark.claim("B-T-CASES")
-@pytest.mark.xdist_group("shared")
 @pytest.mark.parametrize("k", [0, 1, 2], ids=lambda k: f"k={k}")
 def test_cases(verdict, k):
     verdict.conclude(holds=k >= 1, summary=f"k {k}")
