@@ -218,7 +218,7 @@ def test_single_factor_is_independent_least_squares(verdict, settings):
 
 @pytest.mark.claim("B-LIN-KAPPA")
 def test_conditioning_slows_gd_and_limits_lr(verdict, settings):
-    depths, seeds = settings["depths"], range(settings["seeds"])
+    depths, seeds = settings["depths"], settings["seeds"]
     kappa, max_lr, theory_lr = {}, {}, {}
     for depth in depths:
         ks, lrs, th = [], [], []
@@ -231,7 +231,7 @@ def test_conditioning_slows_gd_and_limits_lr(verdict, settings):
             lrs.append(linear.max_stable_lr(A, b))
             th.append(2 / np.linalg.norm(A, 2) ** 2)
         kappa[depth], max_lr[depth], theory_lr[depth] = float(np.exp(np.mean(np.log(ks)))), float(np.mean(lrs)), float(np.mean(th))
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(settings["seed"])
     iterations = {}
     for k in settings["kappas"]:
         A = linear.matrix_with_condition(rng, settings["size"], k)

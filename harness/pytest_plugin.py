@@ -4,7 +4,10 @@ Claim tests are marked ``@pytest.mark.claim("B-RMT-KAPPA")`` and request the ``v
 The plugin then
 - parametrizes them over the profiles their YAML lists (ids like ``B-RMT-KAPPA-fast``, each
   carrying the marker ``fast``/``slow``/``paper``; a plain ``pytest`` runs no slow or paper case),
-- turns entries of ``claims/expected_verdicts.yaml`` into ``xfail(strict=True)``,
+- turns entries of ``claims/expected_verdicts.yaml`` (refuted or inconclusive, each with its
+  cause) into ``xfail(strict=True)``,
+- shifts every seed by ``--seed-offset`` (env ``BNCLAIMS_SEED_OFFSET``), so a run can draw fresh
+  randomness,
 - ships one record per test to the controlling process (through ``report.user_properties``, so
   pytest-xdist workers need no shared files) and writes ``reports/claims.json`` after every
   claim and ``reports/claims.html`` at the end, also after Ctrl-C.
@@ -23,8 +26,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.registry import ID_PATTERN, PROFILES, Registry, RegistryError
-from harness.verdicts import ERROR, HOLDS, NOT_RUN, REFUTED, ClaimRefuted, Verdict
+from harness.registry import ID_PATTERN, PROFILES, SEED_STRIDE, Registry, RegistryError
+from harness.verdicts import ERROR, HOLDS, INCONCLUSIVE, NOT_RUN, REFUTED, ClaimInconclusive, ClaimRefuted, Verdict
+
+SEED_OFFSET_ENV = "BNCLAIMS_SEED_OFFSET"
+RAISES = {REFUTED: ClaimRefuted, INCONCLUSIVE: ClaimInconclusive}
 
 RECORD_PROPERTY = "bnclaims_record"
 CLAIM_KEY = pytest.StashKey[tuple]()  # (claim, profile, case)
@@ -57,6 +63,7 @@ class ClaimsSession:
             "finished": finished,
             "interrupted": interrupted,
             "profiles": sorted(self.profiles),
+            "seed_offset": self.registry.seed_offset,
             "device": describe(),
             "torch_version": torch.__version__,
             "python_version": platform.python_version(),
@@ -98,9 +105,15 @@ class ClaimsSession:
         for rec in self.records.values():
             counts[rec["verdict"]] = counts.get(rec["verdict"], 0) + 1
         unexpected = sum(1 for r in self.records.values() if r["as_expected"] is False)
-        text = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
         terminalreporter.write_sep("-", "claims report")
-        terminalreporter.write_line(f"{text}; {unexpected} differ from the expected verdicts")
+        by_tier: dict[str, dict[str, int]] = {}
+        for rec in self.records.values():
+            tier = by_tier.setdefault(rec.get("tier", "?"), {})
+            tier[rec["verdict"]] = tier.get(rec["verdict"], 0) + 1
+        for tier, tier_counts in sorted(by_tier.items()):
+            text = ", ".join(f"{n} {v}" for v, n in sorted(tier_counts.items()))
+            terminalreporter.write_line(f"tier {tier}: {text}")
+        terminalreporter.write_line(f"{unexpected} verdict(s) differ from the expected verdicts")
         terminalreporter.write_line(f"wrote {self.report_paths[1]} and {self.report_paths[0]}")
 
 
@@ -119,6 +132,29 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--cache-dir", default=None,
         help="trained-model cache (default: <rootdir>/fixtures/cache; env BNCLAIMS_CACHE)",
     )
+    group.addoption(
+        "--seed-offset", default=None,
+        help=f"shift every seed of every claim by K × {SEED_STRIDE} to re-run on fresh randomness "
+             f"(a whole number ≥ 0, default 0; env {SEED_OFFSET_ENV})",
+    )
+
+
+def seed_offset(config: pytest.Config) -> int:
+    """--seed-offset, else BNCLAIMS_SEED_OFFSET, else 0; exported to the environment so the
+    suite's worker processes (xdist, the session pool) shift their seeds alike."""
+    option = config.getoption("seed_offset")
+    raw, where = (option, "--seed-offset") if option is not None else (os.environ.get(SEED_OFFSET_ENV, "0"), SEED_OFFSET_ENV)
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise pytest.UsageError(f"{where}: expected a whole number ≥ 0, got {raw!r}")
+    previous = os.environ.get(SEED_OFFSET_ENV)
+    os.environ[SEED_OFFSET_ENV] = str(value)
+    config.add_cleanup(lambda: os.environ.pop(SEED_OFFSET_ENV) if previous is None
+                       else os.environ.__setitem__(SEED_OFFSET_ENV, previous))
+    return value
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -134,7 +170,8 @@ def pytest_configure(config: pytest.Config) -> None:
     configure_threads()
     claims_dir = Path(config.getoption("claims_dir") or Path(config.rootpath) / "claims")
     try:
-        registry = Registry.load(claims_dir) if claims_dir.is_dir() else Registry([])
+        offset = seed_offset(config)
+        registry = Registry.load(claims_dir, offset) if claims_dir.is_dir() else Registry([], seed_offset=offset)
     except RegistryError as err:
         raise pytest.UsageError(f"claims registry: {err}") from None
     _check_keyword_ids(config, registry)
@@ -205,11 +242,12 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             case = _case_id(item, claim.id, profile)
             item.stash[CLAIM_KEY] = (claim, profile, case)
             expected = state.registry.expected_for(claim.id, case, profile)
-            if expected is not None and expected.verdict == REFUTED:
+            if expected is not None:
                 item.add_marker(
                     pytest.mark.xfail(
-                        strict=True, raises=ClaimRefuted,
-                        reason=f"expected refuted at {profile}: {expected.reason} (recorded: {expected.measured})",
+                        strict=True, raises=RAISES[expected.verdict],
+                        reason=f"expected {expected.verdict} at {profile} ({expected.cause}): {expected.reason} "
+                               f"(recorded: {expected.measured})",
                     )
                 )
         keep.append(item)
@@ -242,7 +280,9 @@ def profile(request: pytest.FixtureRequest) -> str:
 def verdict(request: pytest.FixtureRequest, profile: str) -> Verdict:
     """The claim's recorder: measure(), add_figure(), note(), conclude()."""
     claim, item_profile, case = request.node.stash[CLAIM_KEY]
-    v = Verdict(claim=claim, profile=item_profile, case=case, settings=claim.settings(item_profile))
+    registry = _state(request.config).registry
+    v = Verdict(claim=claim, profile=item_profile, case=case, settings=registry.settings(claim, item_profile),
+                tier=claim.tier(item_profile))
     request.node.stash[VERDICT_KEY] = v
     return v
 
@@ -300,6 +340,10 @@ def _build_record(item: pytest.Item, report: pytest.TestReport, call: pytest.Cal
         error = _error_text(call) or str(report.longrepr)
     expected = state.registry.expected_for(claim.id, case, profile)
     expected_verdict = expected.verdict if expected else HOLDS
+    tier = claim.tier(profile)
+    if v is not None and tier != "stand-in" and v.dataset.startswith("synthetic-"):
+        tier = "stand-in"  # the profile asked for CIFAR-10 and synthetic images stood in
+        v.note("Synthetic images stood in for CIFAR-10 (none was configured), so this run counts as a stand-in.")
     setup_time = item.stash.get(SETUP_TIME_KEY, 0.0)
     return {
         "nodeid": item.nodeid,
@@ -314,10 +358,15 @@ def _build_record(item: pytest.Item, report: pytest.TestReport, call: pytest.Cal
         "figure": claim.figure,
         "deviation": claim.deviations.get(profile),
         "profile": profile,
-        "settings": v.settings if v else claim.settings(profile),
+        "tier": tier,
+        "seed_exempt": claim.seed_exempt,
+        "seed_offset": state.registry.seed_offset,
+        "settings": v.settings if v else state.registry.settings(claim, profile),
         "verdict": verdict_value,
+        "tentative": v.tentative if v else None,
         "summary": summary,
         "expected": expected_verdict,
+        "cause": expected.cause if expected else None,
         "expected_reason": expected.reason if expected else None,
         "expected_measured": expected.measured if expected else None,
         "as_expected": None if verdict_value == NOT_RUN else verdict_value == expected_verdict,

@@ -15,8 +15,17 @@ A claims file holds one paper section::
         profiles:                # settings per profile; the keys are the profiles it runs in
           fast: {factors: [1, 2, 4]}
           slow: {factors: [1, 2, 4, 8]}
-        deviations:              # optional, per profile: where we depart from the paper's protocol
+        deviations:              # per profile below the paper tier: where we depart from the paper's protocol
           fast: "N = 500 instead of 1000"
+        tiers: {fast: reduced}   # optional, per profile; overrides the file's ``tiers``
+        seed_exempt: "..."       # optional: why one draw decides (exact identity, self-averaging)
+
+Every profile a claim runs in has a fidelity tier, from the file's ``tiers`` or the claim's own:
+``paper`` (the published model, data kind, budget and seeds), ``reduced`` (the paper's model and
+data kind at a smaller budget) or ``stand-in`` (another model or data). A run below the paper
+tier must say how it deviates (``deviations``). Seeds live in the settings as ``seed``, ``*_seed``
+(integers) or ``seeds`` (a list of integers); ``--seed-offset K`` shifts all of them by
+``K × SEED_STRIDE``, so a re-run draws fresh randomness everywhere.
 
 A claim checked on two setups (santurkar2018's landscape claims on the DLN and on VGG) is
 defined once without ``case``; each further half is an entry with the same ID and a ``case``
@@ -42,9 +51,15 @@ PAPERS = {
     "beyond": "Beyond the papers: reviews and later work",
 }
 PROFILES = ("fast", "slow", "paper")
-VERDICTS = ("holds", "refuted")
+TIERS = ("paper", "reduced", "stand-in")  # best first
+EXPECTABLE = ("refuted", "inconclusive")  # verdicts the expected-verdicts file can record
+CAUSES = {
+    "finding": "the claim fails as the paper states it; the same is expected at the paper tier",
+    "profile": "this profile cannot show the claim (its stand-in, budget or seeds); says why",
+}
+SEED_STRIDE = 1000  # --seed-offset K adds K × 1000 to every seed: fresh draws, never a neighbour's
 CLAIM_FIELDS = ("id", "source", "statement", "paper_value", "threshold", "profiles")
-OPTIONAL_CLAIM_FIELDS = ("deviations", "figure", "paper", "case")
+OPTIONAL_CLAIM_FIELDS = ("deviations", "figure", "paper", "case", "tiers", "seed_exempt")
 CASE_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 ID_PATTERN = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
 
@@ -76,11 +91,43 @@ class Claim:
     figure: str | None
     file: str
     case: str | None = None  # the half of a claim this entry defines (None: the claim's main entry)
+    tiers: Mapping[str, str] = dataclasses.field(default_factory=dict)  # profile → fidelity tier
+    seed_exempt: str | None = None  # why one draw decides this claim (None: it needs ≥ 3 seeds)
 
-    def settings(self, profile: str) -> dict[str, Any]:
+    def settings(self, profile: str, seed_offset: int = 0) -> dict[str, Any]:
         if profile not in self.profiles:
             raise KeyError(f"{self.file}: claim {self.id} has no settings for profile '{profile}'")
-        return dict(self.profiles[profile] or {})
+        return shift_seeds(self.profiles[profile] or {}, seed_offset)
+
+    def tier(self, profile: str) -> str:
+        return self.tiers[profile]
+
+
+def _is_seed_key(key: str) -> bool:
+    return key == "seed" or key.endswith("_seed")
+
+
+def shift_seeds(settings: Mapping[str, Any], offset: int) -> dict[str, Any]:
+    """A copy of ``settings`` with every seed moved by ``offset × SEED_STRIDE``."""
+    shift = offset * SEED_STRIDE
+    out = {}
+    for key, value in settings.items():
+        if _is_seed_key(key):
+            value = value + shift
+        elif key == "seeds":
+            value = [s + shift for s in value]
+        out[key] = value
+    return out
+
+
+def _check_seeds(path: Path, claim: str | None, field: str, profile: str, settings: Mapping[str, Any]) -> None:
+    for key, value in settings.items():
+        where = _where(path, claim, f"{field}.{profile}.{key}")
+        if _is_seed_key(key) and (isinstance(value, bool) or not isinstance(value, int)):
+            raise RegistryError(f"{where}: a seed must be an integer, got {value!r}")
+        if key == "seeds" and (not isinstance(value, list) or not value
+                               or any(isinstance(s, bool) or not isinstance(s, int) for s in value)):
+            raise RegistryError(f"{where}: must be a non-empty list of integer seeds, got {value!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,6 +149,7 @@ class Expected:
     verdict: str
     measured: str
     reason: str
+    cause: str = "finding"
 
     def applies(self, claim: str, case: str | None, profile: str) -> bool:
         return (
@@ -138,11 +186,22 @@ def _profiles_map(path: Path, claim: str | None, field: str, value: Any) -> dict
             )
         if settings is not None and not isinstance(settings, Mapping):
             raise RegistryError(f"{_where(path, claim, field)}: settings of '{name}' must be a mapping")
+        _check_seeds(path, claim, field, name, settings or {})
         out[name] = dict(settings or {})
     return out
 
 
-def _parse_claim(path: Path, paper: str, section: str, raw: Any, index: int) -> Claim:
+def _tiers_map(path: Path, claim: str | None, value: Any) -> dict[str, str]:
+    if not isinstance(value, Mapping) or any(p not in PROFILES or t not in TIERS for p, t in value.items()):
+        raise RegistryError(
+            f"{_where(path, claim, 'tiers')}: must map profiles ({', '.join(PROFILES)}) to a tier "
+            f"({', '.join(TIERS)}), got {value!r}"
+        )
+    return dict(value)
+
+
+def _parse_claim(path: Path, paper: str, section: str, raw: Any, index: int,
+                 file_tiers: Mapping[str, str] | None = None) -> Claim:
     if not isinstance(raw, Mapping):
         raise RegistryError(f"{_where(path, f'#{index + 1}')}: each claim must be a mapping")
     cid = raw.get("id")
@@ -173,6 +232,21 @@ def _parse_claim(path: Path, paper: str, section: str, raw: Any, index: int) -> 
     case = raw.get("case")
     if case is not None and (not isinstance(case, str) or not CASE_PATTERN.match(case)):
         raise RegistryError(f"{_where(path, cid, 'case')}: must be a lowercase name like 'vgg', got {case!r}")
+    tiers = {**(file_tiers or {}), **_tiers_map(path, cid, raw.get("tiers") or {})}
+    for profile in profiles:
+        if profile not in tiers:
+            raise RegistryError(
+                f"{_where(path, cid, 'tiers')}: no fidelity tier for profile '{profile}' "
+                f"(set it in the claim's or the file's 'tiers': {', '.join(TIERS)})"
+            )
+        if tiers[profile] != "paper" and profile not in deviations:
+            raise RegistryError(
+                f"{_where(path, cid, 'deviations')}: profile '{profile}' runs at tier '{tiers[profile]}', "
+                f"so it must say how it departs from the paper's protocol"
+            )
+    seed_exempt = raw.get("seed_exempt")
+    if seed_exempt is not None:
+        _require_str(path, cid, "seed_exempt", seed_exempt)
     return Claim(
         id=cid,
         paper=claim_paper,
@@ -186,6 +260,8 @@ def _parse_claim(path: Path, paper: str, section: str, raw: Any, index: int) -> 
         figure=figure,
         file=str(path),
         case=case,
+        tiers={p: tiers[p] for p in profiles},
+        seed_exempt=seed_exempt,
     )
 
 
@@ -201,16 +277,20 @@ def load_claims_file(path: Path | str) -> ClaimsFile:
     if paper not in PAPERS:
         raise RegistryError(f"{_where(path, None, 'paper')}: unknown paper '{paper}' (known: {', '.join(PAPERS)})")
     section = _require_str(path, None, "section", data["section"])
+    unknown = set(data) - {"paper", "section", "shared", "claims", "tiers"}
+    if unknown:
+        raise RegistryError(f"{_where(path, None, sorted(unknown)[0])}: unknown field")
     shared = _profiles_map(path, None, "shared", data["shared"]) if "shared" in data else {}
+    file_tiers = _tiers_map(path, None, data.get("tiers") or {})
     raw_claims = data["claims"]
     if not isinstance(raw_claims, list) or not raw_claims:
         raise RegistryError(f"{_where(path, None, 'claims')}: must be a non-empty list")
-    claims = tuple(_parse_claim(path, paper, section, raw, i) for i, raw in enumerate(raw_claims))
+    claims = tuple(_parse_claim(path, paper, section, raw, i, file_tiers) for i, raw in enumerate(raw_claims))
     return ClaimsFile(str(path), paper, section, shared, claims)
 
 
 def load_expected(path: Path | str, known_ids: Iterable[str]) -> tuple[Expected, ...]:
-    """Parse the expected-verdicts file: a list of {claim, case?, profiles, verdict, measured, reason}."""
+    """Parse the expected-verdicts file: a list of {claim, case?, profiles, verdict, cause, measured, reason}."""
     path = Path(path)
     known = set(known_ids)
     data = _load_yaml(path)
@@ -224,16 +304,24 @@ def load_expected(path: Path | str, known_ids: Iterable[str]) -> tuple[Expected,
             raise RegistryError(f"{_where(path, f'#{i + 1}')}: each entry must be a mapping")
         cid = raw.get("claim")
         label = cid if isinstance(cid, str) else f"#{i + 1}"
-        for field in ("claim", "profiles", "verdict", "measured", "reason"):
+        for field in ("claim", "profiles", "verdict", "cause", "measured", "reason"):
             if field not in raw:
                 raise RegistryError(f"{_where(path, label, field)}: missing")
+        unknown = set(raw) - {"claim", "case", "profiles", "verdict", "cause", "measured", "reason"}
+        if unknown:
+            raise RegistryError(f"{_where(path, label, sorted(unknown)[0])}: unknown field")
         if cid not in known:
             raise RegistryError(f"{_where(path, label, 'claim')}: unknown claim ID '{cid}'")
         profiles = raw["profiles"]
         if not isinstance(profiles, list) or not profiles or any(p not in PROFILES for p in profiles):
             raise RegistryError(f"{_where(path, cid, 'profiles')}: must be a list drawn from {PROFILES}")
-        if raw["verdict"] not in VERDICTS:
-            raise RegistryError(f"{_where(path, cid, 'verdict')}: must be one of {VERDICTS}")
+        if raw["verdict"] not in EXPECTABLE:
+            raise RegistryError(f"{_where(path, cid, 'verdict')}: must be one of {', '.join(EXPECTABLE)}")
+        if raw["cause"] not in CAUSES:
+            raise RegistryError(
+                f"{_where(path, cid, 'cause')}: must be one of "
+                + "; ".join(f"'{c}' ({meaning})" for c, meaning in CAUSES.items())
+            )
         case = raw.get("case")
         if case is not None:
             _require_str(path, cid, "case", case)
@@ -245,6 +333,7 @@ def load_expected(path: Path | str, known_ids: Iterable[str]) -> tuple[Expected,
                 verdict=raw["verdict"],
                 measured=_require_str(path, cid, "measured", str(raw["measured"])),
                 reason=_require_str(path, cid, "reason", raw["reason"]),
+                cause=raw["cause"],
             )
         )
     return tuple(out)
@@ -255,8 +344,9 @@ class Registry:
 
     EXPECTED_FILE = "expected_verdicts.yaml"
 
-    def __init__(self, files: Iterable[ClaimsFile], expected: Iterable[Expected] = ()):
+    def __init__(self, files: Iterable[ClaimsFile], expected: Iterable[Expected] = (), seed_offset: int = 0):
         self.files = tuple(files)
+        self.seed_offset = seed_offset
         self.claims: dict[str, Claim] = {}
         self.cases: dict[tuple[str, str], Claim] = {}  # (id, case) → a further half of a claim
         self.shared: dict[str, ClaimsFile] = {}
@@ -280,14 +370,14 @@ class Registry:
         self.expected = tuple(expected)
 
     @classmethod
-    def load(cls, directory: Path | str) -> Registry:
+    def load(cls, directory: Path | str, seed_offset: int = 0) -> Registry:
         directory = Path(directory)
         files = [
             load_claims_file(p)
             for p in sorted(directory.glob("*.yaml"))
             if p.name != cls.EXPECTED_FILE
         ]
-        registry = cls(files)
+        registry = cls(files, seed_offset=seed_offset)
         expected_path = directory / cls.EXPECTED_FILE
         if expected_path.exists():
             registry.expected = load_expected(expected_path, registry.claims)
@@ -305,7 +395,11 @@ class Registry:
         return self.cases[(cid, case)]
 
     def shared_settings(self, cid: str, profile: str) -> dict[str, Any]:
-        return dict(self.shared[cid].shared.get(profile, {}))
+        return shift_seeds(self.shared[cid].shared.get(profile, {}), self.seed_offset)
+
+    def settings(self, claim: Claim, profile: str) -> dict[str, Any]:
+        """A claim's settings at a profile, with the session's seed offset applied."""
+        return claim.settings(profile, self.seed_offset)
 
     def half_of(self, cid: str, case: str | None) -> str | None:
         """The half a test case belongs to (``vgg`` for cases ``vgg`` and ``vgg-…``), None for the main entry."""

@@ -6,8 +6,19 @@
         verdict.add_figure("κ vs M (Fig. 11)", svg)       # made by harness.report.figures
         verdict.conclude(holds=..., summary="κ(1) = 2e3 → κ(8) = 4e9")
 
-``conclude`` records the verdict and raises :class:`ClaimRefuted` when the claim does not hold,
-so a refuted claim fails its test unless the expected-verdicts file lists it (strict xfail).
+A stochastic claim measures once per seed and decides on the seed-level evidence
+(harness.evidence)::
+
+        verdict.seeds = seeds
+        verdict.decide(Condition.at_least("none/BN |grad|", ratios, 10, log=True))
+
+``conclude`` and ``decide`` record the verdict and raise :class:`ClaimRefuted` (or
+:class:`ClaimInconclusive`) when the claim does not hold, so such a verdict fails its test unless
+the expected-verdicts file lists it (strict xfail).
+
+A claim decides from at least ``MIN_SEEDS`` seeds unless its YAML exempts it (``seed_exempt``:
+exact identities, spectra pooled over many draws). A decision from fewer seeds is recorded as
+``inconclusive``, with what the seeds it had would have said (``tentative``).
 """
 
 from __future__ import annotations
@@ -20,10 +31,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from harness.evidence import HOLDS, INCONCLUSIVE, MIN_SEEDS, REFUTED, Condition, decide
 from harness.registry import Claim
 
-# verdicts a record can carry; the first two come from conclude(), the others from pytest
-HOLDS, REFUTED, NOT_RUN, ERROR = "holds", "refuted", "not run", "error"
+# verdicts a record can carry; the first three come from conclude(), the others from pytest
+NOT_RUN, ERROR = "not run", "error"
+VERDICTS = (HOLDS, REFUTED, INCONCLUSIVE, NOT_RUN, ERROR)
 
 
 class ClaimRefuted(pytest.fail.Exception):
@@ -32,6 +45,17 @@ class ClaimRefuted(pytest.fail.Exception):
     A ``pytest.fail`` outcome without a traceback: the message (claim, profile, what was measured)
     is the whole report. Formatting a traceback would also render the test's arguments, the shared
     run records, with ``repr``: that took 15 s of a warm fast run for its 39 expected refutations.
+    """
+
+    def __init__(self, message: str):
+        super().__init__(message, pytrace=False)
+
+
+class ClaimInconclusive(pytest.fail.Exception):
+    """The evidence straddles the threshold, or the profile cannot decide the claim.
+
+    Like :class:`ClaimRefuted`, an unexpected one fails its test, and an expected one is a strict
+    xfail that fails the run when the claim turns decided.
     """
 
     def __init__(self, message: str):
@@ -65,6 +89,7 @@ class Verdict:
     profile: str
     case: str | None
     settings: dict[str, Any]
+    tier: str = "stand-in"
     dataset: str = "synthetic"
     seeds: list[int] = dataclasses.field(default_factory=list)
     measured: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -72,6 +97,7 @@ class Verdict:
     notes: list[str] = dataclasses.field(default_factory=list)
     summary: str | None = None
     verdict: str | None = None
+    tentative: str | None = None  # what too few seeds would have decided (verdict: inconclusive)
 
     def measure(self, **values: Any) -> None:
         for name, value in values.items():
@@ -85,11 +111,29 @@ class Verdict:
     def note(self, text: str) -> None:
         self.notes.append(text)
 
-    def conclude(self, holds: bool, summary: str) -> None:
-        """Record the verdict and fail the test when the claim does not hold."""
+    def decide(self, *conditions: Condition, summary: str | None = None) -> None:
+        """Decide on seed-level conditions (harness.evidence.decide) and conclude with the result;
+        ``summary`` goes before the conditions' own description."""
+        decision = decide(*conditions)
+        self.measure(evidence=decision.as_record())
+        self.conclude(decision.verdict, f"{summary}; {decision.summary}" if summary else decision.summary)
+
+    def conclude(self, holds: bool | str, summary: str) -> None:
+        """Record the verdict (a bool, or holds/refuted/inconclusive) and fail the test unless it holds."""
         if self.verdict is not None:
             raise RuntimeError(f"{self.claim.id}: conclude() called twice")
-        self.summary = summary
-        self.verdict = HOLDS if bool(holds) else REFUTED
-        if not holds:
+        if isinstance(holds, str):
+            if holds not in (HOLDS, REFUTED, INCONCLUSIVE):
+                raise ValueError(f"{self.claim.id}: unknown verdict {holds!r}")
+            verdict = holds
+        else:
+            verdict = HOLDS if bool(holds) else REFUTED
+        seeds = len(set(self.seeds))
+        if verdict != INCONCLUSIVE and self.claim.seed_exempt is None and seeds < MIN_SEEDS:
+            self.tentative, verdict = verdict, INCONCLUSIVE
+            summary = f"{seeds} seed(s), needs ≥ {MIN_SEEDS}: would be {self.tentative}. {summary}"
+        self.summary, self.verdict = summary, verdict
+        if verdict == REFUTED:
             raise ClaimRefuted(f"{self.claim.id} refuted at profile '{self.profile}': {summary}")
+        if verdict == INCONCLUSIVE:
+            raise ClaimInconclusive(f"{self.claim.id} inconclusive at profile '{self.profile}': {summary}")

@@ -59,14 +59,20 @@ def test_sgd_noise_rejects_bad_input():
 
 
 def test_diverging_update_is_the_last_applied_and_lands_on_divergence(data):
-    torch.manual_seed(0)
-    model = resnet_cifar(8, "none", 4)
-    update = find_diverging_update(model, data, TrainConfig(lr=3.0, steps=50, batch_size=32, augment=False), "cpu")
+    # Whether and when this small net diverges at LR 3.0 depends on the seed and on float rounding
+    # (thread count, torch version): some inits kill every ReLU and sit at ln 10 instead. The probe
+    # is under test, not the divergence rate, so take the first of three seeds that diverges.
+    for seed in range(3):
+        torch.manual_seed(seed)
+        model = resnet_cifar(8, "none", 8)
+        update = find_diverging_update(model, data, TrainConfig(lr=3.0, steps=50, batch_size=32, augment=False), "cpu")
+        if update is not None:
+            break
     assert update is not None and update.diverged_at == update.step + 1
     path = along_update(model, update, [0.0, 0.5, 1.0], layers=[1, 4, 7])
     # reference: load θ + tΔ into a copy of the model and evaluate by hand
     for t, loss in zip(path["t"], path["loss"]):
-        ref = resnet_cifar(8, "none", 4)
+        ref = resnet_cifar(8, "none", 8)
         ref.load_state_dict({k: update.params[k] + t * update.update[k] for k in update.params})
         with torch.no_grad():
             expected = float(F.cross_entropy(ref(update.inputs), update.targets))

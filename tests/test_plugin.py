@@ -16,30 +16,34 @@ import pytest
 CLAIMS = """
 paper: bjorck2018
 section: "§9 Scratch"
+tiers: {fast: paper, slow: paper}
 claims:
   - id: B-T-HOLDS
     source: "§9.1"
     statement: "A <script>alert(1)</script> claim that holds."
     paper_value: "1"
     threshold: "≥ 1"
+    seed_exempt: "exact"
     profiles: {fast: {value: 2}, slow: {value: 3}}
   - id: B-T-REFUTED
     source: "§9.2"
     statement: "A claim that does not hold."
     paper_value: "1"
     threshold: "≥ 1"
+    seed_exempt: "exact"
     profiles: {fast: {value: 0}}
   - id: B-T-CASES
     source: "§9.3"
     statement: "A parametrized claim."
     paper_value: "1"
     threshold: "≥ 1"
+    seed_exempt: "exact"
     profiles: {fast: {}}
 """
 
 EXPECTED = """
-- {claim: B-T-REFUTED, profiles: [fast], verdict: refuted, measured: "0", reason: "scratch refutation"}
-- {claim: B-T-CASES, case: "k=0", profiles: [fast], verdict: refuted, measured: "0", reason: "k = 0 fails"}
+- {claim: B-T-REFUTED, profiles: [fast], verdict: refuted, cause: finding, measured: "0", reason: "scratch refutation"}
+- {claim: B-T-CASES, case: "k=0", profiles: [fast], verdict: refuted, cause: finding, measured: "0", reason: "k = 0 fails"}
 """
 
 TESTS = """
@@ -253,9 +257,11 @@ def test_claim_id_selects_with_k_and_unknown_ids_are_named(project):
 HALF_CLAIMS = """
 paper: santurkar2018
 section: "§8 Other network"
+tiers: {fast: paper}
 claims:
   - id: B-T-HOLDS
     case: net2
+    seed_exempt: "exact"
     source: "§8.1"
     statement: "The holding claim, on a second network."
     paper_value: "2"
@@ -276,7 +282,7 @@ def test_half_of_a_claim_runs_with_its_own_metadata(project):
     (project.path / "claims" / "half.yaml").write_text(textwrap.dedent(HALF_CLAIMS), encoding="utf-8")
     (project.path / "claims" / "test_half.py").write_text(textwrap.dedent(HALF_TEST), encoding="utf-8")
     with open(project.path / "claims" / "expected_verdicts.yaml", "a", encoding="utf-8") as fh:
-        fh.write('- {claim: B-T-HOLDS, case: net2, profiles: [fast], verdict: refuted, measured: "1", reason: "half refuted"}\n')
+        fh.write('- {claim: B-T-HOLDS, case: net2, profiles: [fast], verdict: refuted, cause: finding, measured: "1", reason: "half refuted"}\n')
     result = project.runpytest("claims", "-m", "fast", "-k", "B-T-HOLDS", "-v")
     result.assert_outcomes(passed=1, xfailed=1, deselected=5)
     result.stdout.fnmatch_lines(["*test_holds_net2?B-T-HOLDS-fast-net2?*XFAIL*"])
@@ -292,3 +298,81 @@ def test_claim_marker_with_unknown_case_is_a_collection_error(project):
     result = project.runpytest("claims", "-m", "fast")
     assert result.ret != pytest.ExitCode.OK
     result.stdout.fnmatch_lines(["*claim B-T-HOLDS has no case 'net2' (cases: none)*"])
+
+
+SEEDED_CLAIMS = """
+paper: bjorck2018
+section: "§9 Seeded"
+tiers: {fast: stand-in}
+claims:
+  - id: B-T-SEEDED
+    source: "§9.4"
+    statement: "A stochastic claim decided from its seeds."
+    paper_value: "10"
+    threshold: "ratio ≥ 10"
+    profiles: {fast: {seeds: [0, 1, 2]}}
+    deviations: {fast: "scratch stand-in"}
+"""
+
+SEEDED_TEST = """
+import pytest
+from harness.evidence import Condition
+
+RATIOS = {0: 20.0, 1: 30.0, 2: 25.0, 1000: 2.0, 1001: 30.0, 1002: 25.0}
+
+@pytest.mark.claim("B-T-SEEDED")
+def test_seeded(verdict, settings):
+    verdict.seeds = settings["seeds"]
+    verdict.decide(Condition.at_least("ratio", [RATIOS[s] for s in settings["seeds"]], 10, log=True))
+"""
+
+
+@pytest.fixture
+def seeded(pytester):
+    pytester.makeconftest('pytest_plugins = ["harness.pytest_plugin"]')
+    (pytester.path / "claims").mkdir()
+    (pytester.path / "claims" / "seeded.yaml").write_text(textwrap.dedent(SEEDED_CLAIMS), encoding="utf-8")
+    (pytester.path / "claims" / "test_seeded.py").write_text(textwrap.dedent(SEEDED_TEST), encoding="utf-8")
+    return pytester
+
+
+def expect(pytester, entry: str) -> None:
+    (pytester.path / "claims" / "expected_verdicts.yaml").write_text(entry, encoding="utf-8")
+
+
+INCONCLUSIVE_ENTRY = ('- {claim: B-T-SEEDED, profiles: [fast], verdict: inconclusive, cause: profile, '
+                      'measured: "2, 30, 25", reason: "one seed far below"}\n')
+
+
+def test_seed_offset_redraws_and_an_inconclusive_verdict_fails_unless_expected(seeded, monkeypatch):
+    result = seeded.runpytest("claims", "-m", "fast")
+    result.assert_outcomes(passed=1)
+    (rec,) = records(seeded)[0].values()
+    assert (rec["verdict"], rec["tier"], rec["seed_offset"], rec["settings"]["seeds"]) == ("holds", "stand-in", 0, [0, 1, 2])
+    # seeds 1000–1002 straddle the threshold: inconclusive, a failure while nobody expects it
+    result = seeded.runpytest("claims", "-m", "fast", "--seed-offset", "1")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["B-T-SEEDED inconclusive at profile 'fast': ratio * (geometric mean of 3 seeds, 95% ?*?; needs >= 10)"])
+    (rec,) = records(seeded)[0].values()
+    assert (rec["verdict"], rec["seed_offset"], rec["as_expected"]) == ("inconclusive", 1, False)
+    expect(seeded, INCONCLUSIVE_ENTRY)
+    monkeypatch.setenv("BNCLAIMS_SEED_OFFSET", "1")  # the environment variable works like the option
+    result = seeded.runpytest("claims", "-m", "fast")
+    result.assert_outcomes(xfailed=1)
+    (rec,) = records(seeded)[0].values()
+    assert (rec["verdict"], rec["cause"], rec["as_expected"]) == ("inconclusive", "profile", True)
+
+
+def test_an_expected_inconclusive_that_turns_decided_fails(seeded):
+    expect(seeded, INCONCLUSIVE_ENTRY)
+    seeded.runpytest("claims", "-m", "fast").assert_outcomes(failed=1)  # XPASS(strict): the seeds now agree
+    expect(seeded, INCONCLUSIVE_ENTRY.replace("verdict: inconclusive", "verdict: refuted"))
+    # expected refuted, got inconclusive: a different outcome also fails
+    seeded.runpytest("claims", "-m", "fast", "--seed-offset", "1").assert_outcomes(failed=1)
+
+
+@pytest.mark.parametrize("value", ["-1", "abc"])
+def test_a_bad_seed_offset_is_one_usage_error(seeded, value):
+    result = seeded.runpytest("claims", "--seed-offset", value)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*--seed-offset: expected a whole number ≥ 0, got '{value}'*"])

@@ -12,6 +12,7 @@ from harness.registry import Registry, RegistryError, load_claims_file, load_exp
 GOOD = """
 paper: bjorck2018
 section: "§4 Test section"
+tiers: {fast: stand-in, slow: paper}
 shared:
   fast: {N: 10}
 claims:
@@ -102,6 +103,7 @@ def test_expected_verdicts_validation(tmp_path):
         - claim: B-TEST-ONE
           profiles: [fast]
           verdict: refuted
+          cause: finding
           measured: "39"
           reason: "too small"
         """)
@@ -120,8 +122,8 @@ def test_expected_verdicts_validation(tmp_path):
 def test_case_specific_expectation_wins(tmp_path):
     write(tmp_path, "a.yaml", GOOD)
     write(tmp_path, "expected_verdicts.yaml", """
-        - {claim: B-TEST-ONE, profiles: [fast], verdict: holds, measured: "1", reason: "all cases"}
-        - {claim: B-TEST-ONE, case: "k=2", profiles: [fast], verdict: refuted, measured: "2", reason: "this case"}
+        - {claim: B-TEST-ONE, profiles: [fast], verdict: inconclusive, cause: profile, measured: "1", reason: "all cases"}
+        - {claim: B-TEST-ONE, case: "k=2", profiles: [fast], verdict: refuted, cause: finding, measured: "2", reason: "this case"}
         """)
     registry = Registry.load(tmp_path)
     assert registry.expected_for("B-TEST-ONE", "k=2", "fast").reason == "this case"
@@ -132,6 +134,7 @@ def test_case_specific_expectation_wins(tmp_path):
 HALF = """
 paper: santurkar2018
 section: "§9 Another setup"
+tiers: {fast: paper}
 claims:
   - id: B-TEST-ONE
     case: other-net
@@ -172,9 +175,9 @@ def test_expected_verdicts_of_a_half_stay_with_the_half(tmp_path):
     write(tmp_path, "a.yaml", GOOD)
     write(tmp_path, "b.yaml", HALF)
     write(tmp_path, "expected_verdicts.yaml", """
-        - {claim: B-TEST-ONE, profiles: [fast], verdict: refuted, measured: "1", reason: "main claim"}
-        - {claim: B-TEST-ONE, case: other-net, profiles: [fast], verdict: refuted, measured: "2", reason: "whole half"}
-        - {claim: B-TEST-ONE, case: other-net-k=2, profiles: [fast], verdict: refuted, measured: "3", reason: "one case of the half"}
+        - {claim: B-TEST-ONE, profiles: [fast], verdict: refuted, cause: finding, measured: "1", reason: "main claim"}
+        - {claim: B-TEST-ONE, case: other-net, profiles: [fast], verdict: refuted, cause: finding, measured: "2", reason: "whole half"}
+        - {claim: B-TEST-ONE, case: other-net-k=2, profiles: [fast], verdict: refuted, cause: finding, measured: "3", reason: "one case of the half"}
         """)
     registry = Registry.load(tmp_path)
     assert registry.half_of("B-TEST-ONE", "other-net-k=1") == "other-net" and registry.half_of("B-TEST-ONE", "k=1") is None
@@ -184,6 +187,45 @@ def test_expected_verdicts_of_a_half_stay_with_the_half(tmp_path):
     assert registry.expected_for("B-TEST-ONE", "other-net-k=1", "fast").reason == "whole half"
     assert registry.expected_for("B-TEST-ONE", "other-net-k=2", "fast").reason == "one case of the half"
     write(tmp_path, "expected_verdicts.yaml", """
-        - {claim: B-TEST-ONE, profiles: [fast], verdict: refuted, measured: "1", reason: "main claim"}
+        - {claim: B-TEST-ONE, profiles: [fast], verdict: refuted, cause: finding, measured: "1", reason: "main claim"}
         """)
     assert Registry.load(tmp_path).expected_for("B-TEST-ONE", "other-net", "fast") is None  # the main entry's verdict does not reach the half
+
+
+def test_expected_verdicts_need_a_cause_and_an_expectable_verdict(tmp_path):
+    entry = '- {claim: B-TEST-ONE, profiles: [fast], verdict: VERDICT, cause: CAUSE, measured: "1", reason: "r"}\n'
+    assert load_expected(write(tmp_path, "ok.yaml", entry.replace("VERDICT", "inconclusive").replace("CAUSE", "profile")),
+                         {"B-TEST-ONE"})[0].cause == "profile"
+    with pytest.raises(RegistryError, match=r"claim B-TEST-ONE: field 'cause': must be one of 'finding' .*'profile'"):
+        load_expected(write(tmp_path, "c.yaml", entry.replace("VERDICT", "refuted").replace("CAUSE", "bad luck")), {"B-TEST-ONE"})
+    with pytest.raises(RegistryError, match=r"claim B-TEST-ONE: field 'verdict': must be one of refuted, inconclusive"):
+        load_expected(write(tmp_path, "v.yaml", entry.replace("VERDICT", "holds").replace("CAUSE", "finding")), {"B-TEST-ONE"})
+    with pytest.raises(RegistryError, match=r"claim B-TEST-ONE: field 'cause': missing"):
+        load_expected(write(tmp_path, "m.yaml", entry.replace(", cause: CAUSE", "").replace("VERDICT", "refuted")), {"B-TEST-ONE"})
+
+
+def test_every_profile_has_a_tier_and_a_tier_below_paper_says_how_it_deviates(tmp_path):
+    claim = load_claims_file(write(tmp_path, "a.yaml", GOOD)).claims[0]
+    assert (claim.tier("fast"), claim.tier("slow")) == ("stand-in", "paper")
+    override = GOOD.replace('    deviations:\n', '    tiers: {fast: reduced}\n    deviations:\n')
+    assert load_claims_file(write(tmp_path, "o.yaml", override)).claims[0].tier("fast") == "reduced"
+    with pytest.raises(RegistryError, match=r"claim B-TEST-ONE: field 'tiers': no fidelity tier for profile 'slow'"):
+        load_claims_file(write(tmp_path, "n.yaml", GOOD.replace("tiers: {fast: stand-in, slow: paper}", "tiers: {fast: stand-in}")))
+    with pytest.raises(RegistryError, match=r"field 'tiers': must map profiles .* to a tier"):
+        load_claims_file(write(tmp_path, "t.yaml", GOOD.replace("slow: paper}", "slow: exact}")))
+    with pytest.raises(RegistryError, match=r"claim B-TEST-ONE: field 'deviations': profile 'slow' runs at tier 'reduced', so it must say"):
+        load_claims_file(write(tmp_path, "d.yaml", GOOD.replace("slow: paper}", "slow: reduced}")))
+
+
+def test_seed_offset_shifts_every_seed_and_nothing_else(tmp_path):
+    text = GOOD.replace("fast: {x: 1}", "fast: {x: 1, seed: 3, data_seed: 7, seeds: [0, 1, 2], runs: 5}")
+    write(tmp_path, "a.yaml", text)
+    claim = Registry.load(tmp_path).claim("B-TEST-ONE")
+    assert claim.settings("fast") == {"x": 1, "seed": 3, "data_seed": 7, "seeds": [0, 1, 2], "runs": 5}
+    shifted = Registry.load(tmp_path, seed_offset=2)
+    assert shifted.settings(claim, "fast") == {"x": 1, "seed": 2003, "data_seed": 2007, "seeds": [2000, 2001, 2002], "runs": 5}
+    assert shifted.shared_settings("B-TEST-ONE", "fast") == {"N": 10}
+    with pytest.raises(RegistryError, match=r"field 'profiles.fast.seeds': must be a non-empty list of integer seeds, got 5"):
+        load_claims_file(write(tmp_path, "s.yaml", GOOD.replace("fast: {x: 1}", "fast: {seeds: 5}")))
+    with pytest.raises(RegistryError, match=r"field 'profiles.fast.seed': a seed must be an integer"):
+        load_claims_file(write(tmp_path, "t.yaml", GOOD.replace("fast: {x: 1}", "fast: {seed: zero}")))

@@ -106,3 +106,23 @@ def test_format_seeds():
 def test_reports_are_readable_by_everyone(tmp_path):
     write_json([record()], tmp_path / "c.json")
     assert (tmp_path / "c.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_headline_is_the_verdict_at_the_highest_tier_that_measured():
+    from harness.report.html import headline
+
+    recs = [record("a", verdict="refuted", tier="stand-in"), record("b", verdict="holds", tier="paper", profile="slow"),
+            record("c", verdict="error", tier="paper", profile="paper")]
+    assert headline(recs) == {"tier": "paper", "verdict": "holds", "text": "holds"}
+    mixed = [record("a", verdict="holds", tier="reduced", case="k=1"), record("b", verdict="inconclusive", tier="reduced", case="k=2")]
+    assert headline(mixed) == {"tier": "reduced", "verdict": "mixed", "text": "1 holds, 1 inconclusive"}
+    assert headline([record("a", verdict="not run", tier="paper")]) is None
+
+
+def test_summary_says_which_verdicts_bear_on_the_papers():
+    recs = [record("a", tier="paper"), record("b", verdict="inconclusive", tier="stand-in", cause="profile",
+                                                 expected="inconclusive", as_expected=True, expected_reason="one seed")]
+    html = render_html(recs)
+    assert "1 verdict(s) bear on the papers" in html and "The 1 <em>stand-in</em> verdict(s)" in html
+    assert "cause: profile" in html and "known result (profile)" in html
+    assert "No\n  verdict here bears directly" in render_html([record("a", tier="stand-in")])

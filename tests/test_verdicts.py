@@ -6,10 +6,14 @@ import numpy as np
 import pytest
 import torch
 
+from harness.evidence import Condition
 from harness.registry import Claim
-from harness.verdicts import ClaimRefuted, Verdict, to_plain
+from harness.verdicts import ClaimInconclusive, ClaimRefuted, Verdict, to_plain
 
-CLAIM = Claim("B-X-1", "bjorck2018", "§1", "§1", "s", "p", "t", {"fast": {}}, {}, None, "x.yaml")
+CLAIM = Claim("B-X-1", "bjorck2018", "§1", "§1", "s", "p", "t", {"fast": {}}, {}, None, "x.yaml",
+              tiers={"fast": "paper"}, seed_exempt="exact")
+SEEDED = Claim("B-X-2", "bjorck2018", "§1", "§1", "s", "p", "t", {"fast": {}}, {"fast": "stand-in"}, None, "x.yaml",
+               tiers={"fast": "stand-in"})
 
 
 def test_to_plain_converts_arrays_tensors_and_non_finite():
@@ -37,3 +41,28 @@ def test_figures_must_be_svg():
         v.add_figure("f", "<png>")
     v.add_figure("f", "<svg></svg>")
     assert v.figures == [{"title": "f", "svg": "<svg></svg>"}]
+
+
+def test_a_stochastic_claim_with_fewer_than_three_seeds_is_inconclusive():
+    v = Verdict(SEEDED, "fast", None, {}, seeds=[0])
+    with pytest.raises(ClaimInconclusive, match=r"1 seed\(s\), needs ≥ 3: would be holds"):
+        v.conclude(True, "ratio 12")
+    assert (v.verdict, v.tentative) == ("inconclusive", "holds")
+    v = Verdict(SEEDED, "fast", None, {}, seeds=[0, 1, 2])
+    v.conclude(True, "ratio 12")
+    assert (v.verdict, v.tentative) == ("holds", None)
+
+
+def test_decide_records_the_evidence_and_raises_by_verdict():
+    v = Verdict(SEEDED, "fast", None, {}, seeds=[0, 1, 2])
+    v.decide(Condition.at_least("ratio", [20, 30, 25], 10, log=True))
+    assert v.verdict == "holds" and v.measured["evidence"]["ratio"]["state"] == "holds"
+    v = Verdict(SEEDED, "fast", None, {}, seeds=[0, 1, 2])
+    with pytest.raises(ClaimInconclusive, match="inconclusive at profile 'fast'"):
+        v.decide(Condition.at_least("ratio", [2, 30, 25], 10, log=True), summary="layer 55")
+    assert v.summary.startswith("layer 55; ratio")
+    v = Verdict(SEEDED, "fast", None, {}, seeds=[0, 1, 2])
+    with pytest.raises(ClaimRefuted):
+        v.decide(Condition.every_seed("increasing", [False, False, False]))
+    with pytest.raises(ValueError, match="unknown verdict 'maybe'"):
+        Verdict(CLAIM, "fast", None, {}).conclude("maybe", "x")

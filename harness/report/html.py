@@ -16,9 +16,10 @@ from typing import Any
 
 import jinja2
 
-from harness.registry import PAPERS
+from harness.registry import PAPERS, TIERS
 
-VERDICT_ORDER = ("holds", "refuted", "not run", "error")
+VERDICT_ORDER = ("holds", "refuted", "inconclusive", "not run", "error")
+DECIDED = ("holds", "refuted", "inconclusive")  # verdicts that come from a measurement
 
 
 def format_value(value: Any, depth: int = 0) -> str:
@@ -80,11 +81,31 @@ def _group(records: list[dict]) -> list[dict]:
         for section in sorted(papers[paper]):
             claims = []
             for cid in sorted(papers[paper][section]):
-                recs = sorted(papers[paper][section][cid], key=lambda r: (r.get("profile", ""), r.get("case") or ""))
-                claims.append({"id": cid, "info": recs[0], "records": recs})
+                recs = sorted(papers[paper][section][cid], key=lambda r: (_tier_rank(r), r.get("profile", ""), r.get("case") or ""))
+                claims.append({"id": cid, "info": recs[0], "records": recs, "headline": headline(recs)})
             sections.append({"name": section, "claims": claims})
         out.append({"id": paper, "title": PAPERS.get(paper, paper), "sections": sections})
     return out
+
+
+def _tier_rank(record: dict) -> int:
+    tier = record.get("tier")
+    return TIERS.index(tier) if tier in TIERS else len(TIERS)
+
+
+def headline(records: list[dict]) -> dict | None:
+    """A claim's verdict at the highest tier that measured it: {tier, verdict, text}.
+
+    Several records at that tier (cases, profiles) agree or are counted: "2 holds, 1 refuted"."""
+    measured = [r for r in records if r.get("verdict") in DECIDED]
+    if not measured:
+        return None
+    best = min(_tier_rank(r) for r in measured)
+    top = [r for r in measured if _tier_rank(r) == best]
+    counts = Counter(r["verdict"] for r in top)
+    verdict = next(iter(counts)) if len(counts) == 1 else "mixed"
+    text = ", ".join(f"{counts[v]} {v}" for v in DECIDED if counts.get(v)) if len(top) > 1 else top[0]["verdict"]
+    return {"tier": top[0].get("tier") or "unknown tier", "verdict": verdict, "text": text}
 
 
 def _summary(records: list[dict]) -> dict:
@@ -93,8 +114,16 @@ def _summary(records: list[dict]) -> dict:
     for r in records:
         by_paper[r["paper"]][r["verdict"]] += 1
     unexpected = [r for r in records if r.get("as_expected") is False]
+    by_tier: dict[str, Counter] = defaultdict(Counter)
+    for r in records:
+        by_tier[r.get("tier") or "unknown"][r["verdict"]] += 1
+    tier_order = list(TIERS) + sorted(set(by_tier) - set(TIERS))
     return {
         "total": len(records),
+        "by_tier": [(t, [by_tier[t].get(v, 0) for v in VERDICT_ORDER], sum(by_tier[t].values()))
+                    for t in tier_order if t in by_tier],
+        "bearing": sum(sum(by_tier[t].values()) for t in ("paper", "reduced") if t in by_tier),
+        "stand_in": sum(by_tier["stand-in"].values()) if "stand-in" in by_tier else 0,
         "by_verdict": [(v, by_verdict.get(v, 0)) for v in VERDICT_ORDER],
         "by_paper": [
             (PAPERS.get(p, p), [c.get(v, 0) for v in VERDICT_ORDER], sum(c.values()))
@@ -119,11 +148,16 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-RUN_FIELDS = ("profiles", "device", "torch_version", "python_version", "host", "started", "wall_time_s", "interrupted")
+RUN_FIELDS = ("profiles", "seed_offset", "device", "torch_version", "python_version", "host", "started", "wall_time_s", "interrupted")
+
+
+# fields a record from an older or foreign file may lack
+RECORD_DEFAULTS = {"tier": None, "cause": None, "seed_exempt": None, "tentative": None, "seed_offset": 0}
 
 
 def render_html(records: list[dict], runs: list[dict] | None = None) -> str:
     template = _environment().get_template("template.html.j2")
+    records = [{**RECORD_DEFAULTS, **r} for r in records]
     runs = [{**{f: None for f in RUN_FIELDS}, **run} for run in runs or []]  # runs from older or foreign files
     return template.render(
         papers=_group(records),
