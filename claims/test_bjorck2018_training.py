@@ -149,6 +149,7 @@ def _mean(values) -> float:
 def test_bn_high_lr_generalizes_better(verdict, lr_lab):
     lab = lr_lab
     _provenance(verdict, lab)
+    learns = lab.max_lr(lab.model("none")).max_lr is not None
     best = _none_best_lr(lab)
     _prefetch_finals(lab, [(lab.model("batch"), 0.1), (lab.model("none"), best)])
     bn, none = _final(lab, lab.model("batch"), 0.1), _final(lab, lab.model("none"), best)
@@ -162,7 +163,13 @@ def test_bn_high_lr_generalizes_better(verdict, lr_lab):
         holds, how = low > 0, f"95% CI low {low:+.3f}"
     else:
         holds, how = bool(np.all(diff > 0)), f"{len(diff)} seed(s), sign only"
-    verdict.conclude(holds=holds, summary=f"test acc BN@0.1 {_mean(bn):.3f} vs unnormalized@{best:g} {_mean(none):.3f} ({how})")
+    summary = f"test acc BN@0.1 {_mean(bn):.3f} vs unnormalized@{best:g} {_mean(none):.3f} ({how})"
+    verdict.measure(precondition_none_learns=learns)
+    if not learns:  # Fig. 1 compares BN with an unnormalized net that trains; one at chance shows nothing
+        verdict.conclude("inconclusive", f"precondition failed: the unnormalized net learns at no grid LR, so its "
+                                         f"best is a net at chance; {summary}")
+        return
+    verdict.conclude(holds=holds, summary=summary)
 
 
 @pytest.mark.claim("B-GEN-LOWLR")

@@ -1,6 +1,6 @@
 """Speed levers for training-only runs, and the float32 guard every gradient measurement runs under.
 
-DESIGN.md §6: gradient measurements are float32 with TF32 off; reduced precision only where a
+Measurement honesty: gradient measurements are float32 with TF32 off; reduced precision only where a
 claim is about speed or training accuracy, and only where it changes no verdict. So the levers
 below are options of :func:`harness.train.train` (``accel=Accel(...)``), all off by default, and a
 ``train`` call without ``accel`` runs exactly the code it ran before they existed.

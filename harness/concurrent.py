@@ -108,6 +108,9 @@ def run_all(runs: Sequence[Run], data: ImageData, device: torch.device | str = "
 
 
 def _init_compute_worker() -> None:
+    from harness.bn_identity import apply_if_requested
+
+    apply_if_requested()  # a run under ``-p harness.bn_identity`` trains with BN as the identity here too
     configure_threads()  # BNCLAIMS_THREADS (default 1) torch threads, denormals flushed, full float32
 
 

@@ -79,7 +79,7 @@ def describe(device: torch.device | None = None) -> str:
     return f"cpu ({threads} thread{'' if threads == 1 else 's'})"
 
 
-# One GPU per pytest-xdist worker (DESIGN.md §8) -----------------------------------------------
+# One GPU per pytest-xdist worker -----------------------------------------------------------
 #
 # Each worker process sets CUDA_VISIBLE_DEVICES to one GPU of a pool before anything initializes
 # CUDA (the root conftest calls assign_worker_gpu() at import; CUDA reads the variable once, at

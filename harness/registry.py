@@ -19,6 +19,8 @@ A claims file holds one paper section::
           fast: "N = 500 instead of 1000"
         tiers: {fast: reduced}   # optional, per profile; overrides the file's ``tiers``
         seed_exempt: "..."       # optional: why one draw decides (exact identity, self-averaging)
+        bn_vs_none: true         # optional: credits BN with an effect over no BN, so it must stop
+                                 # holding when BN is the identity (-p harness.bn_identity)
 
 Every profile a claim runs in has a fidelity tier, from the file's ``tiers`` or the claim's own:
 ``paper`` (the published model, data kind, budget and seeds), ``reduced`` (the paper's model and
@@ -59,7 +61,7 @@ CAUSES = {
 }
 SEED_STRIDE = 1000  # --seed-offset K adds K × 1000 to every seed: fresh draws, never a neighbour's
 CLAIM_FIELDS = ("id", "source", "statement", "paper_value", "threshold", "profiles")
-OPTIONAL_CLAIM_FIELDS = ("deviations", "figure", "paper", "case", "tiers", "seed_exempt")
+OPTIONAL_CLAIM_FIELDS = ("deviations", "figure", "paper", "case", "tiers", "seed_exempt", "bn_vs_none")
 CASE_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 ID_PATTERN = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
 
@@ -93,6 +95,7 @@ class Claim:
     case: str | None = None  # the half of a claim this entry defines (None: the claim's main entry)
     tiers: Mapping[str, str] = dataclasses.field(default_factory=dict)  # profile → fidelity tier
     seed_exempt: str | None = None  # why one draw decides this claim (None: it needs ≥ 3 seeds)
+    bn_vs_none: bool = False  # credits BN with an effect over no BN: must fail when BN is the identity
 
     def settings(self, profile: str, seed_offset: int = 0) -> dict[str, Any]:
         if profile not in self.profiles:
@@ -247,6 +250,9 @@ def _parse_claim(path: Path, paper: str, section: str, raw: Any, index: int,
     seed_exempt = raw.get("seed_exempt")
     if seed_exempt is not None:
         _require_str(path, cid, "seed_exempt", seed_exempt)
+    bn_vs_none = raw.get("bn_vs_none", False)
+    if not isinstance(bn_vs_none, bool):
+        raise RegistryError(f"{_where(path, cid, 'bn_vs_none')}: must be true or false, got {bn_vs_none!r}")
     return Claim(
         id=cid,
         paper=claim_paper,
@@ -262,6 +268,7 @@ def _parse_claim(path: Path, paper: str, section: str, raw: Any, index: int,
         case=case,
         tiers={p: tiers[p] for p in profiles},
         seed_exempt=seed_exempt,
+        bn_vs_none=bn_vs_none,
     )
 
 

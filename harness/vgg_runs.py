@@ -222,7 +222,7 @@ def _probe(model: nn.Module, x: torch.Tensor, y: torch.Tensor, groups: list[list
 
 
 def lr_works(run: VGGRun, chance: float = 0.1) -> bool:
-    """"Achievable" LR (CLAIMS.md, App. J of bjorck2018): no divergence, and training accuracy above
+    """"Achievable" LR (App. J of bjorck2018): no divergence, and training accuracy above
     twice chance at the end (read: not stuck at chance)."""
     return run.diverged_at is None and run.final["train_acc"] > 2 * chance
 

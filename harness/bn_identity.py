@@ -1,0 +1,52 @@
+"""pytest plugin ``-p harness.bn_identity``: batch normalization made the identity.
+
+    pytest claims/ -m fast -p harness.bn_identity --report-dir /tmp/bn-identity
+
+A claim that credits BN with an effect over the unnormalized network must stop holding when BN
+does nothing. Under this plugin ``torch.nn.functional.batch_norm`` returns its input unchanged (no
+centring, no scaling, no γ or β), in the pytest process and in the suite's worker processes (the
+environment variable ``BNCLAIMS_BN_IDENTITY`` carries it to them), so every ``norm="batch"`` model
+computes exactly like the unnormalized one. Trained runs go to a fresh temporary model cache: the
+shared cache's keys know nothing of the patch and must never serve or receive such a run.
+
+The claims this applies to carry ``bn_vs_none: true`` in their YAML; tests/test_bn_identity.py
+runs them under this plugin and checks that none holds, not even on what too few seeds suggested.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import torch.nn.functional
+
+ENV = "BNCLAIMS_BN_IDENTITY"
+CACHE_ENV = "BNCLAIMS_BN_IDENTITY_CACHE"  # the temporary cache, shared with xdist workers
+
+
+def identity_batch_norm(input, running_mean=None, running_var=None, weight=None, bias=None, *args, **kwargs):
+    """The input unchanged. γ and β stay in the graph with a zero contribution, so code that
+    differentiates with respect to every parameter still finds them (their gradient is 0)."""
+    out = input
+    for param in (weight, bias):
+        if param is not None:
+            out = out + 0.0 * param.sum()
+    return out
+
+
+def apply() -> None:
+    torch.nn.functional.batch_norm = identity_batch_norm
+
+
+def apply_if_requested() -> None:
+    """For worker processes: patch when the parent ran under this plugin."""
+    if os.environ.get(ENV) == "1":
+        apply()
+
+
+def pytest_configure(config) -> None:
+    os.environ[ENV] = "1"
+    apply()
+    if CACHE_ENV not in os.environ:  # the controller; xdist workers start later and inherit it
+        os.environ[CACHE_ENV] = tempfile.mkdtemp(prefix="bnclaims-bn-identity-cache-")
+    config.option.cache_dir = os.environ[CACHE_ENV]
