@@ -1,11 +1,11 @@
-"""Image data as tensors: synthetic CIFAR-like data and real CIFAR-10.
+"""Image data as tensors: synthetic CIFAR-like data, patches of real photographs, and real CIFAR-10.
 
 Images are kept as uint8 tensors (N, 3, H, W) with int64 labels: a quarter of the memory of
 float32, and the same layout on CPU and GPU. Normalization and augmentation (random flip,
 4-pixel zero-pad crop as in bjorck2018 App. B) are batched tensor ops, so they run wherever the
 batch lives with no per-sample Python work.
 
-Synthetic data (DESIGN.md, Data): 10 classes, each an oriented texture (grating orientation and
+Synthetic data: 10 classes, each an oriented texture (grating orientation and
 frequency) plus a colour from a 5-colour palette shared by two classes. Per image: random phase
 (translation), jitter of orientation, frequency, colour and contrast, a weaker distractor texture
 and pixel noise. A small CNN learns the textures; a linear model on pixels can use the colour but
@@ -113,6 +113,67 @@ def _synthesize(n: int, res: int, g: torch.Generator, noise: float) -> tuple[tor
     img = background.view(n, 3, 1, 1) + 0.35 * colour.view(n, 3, 1, 1) * (1 + texture.unsqueeze(1))
     img = img + 0.2 * distractor.unsqueeze(1) + noise * 0.25 * torch.randn(n, 3, res, res, generator=g)
     return (img.clamp(0, 1) * 255).round().to(torch.uint8), labels
+
+
+def natural_patches(n_train: int = 10_000, n_test: int = 2_000, size: int = 32, seed: int = 0,
+                    scales: tuple[int, ...] = (1, 2, 4)) -> ImageData:
+    """Patches of real photographs: scikit-learn's two colour sample photographs (china.jpg and
+    flower.jpg, 427×640 RGB, shipped inside its wheel, so no download), cut into ``size``×``size``
+    patches.
+
+    Each patch takes one of the two photographs, a scale s from ``scales`` and a uniformly random
+    position on the s-pixel grid: an (s·size)² crop averaged over s×s blocks down to ``size``², so the patches span
+    several spatial scales of the photographs (their per-channel moments and 1/f power spectrum
+    are those of natural images). Everything is drawn from ``seed``, so the same arguments give
+    the same patches; train and test patches are separate draws from the same photographs.
+
+    The labels carry no information: they are drawn uniformly at random from ``NUM_CLASSES``
+    classes (from ``seed``), which suits measurements at initialization, where a label only picks
+    the cross-entropy's target; nothing can be learnt from them. The per-channel mean and std
+    (on the [0, 1] scale) are computed from the training patches.
+    """
+    if size < 8:
+        raise ValueError(f"patch size must be at least 8 pixels, got {size}")
+    if n_train < 1 or n_test < 1:
+        raise ValueError(f"need at least one training and one test patch, got {n_train} and {n_test}")
+    if not scales or any(not isinstance(k, int) or k < 1 for k in scales):
+        raise ValueError(f"scales must be positive integers, got {scales}")
+    photos = _sample_photographs()
+    side = min(min(p.shape[:2]) for p in photos)
+    if max(scales) * size > side:
+        raise ValueError(f"a {size}-pixel patch at scale {max(scales)} needs a {max(scales) * size}-pixel crop; "
+                         f"the photographs are only {side} pixels high")
+    rng = np.random.default_rng(seed)
+    n = n_train + n_test
+    which, scale = rng.integers(0, len(photos), n), rng.integers(0, len(scales), n)
+    out = np.empty((n, size, size, 3), dtype=np.uint8)
+    offsets = np.arange(size)
+    for p, photo in enumerate(photos):
+        for j, k in enumerate(scales):
+            # the photograph averaged over k×k blocks; a crop on this grid is a (k·size)² crop of the original
+            h, w = photo.shape[0] // k, photo.shape[1] // k
+            small = np.round(photo[: h * k, : w * k].astype(np.float64).reshape(h, k, w, k, 3).mean((1, 3))).astype(np.uint8)
+            idx = np.flatnonzero((which == p) & (scale == j))
+            top, left = rng.integers(0, h - size + 1, idx.size), rng.integers(0, w - size + 1, idx.size)
+            out[idx] = small[(top[:, None] + offsets)[:, :, None], (left[:, None] + offsets)[:, None, :]]
+    labels = torch.from_numpy(rng.integers(0, NUM_CLASSES, n)).to(torch.int64)
+    x = torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
+    train = x[:n_train].double() / 255.0
+    mean = tuple(float(v) for v in train.mean(dim=(0, 2, 3)))
+    std = tuple(float(v) for v in train.std(dim=(0, 2, 3)))
+    return ImageData(f"natural-patches-{size}px", x[:n_train], labels[:n_train], x[n_train:], labels[n_train:], mean, std)
+
+
+def _sample_photographs() -> list[np.ndarray]:
+    """scikit-learn's sample photographs as uint8 (H, W, 3) arrays."""
+    try:
+        from sklearn.datasets import load_sample_images
+    except ImportError as err:
+        raise DataUnavailable(f"natural patches need scikit-learn (pip install 'scikit-learn>=1.3'): {err}") from None
+    photos = [np.asarray(p) for p in load_sample_images().images]
+    if not photos or any(p.dtype != np.uint8 or p.ndim != 3 or p.shape[2] != 3 for p in photos):
+        raise DataUnavailable(f"scikit-learn's sample photographs are not RGB uint8 images: {[p.shape for p in photos]}")
+    return photos
 
 
 def cifar10_root(option: str | None = None) -> Path | None:

@@ -31,6 +31,7 @@ from harness.verdicts import ERROR, HOLDS, INCONCLUSIVE, NOT_RUN, REFUTED, Claim
 
 SEED_OFFSET_ENV = "BNCLAIMS_SEED_OFFSET"
 RAISES = {REFUTED: ClaimRefuted, INCONCLUSIVE: ClaimInconclusive}
+STAND_IN_IMAGES = ("synthetic-", "natural-patches-")  # image data other than the papers' CIFAR-10
 
 RECORD_PROPERTY = "bnclaims_record"
 CLAIM_KEY = pytest.StashKey[tuple]()  # (claim, profile, case)
@@ -341,9 +342,9 @@ def _build_record(item: pytest.Item, report: pytest.TestReport, call: pytest.Cal
     expected = state.registry.expected_for(claim.id, case, profile)
     expected_verdict = expected.verdict if expected else HOLDS
     tier = claim.tier(profile)
-    if v is not None and tier != "stand-in" and v.dataset.startswith("synthetic-"):
-        tier = "stand-in"  # the profile asked for CIFAR-10 and synthetic images stood in
-        v.note("Synthetic images stood in for CIFAR-10 (none was configured), so this run counts as a stand-in.")
+    if v is not None and tier != "stand-in" and v.dataset.startswith(STAND_IN_IMAGES):
+        tier = "stand-in"  # the profile asked for CIFAR-10 and other images stood in
+        v.note(f"{v.dataset} images stood in for CIFAR-10 (none was configured), so this run counts as a stand-in.")
     setup_time = item.stash.get(SETUP_TIME_KEY, 0.0)
     return {
         "nodeid": item.nodeid,

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from harness.data import (CIFAR10_ENV, DataUnavailable, augment, cifar10_root, load_cifar10, normalize,
+from harness.data import (CIFAR10_ENV, DataUnavailable, augment, cifar10_root, load_cifar10, natural_patches, normalize,
                           synthetic_cifar)
 
 
@@ -23,6 +23,36 @@ def test_synthetic_is_deterministic_and_well_formed():
     assert set(a.train_y.tolist()) == set(range(10))
     x = normalize(a.train_x, a.mean, a.std)
     assert x.mean(dim=(0, 2, 3)).abs().max() < 1e-4 and (x.std(dim=(0, 2, 3)) - 1).abs().max() < 1e-3
+
+
+def test_natural_patches_are_deterministic_photograph_patches():
+    a, b = natural_patches(300, 60, seed=3), natural_patches(300, 60, seed=3)
+    assert a.name == "natural-patches-32px" and a.resolution == 32
+    assert a.train_x.dtype == torch.uint8 and a.train_x.shape == (300, 3, 32, 32) and a.test_x.shape == (60, 3, 32, 32)
+    assert a.train_y.dtype == torch.int64 and a.train_y.shape == (300,) and set(a.train_y.tolist()) == set(range(10))
+    assert torch.equal(a.train_x, b.train_x) and torch.equal(a.test_x, b.test_x) and torch.equal(a.train_y, b.train_y)
+    other = natural_patches(300, 60, seed=4)
+    assert not torch.equal(a.train_x, other.train_x) and not torch.equal(a.train_y, other.train_y)
+    x = normalize(a.train_x, a.mean, a.std)  # the moments are the training patches'
+    assert x.mean(dim=(0, 2, 3)).abs().max() < 1e-4 and (x.std(dim=(0, 2, 3)) - 1).abs().max() < 1e-3
+    # colour photographs: the channels differ in their means (a grey set would not), and patches vary
+    assert max(a.mean) - min(a.mean) > 0.01 and len({bytes(p.numpy()) for p in a.train_x}) == 300
+    # natural images: neighbouring pixels are strongly correlated (1/f spectrum), unlike noise
+    f = a.train_x.double()
+    assert torch.corrcoef(torch.stack([f[..., :-1].ravel(), f[..., 1:].ravel()]))[0, 1] > 0.8
+    assert natural_patches(20, 5, size=16, seed=0).train_x.shape == (20, 3, 16, 16)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"size": 4}, "at least 8 pixels"),
+    ({"n_train": 0}, "at least one training"),
+    ({"scales": ()}, "positive integers"),
+    ({"scales": (0, 1)}, "positive integers"),
+    ({"size": 128, "scales": (1, 4)}, "photographs are only 427 pixels"),
+])
+def test_natural_patches_reject_bad_requests(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        natural_patches(**{"n_train": 10, "n_test": 2, **kwargs})
 
 
 def _fit(model, data, epochs, lr):

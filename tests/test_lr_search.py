@@ -98,6 +98,8 @@ def test_profile_overrides_settings_for_some_claims():
 
 
 def test_prefetch_makes_runs_side_by_side_and_the_lab_then_loads_them(tmp_path, monkeypatch):
+    # two side-by-side workers even when this test itself runs on one of several xdist workers
+    monkeypatch.setattr("harness.concurrent.cpu_share", lambda: 2)
     data = synthetic_cifar(n_train=256, n_test=64, resolution=8, seed=0)
     settings = {**LAB_SETTINGS, "grid": [1e4, 0.1, 0.01]}
     searches = [{"model": {"depth": 8, "norm": "none", "width": 4}}, {"model": {"depth": 8, "norm": "batch", "width": 4}}]

@@ -66,14 +66,18 @@ def test_cases(verdict, k):
 """
 
 
-@pytest.fixture
-def project(pytester):
+def scratch_project(pytester, files: dict[str, str]):
+    """A scratch project with the claims plugin and ``files`` (name → text) in its claims/ folder."""
     pytester.makeconftest('pytest_plugins = ["harness.pytest_plugin"]')
     (pytester.path / "claims").mkdir()
-    (pytester.path / "claims" / "scratch.yaml").write_text(textwrap.dedent(CLAIMS), encoding="utf-8")
-    (pytester.path / "claims" / "expected_verdicts.yaml").write_text(textwrap.dedent(EXPECTED), encoding="utf-8")
-    (pytester.path / "claims" / "test_scratch.py").write_text(textwrap.dedent(TESTS), encoding="utf-8")
+    for name, text in files.items():
+        (pytester.path / "claims" / name).write_text(textwrap.dedent(text), encoding="utf-8")
     return pytester
+
+
+@pytest.fixture
+def project(pytester):
+    return scratch_project(pytester, {"scratch.yaml": CLAIMS, "expected_verdicts.yaml": EXPECTED, "test_scratch.py": TESTS})
 
 
 def records(pytester, name="claims.json"):
@@ -329,11 +333,7 @@ def test_seeded(verdict, settings):
 
 @pytest.fixture
 def seeded(pytester):
-    pytester.makeconftest('pytest_plugins = ["harness.pytest_plugin"]')
-    (pytester.path / "claims").mkdir()
-    (pytester.path / "claims" / "seeded.yaml").write_text(textwrap.dedent(SEEDED_CLAIMS), encoding="utf-8")
-    (pytester.path / "claims" / "test_seeded.py").write_text(textwrap.dedent(SEEDED_TEST), encoding="utf-8")
-    return pytester
+    return scratch_project(pytester, {"seeded.yaml": SEEDED_CLAIMS, "test_seeded.py": SEEDED_TEST})
 
 
 def expect(pytester, entry: str) -> None:
@@ -376,3 +376,16 @@ def test_a_bad_seed_offset_is_one_usage_error(seeded, value):
     result = seeded.runpytest("claims", "--seed-offset", value)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*--seed-offset: expected a whole number ≥ 0, got '{value}'*"])
+
+
+def test_a_run_whose_images_stood_in_for_cifar10_counts_as_a_stand_in(project):
+    (project.path / "claims" / "test_scratch.py").write_text(textwrap.dedent(TESTS).replace(
+        '''    verdict.measure(value=settings["value"])
+    verdict.conclude(holds=settings["value"] >= 1, summary=f"value {settings['value']}")''',
+        '''    verdict.dataset = "natural-patches-32px" if settings["value"] == 2 else "cifar10"
+    verdict.conclude(holds=settings["value"] >= 1, summary=f"value {settings['value']}")''', 1), encoding="utf-8")
+    project.runpytest("claims", "-m", "fast or slow").assert_outcomes(passed=4, xfailed=2)
+    recs, _ = records(project)
+    fast, slow = recs[("B-T-HOLDS", None, "fast")], recs[("B-T-HOLDS", None, "slow")]
+    assert (fast["tier"], slow["tier"]) == ("stand-in", "paper")  # both declared paper
+    assert any("stood in for CIFAR-10" in n for n in fast["notes"])

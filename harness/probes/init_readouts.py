@@ -1,10 +1,18 @@
 """bjorck2018 §3 at initialization: from captured passes (harness.probes.init_probe) to verdicts.
 
-Each function reads one claim off lists of :class:`InitPass` (one per seed × batch) and returns a
-:class:`Readout`: the measured values, whether the claim's threshold is met, and a one-line
-summary. The thresholds are the ones written in ``claims/bjorck2018_init.yaml`` (fixed from the
-paper's words before measuring); keeping the decision here, apart from the test, lets the unit
-tests feed it sabotaged statistics (BN replaced by identities) and check that it says "refuted".
+Each claim is measured once per seed: a seed is one freshly initialized network, and its passes
+are its batches. Every function takes the passes grouped by seed (``{seed: [InitPass, ...]}``,
+the same seeds for every variant), computes the claim's statistics separately for each seed
+(the ``*_seed`` helpers), and returns a :class:`Readout`: the per-seed values, the conditions of
+the claim's threshold over them (harness.evidence: ratios and scales on a log axis, except
+coefficients of variation, which can be exactly 0; orderings as yes/no per seed), and a one-line
+summary of the per-seed values. The test hands the conditions to ``verdict.decide``.
+Nothing is pooled across seeds: two seeds are two different networks (their favoured class j′,
+for one, need not agree).
+
+The thresholds are the ones written in ``claims/bjorck2018_init.yaml`` (fixed from the paper's
+words before measuring); keeping the decision here, apart from the test, lets the unit tests feed
+it hand-made and sabotaged statistics (BN replaced by identities) and check what it decides.
 
 Layers are the paper's numbers: conv layers 1..6n+1 (1 = stem, then two per residual block),
 fc = 6n+2.
@@ -14,27 +22,75 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
+import scipy.special
 import scipy.stats
 
+from harness.evidence import Condition, Decision, decide
 from harness.probes.init_probe import InitPass, pre_relu_source
 from harness.stats import fitted_slope, strictly_increasing
 
-Passes = Sequence[InitPass]
+Passes = Sequence[InitPass]  # one seed's passes (its batches)
+BySeed = Mapping[int, Passes]  # seed → that seed's passes
 
 
 @dataclasses.dataclass
 class Readout:
     values: dict
-    holds: bool
+    conditions: tuple[Condition, ...]
     summary: str
+
+    @property
+    def decision(self) -> Decision:
+        return decide(*self.conditions)
+
+    @property
+    def verdict(self) -> str:
+        return self.decision.verdict
 
 
 def _need(passes: Passes, what: str) -> None:
     if not passes:
         raise ValueError(f"{what}: no passes given")
+
+
+def seeds_of(*variants: BySeed) -> list[int]:
+    """The seeds, which must be the same for every variant, each with at least one pass."""
+    if not variants or not variants[0]:
+        raise ValueError("no seeds given")
+    seeds = sorted(variants[0])
+    for v in variants[1:]:
+        if sorted(v) != seeds:
+            raise ValueError(f"the variants cover different seeds: {seeds} and {sorted(v)}")
+    for v in variants:
+        for s in seeds:
+            _need(v[s], f"seed {s}")
+    return seeds
+
+
+def all_passes(by_seed: BySeed) -> list[InitPass]:
+    """Every pass of every seed, for figures (never for a decision)."""
+    return [p for s in sorted(by_seed) for p in by_seed[s]]
+
+
+def _ratio(a: float, b: float, what: str) -> float:
+    if not (a > 0 and b > 0 and math.isfinite(a) and math.isfinite(b)):
+        raise ValueError(f"{what}: needs two positive finite values, got {a!r} and {b!r}")
+    return float(a / b)
+
+
+def _per_seed(fn: Callable, seeds: Sequence[int], *variants: BySeed) -> list:
+    return [fn(*(v[s] for v in variants)) for s in seeds]
+
+
+def _fmt(values: Sequence[float], spec: str = ".3g", prefix: str = "") -> str:
+    return ", ".join(f"{prefix}{v:{spec}}" for v in values)
+
+
+def _seed_note(seeds: Sequence[int]) -> str:
+    return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
 
 
 def _pooled_grad(passes: Passes, layer: int) -> np.ndarray:
@@ -44,34 +100,50 @@ def _pooled_grad(passes: Passes, layer: int) -> np.ndarray:
 
 # --- §3.1, Fig. 2 -------------------------------------------------------------------------------
 
-def grad_scale(none: Passes, bn: Passes, layer: int, min_ratio: float = 10.0) -> Readout:
-    """B-GRAD-SCALE: |∂L/∂K| of one conv kernel, none / BN, by mean and by median."""
+def grad_scale_seed(none: Passes, bn: Passes, layer: int) -> dict:
+    """One seed: none/BN ratio of the mean and of the median |∂L/∂K| over its batches."""
     g_none, g_bn = np.abs(_pooled_grad(none, layer)), np.abs(_pooled_grad(bn, layer))
-    ratios = {"mean": float(g_none.mean() / g_bn.mean()), "median": float(np.median(g_none) / np.median(g_bn))}
-    holds = min(ratios.values()) >= min_ratio
-    return Readout({"layer": layer, "ratio": ratios, "mean_abs": {"none": float(g_none.mean()), "batch": float(g_bn.mean())}},
-                   holds, f"layer {layer}: none/BN |grad| ×{ratios['mean']:.3g} (mean), ×{ratios['median']:.3g} (median); needs ≥ {min_ratio:g} each")
+    return {"mean": _ratio(g_none.mean(), g_bn.mean(), "mean |grad| ratio"),
+            "median": _ratio(np.median(g_none), np.median(g_bn), "median |grad| ratio"),
+            "mean_abs": {"none": float(g_none.mean()), "batch": float(g_bn.mean())}}
+
+
+def grad_scale(none: BySeed, bn: BySeed, layer: int, min_ratio: float = 10.0) -> Readout:
+    """B-GRAD-SCALE: |∂L/∂K| of one conv kernel, none / BN, by mean and by median, ≥ 10 each."""
+    seeds = seeds_of(none, bn)
+    per = _per_seed(lambda a, b: grad_scale_seed(a, b, layer), seeds, none, bn)
+    mean, median = [r["mean"] for r in per], [r["median"] for r in per]
+    return Readout({"layer": layer, "seeds": seeds, "ratio": {"mean": mean, "median": median},
+                    "mean_abs": {n: [r["mean_abs"][n] for r in per] for n in ("none", "batch")}},
+                   (Condition.at_least("none/BN mean |grad|", mean, min_ratio, log=True),
+                    Condition.at_least("none/BN median |grad|", median, min_ratio, log=True)),
+                   f"layer {layer}, {_seed_note(seeds)}: none/BN |grad| {_fmt(mean, prefix='×')} (mean), "
+                   f"{_fmt(median, prefix='×')} (median)")
 
 
 def excess_kurtosis(values: np.ndarray) -> float:
     return float(scipy.stats.kurtosis(np.asarray(values, dtype=float).ravel(), fisher=True))
 
 
-def grad_tails(none: Passes, bn: Passes, layer: int) -> Readout:
-    """B-GRAD-TAILS: excess kurtosis of the kernel gradient (scale-free), none vs BN, per pass."""
-    k_none = [excess_kurtosis(p.weight_grad[layer]) for p in none]
-    k_bn = [excess_kurtosis(p.weight_grad[layer]) for p in bn]
-    _need(k_none, "none"), _need(k_bn, "batch")
-    holds = float(np.mean(k_none)) > float(np.mean(k_bn))
-    return Readout({"layer": layer, "excess_kurtosis": {"none": k_none, "batch": k_bn}}, holds,
-                   f"layer {layer}: excess kurtosis none {np.mean(k_none):.3g} vs BN {np.mean(k_bn):.3g} (none must be larger)")
+def grad_tails(none: BySeed, bn: BySeed, layer: int) -> Readout:
+    """B-GRAD-TAILS: excess kurtosis of the kernel gradient (scale-free), mean over a seed's
+    batches; none's must exceed BN's for every seed."""
+    seeds = seeds_of(none, bn)
+    k_none = [float(np.mean([excess_kurtosis(p.weight_grad[layer]) for p in none[s]])) for s in seeds]
+    k_bn = [float(np.mean([excess_kurtosis(p.weight_grad[layer]) for p in bn[s]])) for s in seeds]
+    if not all(map(math.isfinite, k_none + k_bn)):
+        raise ValueError(f"layer {layer}: kurtosis undefined (a constant gradient?)")
+    return Readout({"layer": layer, "seeds": seeds, "excess_kurtosis": {"none": k_none, "batch": k_bn}},
+                   (Condition.every_seed("excess kurtosis none > BN", [a > b for a, b in zip(k_none, k_bn)]),),
+                   f"layer {layer}, {_seed_note(seeds)}: excess kurtosis none {_fmt(k_none)} vs BN {_fmt(k_bn)}")
 
 
 # --- §3.1, Fig. 3 -------------------------------------------------------------------------------
 
 def layer_moments(passes: Passes) -> dict[str, np.ndarray]:
     """Per conv layer: the channel-average |mean| and variance of the conv output, averaged over
-    passes, and mean/std over channels of their log10 (Fig. 3's points and error bars)."""
+    passes, and mean/std over channels of their log10 (Fig. 3's points and error bars); the
+    largest top-layer channel's |mean|, variance and standard deviation."""
     _need(passes, "moments")
     layers = passes[0].layers
     out = {"layers": np.array(layers)}
@@ -81,6 +153,7 @@ def layer_moments(passes: Passes) -> dict[str, np.ndarray]:
         out[name] = np.array([v.mean() for v in per])
         out[f"log10_{name}_mean"], out[f"log10_{name}_std"] = np.array([v.mean() for v in logs]), np.array([v.std() for v in logs])
         out[f"{name}_max_last"] = float(per[-1].max())
+    out["std_max_last"] = math.sqrt(out["var_max_last"])
     return out
 
 
@@ -93,88 +166,149 @@ def depth_growth(moments: dict) -> dict[str, dict]:
         y = np.log10(np.maximum(moments[name], 1e-30))
         fit = fitted_slope(x, y)
         out[name] = {**fit, "fitted_growth": float(10 ** (fit["slope"] * (x[-1] - x[0]))),
-                     "last_over_first": float(moments[name][-1] / moments[name][0])}
+                     "last_over_first": float(np.maximum(moments[name][-1], 1e-30) / np.maximum(moments[name][0], 1e-30))}
     return out
 
 
-def moment_depth(none: Passes, bn: Passes, min_growth: float = 10.0, max_bn_growth: float = 10.0,
+def decades_outside(value: float, band: tuple[float, float]) -> float:
+    """Signed distance in decades of ``value`` from the band [lo, hi]: ≤ 0 inside, > 0 outside."""
+    v = math.log10(max(value, 1e-300))
+    return max(math.log10(band[0]) - v, v - math.log10(band[1]))
+
+
+def growth_conditions(growth: Sequence[dict], who: str, min_growth: float) -> tuple[Condition, ...]:
+    """B-MOM-DEPTH's growth criterion for none, per seed: fit slope's 95% interval above 0 and
+    last/first ≥ ``min_growth``, for |mean| and for the variance."""
+    conds = []
+    for name, label in (("abs_mean", "|mean|"), ("var", "variance")):
+        conds.append(Condition.every_seed(f"{who}: {label} fit slope 95% interval above 0", [g[name]["low"] > 0 for g in growth]))
+        conds.append(Condition.at_least(f"{who}: {label} last/first layer", [g[name]["last_over_first"] for g in growth],
+                                        min_growth, log=True))
+    return tuple(conds)
+
+
+def moment_depth(none: BySeed, bn: BySeed, min_growth: float = 10.0, max_bn_growth: float = 10.0,
                  top_scale: tuple[float, float] = (10.0, 1e3)) -> Readout:
-    """B-MOM-DEPTH: none grows roughly exponentially (slope CI > 0 and last/first ≥ 10, for |mean|
-    and variance) up to the paper's ~1e2 at the top (largest channel |mean| or variance within
-    [10, 1e3]); BN stays roughly constant (fitted growth over the depth ≤ 10 for both)."""
-    m_none, m_bn = layer_moments(none), layer_moments(bn)
-    g_none, g_bn = depth_growth(m_none), depth_growth(m_bn)
-    grows = all(g["low"] > 0 and g["last_over_first"] >= min_growth for g in g_none.values())
-    flat = all(g["fitted_growth"] <= max_bn_growth for g in g_bn.values())
-    top = max(m_none["abs_mean_max_last"], m_none["var_max_last"])
-    reaches = top_scale[0] <= top <= top_scale[1]
-    summary = (f"none: |mean| ×{g_none['abs_mean']['last_over_first']:.3g}, var ×{g_none['var']['last_over_first']:.3g} "
-               f"last/first (fit slopes {g_none['abs_mean']['slope']:.3g}, {g_none['var']['slope']:.3g} log10/layer), "
-               f"largest top channel {top:.3g}; BN fitted growth |mean| ×{g_bn['abs_mean']['fitted_growth']:.3g}, "
-               f"var ×{g_bn['var']['fitted_growth']:.3g} (needs ≤ {max_bn_growth:g})")
-    return Readout({"growth": {"none": g_none, "batch": g_bn}, "top_channel_scale_none": top,
-                    "none_grows": grows, "bn_flat": flat, "top_reaches_1e2": reaches},
-                   grows and flat and reaches, summary)
+    """B-MOM-DEPTH: none grows roughly exponentially (slope interval > 0 and last/first ≥ 10, for
+    |mean| and variance) up to the paper's ~1e2 at the top (the largest top-layer channel's |mean|
+    or its standard deviation within [10, 1e3]: magnitudes, so the std, not the variance); BN stays
+    roughly constant (fitted growth over the depth ≤ 10 for both)."""
+    seeds = seeds_of(none, bn)
+    m_none, m_bn = [layer_moments(none[s]) for s in seeds], [layer_moments(bn[s]) for s in seeds]
+    g_none, g_bn = [depth_growth(m) for m in m_none], [depth_growth(m) for m in m_bn]
+    top_mean, top_std = [m["abs_mean_max_last"] for m in m_none], [m["std_max_last"] for m in m_none]
+    outside = [min(decades_outside(a, top_scale), decades_outside(b, top_scale)) for a, b in zip(top_mean, top_std)]
+    band = f"[{top_scale[0]:g}, {top_scale[1]:g}]"
+    conditions = (*growth_conditions(g_none, "none", min_growth),
+                  Condition.at_most(f"none: decades of the top channel's |mean| or std outside {band}", outside, 0.0),
+                  *(Condition.at_most(f"BN: {label} fitted growth over the depth", [g[name]["fitted_growth"] for g in g_bn],
+                                      max_bn_growth, log=True) for name, label in (("abs_mean", "|mean|"), ("var", "variance"))))
+    return Readout({"seeds": seeds, "growth": {"none": g_none, "batch": g_bn},
+                    "top_channel_none": {"abs_mean": top_mean, "std": top_std, "var": [m["var_max_last"] for m in m_none],
+                                         "decades_outside": outside}},
+                   conditions,
+                   f"{_seed_note(seeds)}: none |mean| last/first {_fmt([g['abs_mean']['last_over_first'] for g in g_none], prefix='×')}, "
+                   f"var {_fmt([g['var']['last_over_first'] for g in g_none], prefix='×')}; largest top channel |mean| "
+                   f"{_fmt(top_mean)}, std {_fmt(top_std)}; BN fitted growth |mean| "
+                   f"{_fmt([g['abs_mean']['fitted_growth'] for g in g_bn], prefix='×')}, "
+                   f"var {_fmt([g['var']['fitted_growth'] for g in g_bn], prefix='×')}")
 
 
 # --- §3.2, Fig. 4; App. L, Fig. 21 --------------------------------------------------------------
 
 def output_gradients(p: InitPass) -> np.ndarray:
     """∂L_b/∂OUTPUT(b, j) with L_b the cross-entropy of image b: softmax − one-hot, (B, classes)."""
-    z = p.logits - p.logits.max(1, keepdims=True)
+    z = np.asarray(p.logits, dtype=float)
+    z = z - z.max(1, keepdims=True)
     prob = np.exp(z) / np.exp(z).sum(1, keepdims=True)
-    return prob - np.eye(p.logits.shape[1])[p.labels]
+    return prob - np.eye(z.shape[1])[p.labels]
 
 
 def favoured_class(passes: Passes) -> int:
-    """The class the network predicts most often over the passes."""
+    """The class the network predicts most often over the passes (one seed's: one network)."""
     _need(passes, "favoured class")
-    counts = sum(np.bincount(p.logits.argmax(1), minlength=p.logits.shape[1]) for p in passes)
+    counts = sum(np.bincount(np.asarray(p.logits).argmax(1), minlength=np.asarray(p.logits).shape[1]) for p in passes)
     return int(np.argmax(counts))
 
 
-def output_bias_stats(passes: Passes) -> dict:
-    """For the favoured class j′: share of images predicted j′, and the coefficient of variation
-    across images (whose label is not j′) of ∂L_b/∂OUTPUT(b, j′), with its mean."""
+def output_bias_seed(passes: Passes) -> dict:
+    """One seed: its favoured class j′, the share of images predicted j′, and over its images
+    whose label is not j′ the mean of ∂L_b/∂OUTPUT(b, j′) = p_b(j′) and its coefficient of
+    variation. The spread is computed from 1 − p_b(j′) (the other classes' softmax mass, exact
+    near p = 1). The CV can be exactly 0: an unnormalized net's logits can agree for every image
+    to float32 precision."""
     j = favoured_class(passes)
-    cvs, means, shares = [], [], []
+    p_j, rest, shares = [], [], []
     for p in passes:
-        g = output_gradients(p)[p.labels != j, j]
-        means.append(float(g.mean()))
-        cvs.append(float(g.std() / abs(g.mean())) if g.mean() != 0 else math.inf)
-        shares.append(float(np.mean(p.logits.argmax(1) == j)))
-    return {"favoured_class": j, "cv": float(np.mean(cvs)), "mean_grad": float(np.mean(means)), "share_predicted": float(np.mean(shares))}
+        z = np.asarray(p.logits, dtype=float)
+        logp = z - scipy.special.logsumexp(z, axis=1, keepdims=True)
+        keep = np.asarray(p.labels) != j
+        p_j.append(np.exp(logp[keep, j]))
+        rest.append(np.exp(np.delete(logp[keep], j, axis=1)).sum(1))
+        shares.append(float(np.mean(z.argmax(1) == j)))
+    p_j, rest = np.concatenate(p_j), np.concatenate(rest)
+    if p_j.size < 2:
+        raise ValueError(f"favoured class {j}: fewer than two images with another label")
+    mean = float(p_j.mean())
+    if not mean > 0:
+        raise ValueError(f"favoured class {j}: its softmax mass underflows to 0, the CV is undefined")
+    return {"favoured_class": j, "cv": float(rest.std() / mean), "mean_grad": mean,
+            "share_predicted": float(np.mean(shares))}
 
 
-def output_bias(none: Passes, bn: Passes, max_cv: float = 0.1, min_mean: float = 0.5, bn_factor: float = 10.0) -> Readout:
+def cv_share(cv_none: float, cv_other: float) -> float:
+    """none's CV over another net's, capped at 1: above 1 (the other net no more input-dependent
+    than none) fails "≥ 10× none's" whatever its size, and two zero CVs count as equal."""
+    if not (cv_none >= 0 and cv_other >= 0):
+        raise ValueError(f"CVs must be non-negative, got {cv_none!r} and {cv_other!r}")
+    return 1.0 if cv_other == 0 else min(cv_none / cv_other, 1.0)
+
+
+def output_bias(none: BySeed, bn: BySeed, max_cv: float = 0.1, min_mean: float = 0.5, bn_factor: float = 10.0) -> Readout:
     """B-OUT-BIAS: without BN, ∂L_b/∂OUTPUT(b, j′) is nearly the same for all b (CV ≤ 0.1) and large
-    (mean ≥ 0.5, i.e. most of the softmax mass on j′); with BN it is input-dependent (CV ≥ 10× none's)."""
-    s_none, s_bn = output_bias_stats(none), output_bias_stats(bn)
-    holds = s_none["cv"] <= max_cv and s_none["mean_grad"] >= min_mean and s_bn["cv"] >= bn_factor * s_none["cv"]
-    return Readout({"none": s_none, "batch": s_bn}, holds,
-                   f"CV of ∂L_b/∂z_j′ across the batch: none {s_none['cv']:.3g} (mean {s_none['mean_grad']:.3g}, "
-                   f"{s_none['share_predicted']:.0%} predicted j′), BN {s_bn['cv']:.3g} ({s_bn['share_predicted']:.0%} predicted j′); "
-                   f"needs none ≤ {max_cv:g} with mean ≥ {min_mean:g}, BN ≥ {bn_factor:g}× none")
+    (mean ≥ 0.5, i.e. most of the softmax mass on j′); with BN it is input-dependent (CV ≥ 10× none's).
+    j′ is found per seed and per network.
+
+    The unnormalized net's CV can be exactly 0 (see :func:`output_bias_seed`), which no log axis
+    holds and which makes BN/none infinite, so both CV conditions are linear and bounded: none's
+    CV ≤ 0.1, and none's CV / BN's ≤ 1/10 (:func:`cv_share`), the same threshold written so that a
+    zero CV stays finite."""
+    seeds = seeds_of(none, bn)
+    s_none, s_bn = [output_bias_seed(none[s]) for s in seeds], [output_bias_seed(bn[s]) for s in seeds]
+    cv_none, cv_bn = [s["cv"] for s in s_none], [s["cv"] for s in s_bn]
+    share = [cv_share(a, b) for a, b in zip(cv_none, cv_bn)]
+    return Readout({"seeds": seeds, "none": s_none, "batch": s_bn, "none_over_bn_cv": share},
+                   (Condition.at_most("none: CV of ∂L_b/∂z_j′", cv_none, max_cv),
+                    Condition.at_least("none: mean ∂L_b/∂z_j′", [s["mean_grad"] for s in s_none], min_mean),
+                    Condition.at_most("none CV / BN CV", share, 1 / bn_factor)),
+                   f"{_seed_note(seeds)}: j′ none {_fmt([s['favoured_class'] for s in s_none], 'd')}, "
+                   f"BN {_fmt([s['favoured_class'] for s in s_bn], 'd')}; CV none {_fmt(cv_none)} (mean "
+                   f"{_fmt([s['mean_grad'] for s in s_none])}; {_fmt([s['share_predicted'] for s in s_none], '.0%')} "
+                   f"predicted j′), BN {_fmt(cv_bn)} ({_fmt([s['share_predicted'] for s in s_bn], '.0%')} predicted j′)")
 
 
 def class_mask_ratio(passes: Passes) -> dict:
-    """Favoured class's mean |kernel gradient| over the median of the other classes' (App. L)."""
+    """One seed: favoured class's mean |kernel gradient| over the median of the other classes'
+    (App. L), from the class gradients averaged over the seed's masked batches."""
     j = favoured_class(passes)
-    ratios = []
-    for p in passes:
-        if p.class_grad is None:
-            raise ValueError("these passes ran without class masking (mask_layer)")
-        ratios.append(float(p.class_grad[j] / np.median(np.delete(p.class_grad, j))))
-    return {"favoured_class": j, "ratio": float(np.mean(ratios)), "class_grad": np.mean([p.class_grad for p in passes], 0)}
+    if any(p.class_grad is None for p in passes):
+        raise ValueError("these passes ran without class masking (mask_layer)")
+    grad = np.mean([p.class_grad for p in passes], 0)
+    return {"favoured_class": j, "ratio": _ratio(float(grad[j]), float(np.median(np.delete(grad, j))), "favoured / median class gradient"),
+            "class_grad": grad}
 
 
-def output_mask(none: Passes, bn: Passes, min_ratio: float = 10.0) -> Readout:
+def output_mask(none: BySeed, bn: BySeed, min_ratio: float = 10.0) -> Readout:
     """B-OUT-MASK: the favoured class's kernel gradient is ≥ 10× the median other class's without
-    BN, and not with BN."""
-    r_none, r_bn = class_mask_ratio(none), class_mask_ratio(bn)
-    holds = r_none["ratio"] >= min_ratio and r_bn["ratio"] < min_ratio
-    return Readout({"none": r_none, "batch": r_bn}, holds,
-                   f"favoured / median other class: none ×{r_none['ratio']:.3g} (needs ≥ {min_ratio:g}), BN ×{r_bn['ratio']:.3g} (needs < {min_ratio:g})")
+    BN, and not (< 10) with BN; j′ per seed and per network."""
+    seeds = seeds_of(none, bn)
+    r_none, r_bn = [class_mask_ratio(none[s]) for s in seeds], [class_mask_ratio(bn[s]) for s in seeds]
+    return Readout({"seeds": seeds, "none": r_none, "batch": r_bn},
+                   (Condition.at_least("none: favoured / median other class", [r["ratio"] for r in r_none], min_ratio, log=True),
+                    Condition.at_most("BN: favoured / median other class", [r["ratio"] for r in r_bn], min_ratio, log=True, strict=True)),
+                   f"{_seed_note(seeds)}: j′ none {_fmt([r['favoured_class'] for r in r_none], 'd')}, BN "
+                   f"{_fmt([r['favoured_class'] for r in r_bn], 'd')}; favoured / median other none "
+                   f"{_fmt([r['ratio'] for r in r_none], prefix='×')}, BN {_fmt([r['ratio'] for r in r_bn], prefix='×')}")
 
 
 # --- §3.3, Table 1 ------------------------------------------------------------------------------
@@ -191,29 +325,41 @@ def alignment_ratios(rows: dict[int, dict[str, float]]) -> dict[str, dict]:
     for col in next(iter(rows.values())):
         if col == "sum_bxy_abs":
             continue
-        per = {k: r["sum_bxy_abs"] / r[col] for k, r in rows.items()}
+        per = {k: _ratio(r["sum_bxy_abs"], r[col], f"layer {k}: Σ|d| / {col}") for k, r in rows.items()}
         out[col] = {"per_layer": per, "geometric_mean": float(np.exp(np.mean(np.log(list(per.values())))))}
     return out
 
 
-def t1_align(none: Passes, bn: Passes, layers: Sequence[int], max_none: float = 2.0, min_bn: float = 10.0) -> Readout:
-    """B-T1-ALIGN: Σ_bxy|d| / |Σ_bxy d| (geometric mean over the layers) ≤ 2 without BN, ≥ 10 with BN.
-    The partial sums (over b, over xy, over b,i,j) are reported beside it."""
-    a_none, a_bn = alignment_ratios(table1(none, layers)), alignment_ratios(table1(bn, layers))
-    r_none, r_bn = a_none["abs_sum_bxy"]["geometric_mean"], a_bn["abs_sum_bxy"]["geometric_mean"]
-    holds = r_none <= max_none and r_bn >= min_bn
-    return Readout({"ratios": {"none": a_none, "batch": a_bn}, "table": {"none": table1(none, layers), "batch": table1(bn, layers)}},
-                   holds, f"Σ|d| / |Σd| over layers {', '.join(map(str, layers))}: none ×{r_none:.3g} (needs ≤ {max_none:g}), BN ×{r_bn:.3g} (needs ≥ {min_bn:g})")
+def t1_align(none: BySeed, bn: BySeed, layers: Sequence[int], max_none: float = 2.5, min_bn: float = 10.0) -> Readout:
+    """B-T1-ALIGN: Σ_bxy|d| / |Σ_bxy d| (geometric mean over the layers, one seed's Table 1) ≤ 2.5
+    without BN ("within a factor 2 or less" to one significant figure: the paper's own rows give
+    2.13), ≥ 10 with BN. The partial sums (over b, over xy, over b,i,j) are reported beside it;
+    ``table`` (mean over every pass) is for the figure."""
+    seeds = seeds_of(none, bn)
+    a_none = [alignment_ratios(table1(none[s], layers)) for s in seeds]
+    a_bn = [alignment_ratios(table1(bn[s], layers)) for s in seeds]
+    r_none = [a["abs_sum_bxy"]["geometric_mean"] for a in a_none]
+    r_bn = [a["abs_sum_bxy"]["geometric_mean"] for a in a_bn]
+    where = ", ".join(map(str, layers))
+    return Readout({"seeds": seeds, "ratios": {"none": a_none, "batch": a_bn}, "abs_sum_bxy": {"none": r_none, "batch": r_bn},
+                    "table": {"none": table1(all_passes(none), layers), "batch": table1(all_passes(bn), layers)}},
+                   (Condition.at_most("none: Σ|d| / |Σd|", r_none, max_none, log=True),
+                    Condition.at_least("BN: Σ|d| / |Σd|", r_bn, min_bn, log=True)),
+                   f"Σ|d| / |Σd|, geometric mean over layers {where}, {_seed_note(seeds)}: none {_fmt(r_none, prefix='×')}, "
+                   f"BN {_fmt(r_bn, prefix='×')}")
 
 
-def t1_trend(none: Passes, layers: Sequence[int], column: str) -> Readout:
-    """R1-T1-TREND: one Table 1 column of the unnormalized net, strictly increasing over the layers."""
-    rows = table1(none, layers)
-    values = [rows[k][column] for k in layers]
-    holds = strictly_increasing(values)
-    return Readout({"column": column, "values": dict(zip(layers, values))}, holds,
-                   f"{column} at layers {', '.join(map(str, layers))}: " + " → ".join(f"{v:.3g}" for v in values)
-                   + (" (increasing)" if holds else " (not increasing)"))
+def t1_trend(none: BySeed, layers: Sequence[int], column: str) -> Readout:
+    """R1-T1-TREND: one Table 1 column of the unnormalized net, strictly increasing over the
+    layers, for every seed."""
+    seeds = seeds_of(none)
+    per = [[table1(none[s], layers)[k][column] for k in layers] for s in seeds]
+    where = ", ".join(map(str, layers))
+    return Readout({"column": column, "seeds": seeds, "per_seed": {s: dict(zip(layers, v)) for s, v in zip(seeds, per)},
+                    "mean": dict(zip(layers, np.mean(per, 0).tolist()))},
+                   (Condition.every_seed(f"{column} strictly increasing over layers {where}", [strictly_increasing(v) for v in per]),),
+                   f"{column} at layers {where}: " + "; ".join(f"seed {s} " + " → ".join(f"{v:.3g}" for v in vals)
+                                                             for s, vals in zip(seeds, per)))
 
 
 # --- §3.5, Fig. 7 -------------------------------------------------------------------------------
@@ -233,26 +379,34 @@ def low_rank_excess(m: np.ndarray, permutations: int = 200, seed: int = 0) -> di
     """Top singular value's energy share, and that of the same entries shuffled (which keeps
     their distribution and destroys row/column structure): a non-negative matrix always has a
     large first singular value, so the structure is the excess over the shuffled copies."""
+    if not np.any(m):
+        raise ValueError("low rank: the channel matrix is zero")
     rng = np.random.default_rng(seed)
     share = top_energy_share(m)
     null = np.array([top_energy_share(rng.permutation(m.ravel()).reshape(m.shape)) for _ in range(permutations)])
     return {"share": share, "null_mean": float(null.mean()), "null_max": float(null.max()), "excess": float(share - null.mean())}
 
 
-def low_rank(none: Passes, bn: Passes, layer: int) -> Readout:
-    """B-LOWRANK: without BN the top-singular-value share of Fig. 7's matrix exceeds every shuffled
-    copy; with BN its excess over the shuffled mean is at most half of none's ("disappears")."""
-    s_none, s_bn = low_rank_excess(channel_matrix(none, layer)), low_rank_excess(channel_matrix(bn, layer))
-    holds = s_none["share"] > s_none["null_max"] and s_bn["excess"] <= s_none["excess"] / 2
-    return Readout({"layer": layer, "none": s_none, "batch": s_bn}, holds,
-                   f"layer {layer} top-σ energy share: none {s_none['share']:.3f} (shuffled ≤ {s_none['null_max']:.3f}, excess {s_none['excess']:.3f}), "
-                   f"BN {s_bn['share']:.3f} (excess {s_bn['excess']:.3f}, needs ≤ half of none's)")
+def low_rank(none: BySeed, bn: BySeed, layer: int) -> Readout:
+    """B-LOWRANK: per seed, without BN the top-singular-value share of Fig. 7's matrix exceeds every
+    shuffled copy; with BN its excess over the shuffled mean is at most half of none's ("disappears")."""
+    seeds = seeds_of(none, bn)
+    s_none = [low_rank_excess(channel_matrix(none[s], layer)) for s in seeds]
+    s_bn = [low_rank_excess(channel_matrix(bn[s], layer)) for s in seeds]
+    return Readout({"layer": layer, "seeds": seeds, "none": s_none, "batch": s_bn},
+                   (Condition.every_seed("none: top-σ share above every shuffle", [s["share"] > s["null_max"] for s in s_none]),
+                    Condition.every_seed("BN: excess at most half of none's", [b["excess"] <= a["excess"] / 2 for a, b in zip(s_none, s_bn)])),
+                   f"layer {layer} top-σ energy share, {_seed_note(seeds)}: none {_fmt([s['share'] for s in s_none], '.3f')} "
+                   f"(shuffled ≤ {_fmt([s['null_max'] for s in s_none], '.3f')}, excess {_fmt([s['excess'] for s in s_none], '.3f')}), "
+                   f"BN excess {_fmt([s['excess'] for s in s_bn], '.3f')}")
 
 
 # --- App. I, Figs. 18 and 19 --------------------------------------------------------------------
 
 def mean_vs_grad(passes: Passes, layer: int, depth: int) -> dict:
-    """Per weight of ``layer``: the pre-ReLU mean of its input channel and |∂L/∂K| (pooled)."""
+    """Per weight of ``layer``: the pre-ReLU mean of its input channel and |∂L/∂K| (over the
+    passes given), and their Spearman ρ (0 when either is constant: no dependence to rank)."""
+    _need(passes, "mean vs grad")
     src = pre_relu_source(layer, depth)
     xs, ys = [], []
     for p in passes:
@@ -260,17 +414,21 @@ def mean_vs_grad(passes: Passes, layer: int, depth: int) -> dict:
         xs.append(np.broadcast_to(p.slot_mean[src][None, :, None, None], g.shape).ravel())
         ys.append(g.ravel())
     x, y = np.concatenate(xs), np.concatenate(ys)
-    return {"channel_mean": x, "abs_grad": y, "spearman": float(scipy.stats.spearmanr(x, y)[0])}
+    rho = float(scipy.stats.spearmanr(x, y)[0]) if np.ptp(x) > 0 and np.ptp(y) > 0 else 0.0
+    return {"channel_mean": x, "abs_grad": y, "spearman": rho}
 
 
-def mean_grad(none: Passes, bn: Passes, layer: int, depth: int, large: float = 0.5, weak: float = 0.3) -> Readout:
-    """B-MEAN-GRAD: rank correlation between input-channel mean and |grad| is large (≥ 0.5, Cohen)
-    without BN and below medium (|ρ| < 0.3) with BN."""
-    s_none, s_bn = mean_vs_grad(none, layer, depth), mean_vs_grad(bn, layer, depth)
-    rho_none, rho_bn = s_none["spearman"], s_bn["spearman"]
-    holds = rho_none >= large and abs(rho_bn) < weak
-    return Readout({"layer": layer, "spearman": {"none": rho_none, "batch": rho_bn}}, holds,
-                   f"layer {layer}: Spearman ρ(channel mean, |grad|) none {rho_none:.3f} (needs ≥ {large:g}), BN {rho_bn:.3f} (needs |ρ| < {weak:g})")
+def mean_grad(none: BySeed, bn: BySeed, layer: int, depth: int, large: float = 0.5, weak: float = 0.3) -> Readout:
+    """B-MEAN-GRAD: per seed, the rank correlation between input-channel mean and |grad| is large
+    (≥ 0.5, Cohen) without BN and below medium (|ρ| < 0.3) with BN."""
+    seeds = seeds_of(none, bn)
+    rho_none = [mean_vs_grad(none[s], layer, depth)["spearman"] for s in seeds]
+    rho_bn = [mean_vs_grad(bn[s], layer, depth)["spearman"] for s in seeds]
+    return Readout({"layer": layer, "seeds": seeds, "spearman": {"none": rho_none, "batch": rho_bn}},
+                   (Condition.at_least("none: Spearman ρ", rho_none, large),
+                    Condition.at_most("BN: |Spearman ρ|", [abs(r) for r in rho_bn], weak, strict=True)),
+                   f"layer {layer}, {_seed_note(seeds)}: Spearman ρ(channel mean, |grad|) none {_fmt(rho_none, '.3f')}, "
+                   f"BN {_fmt(rho_bn, '.3f')}")
 
 
 def channel_grad_scales(passes: Passes) -> tuple[np.ndarray, np.ndarray]:
@@ -281,21 +439,30 @@ def channel_grad_scales(passes: Passes) -> tuple[np.ndarray, np.ndarray]:
 
 
 def layer_spread(passes: Passes) -> dict:
+    """One seed: decades spanned by the layers' channel-gradient scales, and first third / last third."""
     layers, scale = channel_grad_scales(passes)
+    if not np.all(scale > 0):
+        raise ValueError("channel gradients: a layer's scale is 0")
     third = len(layers) // 3
     return {"log10_range": float(np.log10(scale.max() / scale.min())),
             "early_over_late": float(scale[:third].mean() / scale[-third:].mean()), "scale": scale, "layers": layers}
 
 
-def layer_grad(none: Passes, bn: Passes) -> Readout:
-    """B-LAYER-GRAD: without BN, channel-gradient scales span ≥ 1 decade across layers and are
-    larger in the first third than in the last; with BN they span at most half as many decades."""
-    s_none, s_bn = layer_spread(none), layer_spread(bn)
-    holds = s_none["log10_range"] >= 1 and s_none["early_over_late"] > 1 and s_bn["log10_range"] <= s_none["log10_range"] / 2
-    return Readout({"none": {k: s_none[k] for k in ("log10_range", "early_over_late")},
-                    "batch": {k: s_bn[k] for k in ("log10_range", "early_over_late")}}, holds,
-                   f"decades spanned across layers: none {s_none['log10_range']:.2f} (early/late ×{s_none['early_over_late']:.3g}), "
-                   f"BN {s_bn['log10_range']:.2f}; needs none ≥ 1 with early > late, BN ≤ half of none")
+def layer_grad(none: BySeed, bn: BySeed) -> Readout:
+    """B-LAYER-GRAD: per seed, without BN channel-gradient scales span ≥ 1 decade across layers and
+    are larger in the first third than in the last; with BN they span at most half as many decades."""
+    seeds = seeds_of(none, bn)
+    s_none, s_bn = [layer_spread(none[s]) for s in seeds], [layer_spread(bn[s]) for s in seeds]
+    d_none, d_bn = [s["log10_range"] for s in s_none], [s["log10_range"] for s in s_bn]
+    early = [s["early_over_late"] for s in s_none]
+    share = [_ratio(b, a, "BN decades / none decades") for a, b in zip(d_none, d_bn)]
+    return Readout({"seeds": seeds, "log10_range": {"none": d_none, "batch": d_bn}, "early_over_late_none": early,
+                    "bn_over_none_decades": share},
+                   (Condition.at_least("none: decades spanned", d_none, 1.0),
+                    Condition.at_least("none: first third / last third", early, 1.0, log=True, strict=True),
+                    Condition.at_most("BN decades / none decades", share, 0.5, log=True)),
+                   f"decades spanned across layers, {_seed_note(seeds)}: none {_fmt(d_none, '.2f')} (early/late "
+                   f"{_fmt(early, prefix='×')}), BN {_fmt(d_bn, '.2f')}")
 
 
 # --- App. F, Figs. 13/14 ------------------------------------------------------------------------
@@ -303,83 +470,130 @@ def layer_grad(none: Passes, bn: Passes) -> Readout:
 def one_signed_share(passes: Passes, layer: int, cut: float = 0.95) -> float:
     """Share of channels whose pre-ReLU activation has one sign for ≥ 95% of (b, x, y): always on
     or always off after the ReLU."""
+    _need(passes, f"layer {layer}")
     f = np.concatenate([p.activations[layer].positive_fraction for p in passes])
     return float(np.mean((f >= cut) | (f <= 1 - cut)))
 
 
-def act_hist(none: Passes, bn: Passes, layers: Sequence[int], min_share: float = 0.25, max_bn: float = 0.05) -> Readout:
-    """B-ACT-HIST: without BN the share of one-signed channels grows from the first probed layer to
-    the deepest and is ≥ 25% there; with BN it is ≤ 5% at every probed layer."""
-    s_none = {k: one_signed_share(none, k) for k in layers}
-    s_bn = {k: one_signed_share(bn, k) for k in layers}
-    deepest = s_none[layers[-1]]
-    holds = deepest > s_none[layers[0]] and deepest >= min_share and max(s_bn.values()) <= max_bn
-    bimod = {n: {k: float(np.median(np.concatenate([p.activations[k].bimodality for p in ps]))) for k in layers}
+def act_hist(none: BySeed, bn: BySeed, layers: Sequence[int], min_share: float = 0.25, max_bn: float = 0.05) -> Readout:
+    """B-ACT-HIST: per seed, without BN the share of one-signed channels grows from the first probed
+    layer to the deepest and is ≥ 25% there; with BN it is ≤ 5% at every probed layer."""
+    seeds = seeds_of(none, bn)
+    s_none = [{k: one_signed_share(none[s], k) for k in layers} for s in seeds]
+    s_bn = [{k: one_signed_share(bn[s], k) for k in layers} for s in seeds]
+    first, last = layers[0], layers[-1]
+    bimod = {n: {k: float(np.median(np.concatenate([p.activations[k].bimodality for p in all_passes(ps)]))) for k in layers}
              for n, ps in (("none", none), ("batch", bn))}
-    return Readout({"one_signed_share": {"none": s_none, "batch": s_bn}, "median_bimodality": bimod}, holds,
-                   "one-signed channels, layers " + ", ".join(map(str, layers)) + ": none "
-                   + ", ".join(f"{v:.0%}" for v in s_none.values()) + "; BN " + ", ".join(f"{v:.0%}" for v in s_bn.values())
-                   + f" (needs none growing to ≥ {min_share:.0%}, BN ≤ {max_bn:.0%})")
+    return Readout({"seeds": seeds, "one_signed_share": {"none": s_none, "batch": s_bn}, "median_bimodality": bimod},
+                   (Condition.every_seed(f"none: one-signed share grows from layer {first} to {last}", [s[last] > s[first] for s in s_none]),
+                    Condition.at_least(f"none: one-signed share at layer {last}", [s[last] for s in s_none], min_share),
+                    Condition.at_most("BN: largest one-signed share", [max(s.values()) for s in s_bn], max_bn)),
+                   "one-signed channels, layers " + ", ".join(map(str, layers)) + ": "
+                   + "; ".join(f"seed {sd} none {_fmt(list(a.values()), '.0%')}, BN {_fmt(list(b.values()), '.0%')}"
+                               for sd, a, b in zip(seeds, s_none, s_bn)))
 
 
 # --- §3.1, App. G -------------------------------------------------------------------------------
 
-def top_grad(none: Passes, bn: Passes, top: Passes, layer: int, within: float = 3.0) -> Readout:
-    """B-TOP-GRAD: BN on top only gives a median |kernel gradient| within 3× of full BN's."""
-    med = {n: float(np.median(np.abs(_pooled_grad(ps, layer)))) for n, ps in (("none", none), ("batch", bn), ("top", top))}
-    factor = med["top"] / med["batch"]
-    holds = 1 / within <= factor <= within
-    return Readout({"layer": layer, "median_abs_grad": med, "top_over_bn": factor, "none_over_top": med["none"] / med["top"]}, holds,
-                   f"layer {layer} median |grad|: none {med['none']:.3g}, BN {med['batch']:.3g}, top-only {med['top']:.3g} "
-                   f"(top/BN ×{factor:.3g}, needs within ×{within:g})")
+def top_grad(none: BySeed, bn: BySeed, top: BySeed, layer: int, within: float = 3.0, min_scaling: float = 10.0) -> Readout:
+    """B-TOP-GRAD: per seed, BN on top only gives a median |kernel gradient| within 3× of full BN's,
+    and, like full BN (B-GRAD-SCALE), at least 10× below the unnormalized net's."""
+    seeds = seeds_of(none, bn, top)
+    med = {n: [float(np.median(np.abs(_pooled_grad(ps[s], layer)))) for s in seeds] for n, ps in (("none", none), ("batch", bn), ("top", top))}
+    factor = [_ratio(t, b, "top-only / BN median |grad|") for t, b in zip(med["top"], med["batch"])]
+    scaling = [_ratio(n, t, "none / top-only median |grad|") for n, t in zip(med["none"], med["top"])]
+    return Readout({"layer": layer, "seeds": seeds, "median_abs_grad": med, "top_over_bn": factor, "none_over_top": scaling},
+                   (Condition.at_least("top-only / BN median |grad|, low side", factor, 1 / within, log=True),
+                    Condition.at_most("top-only / BN median |grad|, high side", factor, within, log=True),
+                    Condition.at_least("none / top-only median |grad|", scaling, min_scaling, log=True)),
+                   f"layer {layer} median |grad|, {_seed_note(seeds)}: none {_fmt(med['none'])}, BN {_fmt(med['batch'])}, "
+                   f"top-only {_fmt(med['top'])} (top/BN {_fmt(factor, prefix='×')})")
 
 
 # --- beyond the paper ---------------------------------------------------------------------------
 
-def bias_fix(none: Passes, fixed: Passes, bn_factor: float = 10.0, min_growth: float = 10.0) -> Readout:
-    """X-BIASFIX: after equalizing the class biases the output gradient is input-dependent (CV of
-    ∂L_b/∂z_j′ ≥ 10× the unfixed net's, B-OUT-BIAS's BN criterion), while the activation moments
+def bias_fix(none: BySeed, fixed: BySeed, bn_factor: float = 10.0, min_growth: float = 10.0) -> Readout:
+    """X-BIASFIX: per seed, after equalizing the class biases the output gradient is
+    input-dependent (CV of ∂L_b/∂z_j′ ≥ 10× the unfixed net's, B-OUT-BIAS's BN criterion written
+    as unfixed / fixed ≤ 1/10 as there, each net with its own j′), while the activation moments
     still grow (B-MOM-DEPTH's none criterion)."""
-    s_none, s_fixed = output_bias_stats(none), output_bias_stats(fixed)
-    growth = depth_growth(layer_moments(fixed))
-    grows = all(g["low"] > 0 and g["last_over_first"] >= min_growth for g in growth.values())
-    removed = s_fixed["cv"] >= bn_factor * s_none["cv"]
-    return Readout({"none": s_none, "bias_fixed": s_fixed, "growth_bias_fixed": growth, "bias_removed": removed, "still_grows": grows},
-                   removed and grows,
-                   f"CV of ∂L_b/∂z_j′: none {s_none['cv']:.3g} → fixed {s_fixed['cv']:.3g} (needs ≥ {bn_factor:g}×); "
-                   f"fixed net's |mean| ×{growth['abs_mean']['last_over_first']:.3g}, var ×{growth['var']['last_over_first']:.3g} last/first (needs ≥ {min_growth:g})")
+    seeds = seeds_of(none, fixed)
+    s_none, s_fixed = [output_bias_seed(none[s]) for s in seeds], [output_bias_seed(fixed[s]) for s in seeds]
+    share = [cv_share(a["cv"], b["cv"]) for a, b in zip(s_none, s_fixed)]
+    growth = [depth_growth(layer_moments(fixed[s])) for s in seeds]
+    return Readout({"seeds": seeds, "none": s_none, "bias_fixed": s_fixed, "none_over_fixed_cv": share, "growth_bias_fixed": growth},
+                   (Condition.at_most("unfixed CV / fixed CV", share, 1 / bn_factor),
+                    *growth_conditions(growth, "fixed", min_growth)),
+                   f"{_seed_note(seeds)}: CV of ∂L_b/∂z_j′ none {_fmt([s['cv'] for s in s_none])} → fixed "
+                   f"{_fmt([s['cv'] for s in s_fixed])}; fixed net's |mean| last/first "
+                   f"{_fmt([g['abs_mean']['last_over_first'] for g in growth], prefix='×')}, var "
+                   f"{_fmt([g['var']['last_over_first'] for g in growth], prefix='×')}")
 
 
 def radial_cosines(passes: Passes) -> dict[int, float]:
-    """cos(mean gradient over the passes, weight) per conv layer; the passes share one model."""
+    """cos(mean gradient over the passes, weight) per conv layer; the passes (one seed's) share
+    one model. A zero gradient or weight counts as cos 0."""
     _need(passes, "radial")
-    return {k: float(np.sum(np.mean([p.weight_grad[k] for p in passes], 0) * passes[0].weight[k])
-                     / (np.linalg.norm(np.mean([p.weight_grad[k] for p in passes], 0)) * np.linalg.norm(passes[0].weight[k])))
-            for k in passes[0].layers}
+    out = {}
+    for k in passes[0].layers:
+        g, w = np.mean([p.weight_grad[k] for p in passes], 0), passes[0].weight[k]
+        norm = float(np.linalg.norm(g) * np.linalg.norm(w))
+        out[k] = float(np.sum(g * w) / norm) if norm > 0 else 0.0
+    return out
 
 
-def radial(none: Passes, bn: Passes) -> Readout:
-    """X-RADIAL: the batch-averaged gradient of the unnormalized net points mostly along the weights:
-    median over conv layers of |cos(ḡ, w)| > 1/√2 (radial component larger than tangential)."""
-    c_none, c_bn = radial_cosines(none), radial_cosines(bn)
-    med_none, med_bn = float(np.median(np.abs(list(c_none.values())))), float(np.median(np.abs(list(c_bn.values()))))
-    return Readout({"median_abs_cos": {"none": med_none, "batch": med_bn}, "cos_none": c_none, "cos_batch": c_bn},
-                   med_none > 1 / math.sqrt(2),
-                   f"median |cos(mean gradient, w)| over conv layers: none {med_none:.3g} (needs > 0.707), BN {med_bn:.3g}")
+def radial(none: BySeed, bn: BySeed) -> Readout:
+    """X-RADIAL: per seed, the batch-averaged gradient of the unnormalized net points mostly along
+    the weights: median over conv layers of |cos(ḡ, w)| > 1/√2 (radial larger than tangential)."""
+    seeds = seeds_of(none, bn)
+    c_none, c_bn = [radial_cosines(none[s]) for s in seeds], [radial_cosines(bn[s]) for s in seeds]
+    med_none = [float(np.median(np.abs(list(c.values())))) for c in c_none]
+    med_bn = [float(np.median(np.abs(list(c.values())))) for c in c_bn]
+    return Readout({"seeds": seeds, "median_abs_cos": {"none": med_none, "batch": med_bn}, "cos_none": c_none, "cos_batch": c_bn},
+                   (Condition.at_least("none: median |cos(ḡ, w)|", med_none, 1 / math.sqrt(2), strict=True),),
+                   f"median |cos(mean gradient, w)| over conv layers, {_seed_note(seeds)}: none {_fmt(med_none)}, BN {_fmt(med_bn)}")
 
 
 def residual_ratio(passes: Passes) -> np.ndarray:
     _need(passes, "residual")
-    return np.mean([p.branch_var / p.skip_var for p in passes], 0)
+    r = np.mean([p.branch_var / p.skip_var for p in passes], 0)
+    if not np.all(np.isfinite(r) & (r > 0)):
+        raise ValueError("residual: a block's branch/skip variance ratio is 0 or undefined")
+    return r
 
 
-def residual_scale(none: Passes, bn: Passes, band: tuple[float, float] = (-1.5, -0.5), flat: float = 0.5) -> Readout:
-    """X-RESIDUAL-SCALE: with BN, branch/skip variance falls like 1/block (log-log slope in
-    [−1.5, −0.5]); without BN it does not (|slope| < 0.5)."""
-    r_none, r_bn = residual_ratio(none), residual_ratio(bn)
-    idx = np.log10(np.arange(1, len(r_bn) + 1))
-    s_none, s_bn = fitted_slope(idx, np.log10(r_none)), fitted_slope(idx, np.log10(r_bn))
-    holds = band[0] <= s_bn["slope"] <= band[1] and abs(s_none["slope"]) < flat
-    return Readout({"slope": {"none": s_none, "batch": s_bn}, "ratio_last_block": {"none": float(r_none[-1]), "batch": float(r_bn[-1])}},
-                   holds, f"log-log slope of branch/skip variance over blocks: BN {s_bn['slope']:.3g} (needs in [{band[0]:g}, {band[1]:g}]), "
-                   f"none {s_none['slope']:.3g} (needs |·| < {flat:g}); last block BN {r_bn[-1]:.3g}, none {r_none[-1]:.3g}")
+def residual_scale(none: BySeed, bn: BySeed, band: tuple[float, float] = (-1.5, -0.5), flat: float = 0.5) -> Readout:
+    """X-RESIDUAL-SCALE: per seed, with BN branch/skip variance falls like 1/block (log-log slope
+    in [−1.5, −0.5]); without BN it does not (|slope| < 0.5)."""
+    seeds = seeds_of(none, bn)
+    r_none, r_bn = [residual_ratio(none[s]) for s in seeds], [residual_ratio(bn[s]) for s in seeds]
+    idx = np.log10(np.arange(1, len(r_bn[0]) + 1))
+    s_none = [fitted_slope(idx, np.log10(r))["slope"] for r in r_none]
+    s_bn = [fitted_slope(idx, np.log10(r))["slope"] for r in r_bn]
+    return Readout({"seeds": seeds, "slope": {"none": s_none, "batch": s_bn},
+                    "ratio_last_block": {"none": [float(r[-1]) for r in r_none], "batch": [float(r[-1]) for r in r_bn]}},
+                   (Condition.at_least("BN: log-log slope, low side", s_bn, band[0]),
+                    Condition.at_most("BN: log-log slope, high side", s_bn, band[1]),
+                    Condition.at_most("none: |log-log slope|", [abs(s) for s in s_none], flat, strict=True)),
+                   f"log-log slope of branch/skip variance over blocks, {_seed_note(seeds)}: BN {_fmt(s_bn)}, none {_fmt(s_none)}")
+
+
+def per_layer_factors(grad_norm: np.ndarray, depths: Sequence[int]) -> list[float]:
+    """X-NOSKIP-EXPLODE, per seed: 10^slope of log10 ‖∂L/∂W₁‖ against depth (columns = seeds)."""
+    g = np.asarray(grad_norm, dtype=float)
+    if g.ndim != 2 or g.shape[0] != len(depths) or len(depths) < 2:
+        raise ValueError(f"need a (depths, seeds) array over at least two depths, got {g.shape} for depths {list(depths)}")
+    if not np.all(np.isfinite(g) & (g > 0)):
+        raise ValueError("gradient norms must be positive and finite")
+    return [float(10 ** np.polyfit(np.asarray(depths, dtype=float), np.log10(g[:, j]), 1)[0]) for j in range(g.shape[1])]
+
+
+def noskip_explode(bn_norm: np.ndarray, none_norm: np.ndarray, depths: Sequence[int], seeds: Sequence[int]) -> Readout:
+    """X-NOSKIP-EXPLODE: per seed, the BN MLP's gradient grows with depth (per-layer factor > 1);
+    the net without BN is reported."""
+    f_bn, f_none = per_layer_factors(bn_norm, depths), per_layer_factors(none_norm, depths)
+    if len(f_bn) != len(seeds):
+        raise ValueError(f"{len(f_bn)} seed columns for seeds {list(seeds)}")
+    return Readout({"seeds": list(seeds), "per_layer_seed": {"batch": f_bn, "none": f_none}},
+                   (Condition.at_least("BN MLP: gradient factor per layer", f_bn, 1.0, log=True, strict=True),),
+                   f"{_seed_note(seeds)}: BN MLP {_fmt(f_bn, '.3f', '×')} per layer, without BN {_fmt(f_none, '.3f', '×')}")

@@ -1,0 +1,335 @@
+"""The init readouts (harness.probes.init_readouts) decide per seed, on hand-made statistics.
+
+Every readout gets three seeds of fake passes (objects with only the fields it reads) in three
+arrangements: every seed as the claim says (holds), no seed (refuted), and one seed against two
+(inconclusive: the seeds disagree, or the interval straddles the threshold). The BN-vs-none
+readouts are also fed the unnormalized passes in place of BN's ("BN made the identity"), which
+must never hold.
+"""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from harness.evidence import HOLDS, INCONCLUSIVE, REFUTED
+from harness.probes import init_readouts as ro
+
+SEEDS = (0, 1, 2)
+ARRANGEMENTS = {HOLDS: (True, True, True), REFUTED: (False, False, False), INCONCLUSIVE: (False, True, True)}
+LAYERS = list(range(1, 10))  # conv layers 1..9 of a fake net
+
+
+def fake(**fields):
+    """A pass with only the fields a readout reads; ``layers`` comes from ``channel_mean``."""
+    fields.setdefault("channel_mean", {k: np.ones(4) for k in LAYERS})
+    p = SimpleNamespace(**fields)
+    p.layers = sorted(p.channel_mean)
+    return p
+
+
+def by_seed(make, flags):
+    """{seed: [one pass]} with ``make(seed, as_claimed)``."""
+    return {s: [make(s, ok)] for s, ok in zip(SEEDS, flags)}
+
+
+def rng(seed, salt=0):
+    return np.random.default_rng(1000 * salt + seed)
+
+
+# --- fakes per statistic ------------------------------------------------------------------------
+
+def grads(scale, seed, salt=0, layer=5):
+    return fake(weight_grad={layer: scale * rng(seed, salt).standard_normal((8, 8, 3, 3))})
+
+
+def tails(heavy, seed, salt=0):
+    g = rng(seed, salt).laplace(size=(16, 16, 3, 3)) ** 3 if heavy else rng(seed, salt).standard_normal((16, 16, 3, 3))
+    return fake(weight_grad={5: g})
+
+
+def moments(growth_mean, growth_var, seed, top_var=None):
+    """Channel |means| growing ×10^growth_mean per layer, variances ×10^growth_var; ``top_var`` sets
+    the largest top-layer channel's variance."""
+    r = rng(seed, 7)
+    mean = {k: 0.5 * 10 ** (growth_mean * (k - 1)) * (1 + 0.05 * r.random(4)) for k in LAYERS}
+    var = {k: 10 ** (growth_var * (k - 1)) * (1 + 0.05 * r.random(4)) for k in LAYERS}
+    if top_var is not None:
+        var[LAYERS[-1]][0] = top_var
+    return fake(channel_mean=mean, channel_var=var)
+
+
+def logits(biased, seed, favoured, n=64, salt=0):
+    """Logits of n images: a large input-independent bias on ``favoured``, or input-dependent."""
+    r = rng(seed, salt)
+    z = r.standard_normal((n, 10)) * (0.01 if biased else 1.5)
+    z[:, favoured] += 8.0 if biased else 0.8
+    return z, r.integers(0, 10, n)
+
+
+def output_pass(biased, seed, favoured, salt=0, **more):
+    z, y = logits(biased, seed, favoured, salt=salt)
+    return fake(logits=z, labels=y, **more)
+
+
+def table(ratio, seed, layers=(18, 54, 90), rows=None):
+    """Table 1 rows with Σ|d| / |Σd| = ratio (× a little seed noise), or the given rows."""
+    r = rng(seed, 3)
+    out = {}
+    for i, k in enumerate(layers):
+        total, rr = (rows[i], 1.0) if rows else (1e-4 * (i + 1), ratio * (1 + 0.02 * r.random()))
+        out[k] = {"sum_bxy_abs": total * rr if rows else total, "abs_sum_bxy": total if rows else total / rr,
+                  "sum_b_abs_sum_xy": total / 2, "sum_xy_abs_sum_b": total / 2}
+    return fake(table1=out)
+
+
+# --- the readouts, each as (as_claimed per seed) → Readout --------------------------------------
+
+def _grad_scale(flags):
+    return ro.grad_scale(by_seed(lambda s, ok: grads(100.0 if ok else 2.0, s), flags), by_seed(lambda s, ok: grads(1.0, s, 1), flags), 5)
+
+
+def _grad_tails(flags):
+    return ro.grad_tails(by_seed(lambda s, ok: tails(ok, s), flags), by_seed(lambda s, ok: tails(not ok, s, 1), flags), 5)
+
+
+def _moment_depth(flags):
+    return ro.moment_depth(by_seed(lambda s, ok: moments(0.25 if ok else 0.0, 0.3 if ok else 0.0, s), flags),
+                           by_seed(lambda s, ok: moments(0.0, 0.02, s + 10), flags))
+
+
+def _output_bias(flags):
+    # each seed favours its own class: pooling the seeds' images would pick the wrong j′ for two of them
+    return ro.output_bias(by_seed(lambda s, ok: output_pass(ok, s, favoured=2 + s), flags),
+                          by_seed(lambda s, ok: output_pass(False, s, favoured=5, salt=1), flags))
+
+
+def _output_mask(flags):
+    def make(s, ok, ratio):
+        grad = np.full(10, 0.01) * (1 + 0.1 * rng(s, 4).random(10))
+        grad[2 + s] = 0.01 * ratio
+        return output_pass(True, s, favoured=2 + s, class_grad=grad)
+    return ro.output_mask(by_seed(lambda s, ok: make(s, ok, 50.0 if ok else 2.0), flags),
+                          by_seed(lambda s, ok: make(s, ok, 1.5), flags))
+
+
+def _t1_align(flags):
+    return ro.t1_align(by_seed(lambda s, ok: table(1.8 if ok else 5.0, s), flags), by_seed(lambda s, ok: table(100.0, s), flags),
+                       (18, 54, 90))
+
+
+def _t1_trend(flags):
+    def make(s, ok):
+        values = [1e-4, 2e-4, 3e-4] if ok else [3e-4, 2e-4, 2.5e-4]
+        return fake(table1={k: {"sum_bxy_abs": v * (1 + 0.01 * s)} for k, v in zip((18, 54, 90), values)})
+    return ro.t1_trend(by_seed(make, flags), (18, 54, 90), "sum_bxy_abs")
+
+
+def _low_rank(flags):
+    def make(s, structured, salt=0):
+        r = rng(s, salt)
+        m = np.outer(r.lognormal(0, 1, 16), r.lognormal(0, 1, 16)) if structured else r.random((16, 16))
+        return fake(weight_grad={9: m[:, :, None, None] * np.ones((1, 1, 3, 3)) / 9})
+    return ro.low_rank(by_seed(make, flags), by_seed(lambda s, ok: make(s, False, 5), flags), 9)
+
+
+def _mean_grad(flags):
+    def make(s, dependent, salt=0):
+        r = rng(s, salt)
+        mean = r.standard_normal(8)
+        scale = np.exp(2 * mean)[None, :, None, None] if dependent else 1.0
+        return fake(slot_mean={2: mean}, weight_grad={3: scale * np.abs(r.standard_normal((8, 8, 3, 3)))})
+    return ro.mean_grad(by_seed(make, flags), by_seed(lambda s, ok: make(s, False, 1), flags), 3, 8)
+
+
+def _layer_grad(flags):
+    def make(s, decades):
+        r = rng(s, 6)
+        return fake(channel_grad={k: 10 ** (-decades * (k - 1) / (len(LAYERS) - 1)) * (1 + 0.1 * r.random(4)) for k in LAYERS})
+    return ro.layer_grad(by_seed(lambda s, ok: make(s, 2.5), flags), by_seed(lambda s, ok: make(s + 10, 0.3 if ok else 2.4), flags))
+
+
+def _act_hist(flags, layers=(9, 45, 81, 83)):
+    def make(s, share_first, share_last):
+        def acts(share):
+            f = np.full(20, 0.5)
+            f[: round(20 * share)] = 0.99
+            return SimpleNamespace(positive_fraction=f, bimodality=np.full(20, 0.4))
+        shares = np.linspace(share_first, share_last, len(layers))
+        return fake(activations={k: acts(v) for k, v in zip(layers, shares)})
+    return ro.act_hist(by_seed(lambda s, ok: make(s, 0.1, 0.4) if ok else make(s, 0.4, 0.1), flags),
+                       by_seed(lambda s, ok: make(s, 0.0, 0.0), flags), list(layers))
+
+
+def _top_grad(flags):
+    return ro.top_grad(by_seed(lambda s, ok: grads(100.0, s, 2, layer=55), flags), by_seed(lambda s, ok: grads(1.0, s, 1, layer=55), flags),
+                       by_seed(lambda s, ok: grads(1.5 if ok else 0.01, s, 1, layer=55), flags), 55)
+
+
+def _bias_fix(flags):
+    def make(s, biased):
+        m = moments(0.25, 0.3, s)
+        return output_pass(biased, s, favoured=2 + s, salt=2, channel_mean=m.channel_mean, channel_var=m.channel_var)
+    return ro.bias_fix(by_seed(lambda s, ok: make(s, True), flags), by_seed(lambda s, ok: make(s, not ok), flags))
+
+
+def _radial(flags):
+    def make(s, radial_, salt=0):
+        r = rng(s, salt)
+        w = {k: r.standard_normal((4, 4, 3, 3)) for k in LAYERS}
+        g = {k: (2 * w[k] + 0.1 * r.standard_normal(w[k].shape)) if radial_ else r.standard_normal(w[k].shape) for k in LAYERS}
+        return fake(weight=w, weight_grad=g)
+    return ro.radial(by_seed(make, flags), by_seed(lambda s, ok: make(s, False, 1), flags))
+
+
+def _residual_scale(flags):
+    def make(s, slope):
+        blocks = np.arange(1, 19)
+        r = rng(s, 8)
+        return fake(branch_var=blocks ** slope * (1 + 0.05 * r.random(18)), skip_var=np.ones(18))
+    return ro.residual_scale(by_seed(lambda s, ok: make(s, 0.0), flags), by_seed(lambda s, ok: make(s, -1.0 if ok else 0.0), flags))
+
+
+def _noskip(flags):
+    depths = [4, 8, 16, 32]
+    bn = np.array([[(1.2 if ok else 0.9) ** d * (1 + 0.01 * s) for s, ok in zip(SEEDS, flags)] for d in depths])
+    return ro.noskip_explode(bn, np.full((4, 3), 0.5), depths, SEEDS)
+
+
+READOUTS = {"B-GRAD-SCALE": _grad_scale, "B-GRAD-TAILS": _grad_tails, "B-MOM-DEPTH": _moment_depth, "B-OUT-BIAS": _output_bias,
+            "B-OUT-MASK": _output_mask, "B-T1-ALIGN": _t1_align, "R1-T1-TREND": _t1_trend, "B-LOWRANK": _low_rank,
+            "B-MEAN-GRAD": _mean_grad, "B-LAYER-GRAD": _layer_grad, "B-ACT-HIST": _act_hist, "B-TOP-GRAD": _top_grad,
+            "X-BIASFIX": _bias_fix, "X-RADIAL": _radial, "X-RESIDUAL-SCALE": _residual_scale, "X-NOSKIP-EXPLODE": _noskip}
+
+
+@pytest.mark.parametrize("verdict", list(ARRANGEMENTS))
+@pytest.mark.parametrize("claim", list(READOUTS))
+def test_readout_decides_on_the_seeds(claim, verdict):
+    readout = READOUTS[claim](ARRANGEMENTS[verdict])
+    assert readout.verdict == verdict, readout.decision.summary
+    assert all(len(c.values) == len(SEEDS) for c in readout.conditions)
+    text = f"{readout.summary}; {readout.decision.summary}"
+    assert not any(bad in text for bad in ("inf", "nan")), text
+
+
+# "BN made the identity": the unnormalized passes stand in for BN's
+IDENTITY = {
+    "B-GRAD-SCALE": lambda n: ro.grad_scale(n, n, 5),
+    "B-GRAD-TAILS": lambda n: ro.grad_tails(n, n, 5),
+    "B-MOM-DEPTH": lambda n: ro.moment_depth(n, n),
+    "B-OUT-BIAS": lambda n: ro.output_bias(n, n),
+    "B-OUT-MASK": lambda n: ro.output_mask(n, n),
+    "B-T1-ALIGN": lambda n: ro.t1_align(n, n, (18, 54, 90)),
+    "B-LOWRANK": lambda n: ro.low_rank(n, n, 9),
+    "B-MEAN-GRAD": lambda n: ro.mean_grad(n, n, 3, 8),
+    "B-LAYER-GRAD": lambda n: ro.layer_grad(n, n),
+    "B-ACT-HIST": lambda n: ro.act_hist(n, n, [9, 45, 81, 83]),
+    "X-RADIAL": lambda n: ro.radial(n, n),
+    "X-RESIDUAL-SCALE": lambda n: ro.residual_scale(n, n),
+}
+
+
+def _unnormalized(claim):
+    """The holds case's unnormalized passes of a claim, with every field the readouts read."""
+    def make(s, ok):
+        m = moments(0.25, 0.3, s)
+        grad = np.full(10, 0.01)
+        grad[2 + s] = 0.5
+        z, y = logits(True, s, 2 + s)
+        w = {k: rng(s, 9).standard_normal((16, 16, 3, 3)) for k in LAYERS}
+        mean = rng(s, 10).standard_normal(16)
+        g = {k: np.exp(2 * mean)[None, :, None, None] * rng(s, 11).laplace(size=(16, 16, 3, 3)) ** 3 for k in LAYERS}
+        return fake(channel_mean=m.channel_mean, channel_var=m.channel_var, logits=z, labels=y, class_grad=grad,
+                    table1=table(1.8, s).table1, weight=w, weight_grad=g, slot_mean={2: mean},
+                    channel_grad={k: 10 ** (-2.5 * (k - 1) / 8) * np.ones(4) for k in LAYERS},
+                    activations=_act_hist_fields(s), branch_var=np.arange(1, 19) ** -0.1, skip_var=np.ones(18))
+    return by_seed(make, ARRANGEMENTS[HOLDS])
+
+
+def _act_hist_fields(seed):
+    f = {k: np.full(20, 0.5) for k in (9, 45, 81, 83)}
+    for i, k in enumerate(f):
+        f[k][: 2 + 3 * i] = 0.99
+    return {k: SimpleNamespace(positive_fraction=v, bimodality=np.full(20, 0.4)) for k, v in f.items()}
+
+
+@pytest.mark.parametrize("claim", list(IDENTITY))
+def test_bn_made_the_identity_never_holds(claim):
+    readout = IDENTITY[claim](_unnormalized(claim))
+    assert readout.verdict != HOLDS, readout.decision.summary
+
+
+def test_favoured_class_is_found_per_seed():
+    readout = _output_bias(ARRANGEMENTS[HOLDS])
+    assert [s["favoured_class"] for s in readout.values["none"]] == [2, 3, 4]
+    assert max(s["cv"] for s in readout.values["none"]) < 0.01
+    # pooled over the three networks, one j′ would serve all: two of them hardly predict it, and
+    # the CV of p(j′) across their images is no longer "nearly the same"
+    passes = by_seed(lambda s, ok: output_pass(True, s, favoured=2 + s), ARRANGEMENTS[HOLDS])
+    pooled = ro.output_bias_seed([p for s in SEEDS for p in passes[s]])
+    assert pooled["share_predicted"] < 0.5 and pooled["cv"] > 1
+
+
+def test_output_bias_cv_zero_stays_finite():
+    # logits that agree for every image (an unnormalized net at float32 precision): CV exactly 0
+    z = np.tile(np.r_[40.0, np.zeros(9)], (32, 1))
+    none = {s: [fake(logits=z, labels=np.arange(32) % 10)] for s in SEEDS}
+    bn = {s: [output_pass(False, s, favoured=0, salt=1)] for s in SEEDS}
+    stats = ro.output_bias_seed(none[0])
+    assert stats["cv"] < 1e-15 and stats["favoured_class"] == 0
+    readout = ro.output_bias(none, bn)
+    assert max(readout.values["none_over_bn_cv"]) < 1e-15
+    assert readout.verdict == HOLDS and "inf" not in readout.decision.summary
+    assert ro.cv_share(0.0, 0.0) == 1.0 and ro.cv_share(0.5, 0.1) == 1.0 and ro.cv_share(0.01, 0.2) == pytest.approx(0.05)
+
+
+def test_moment_depth_reads_the_top_channel_std_not_its_variance():
+    # top channel variance 3e4 (std 173) with |means| below 10: the std is within [10, 1e3]
+    none = by_seed(lambda s, ok: moments(0.145, 0.3, s, top_var=3e4), ARRANGEMENTS[HOLDS])
+    bn = by_seed(lambda s, ok: moments(0.0, 0.02, s + 10), ARRANGEMENTS[HOLDS])
+    readout = ro.moment_depth(none, bn)
+    assert max(readout.values["top_channel_none"]["abs_mean"]) < 10
+    assert readout.values["top_channel_none"]["std"] == pytest.approx([math.sqrt(3e4)] * 3)
+    assert readout.verdict == HOLDS, readout.decision.summary
+    # a top channel of variance 1e8 (std 1e4) and |mean| 1e4 is out of the band either way
+    big = by_seed(lambda s, ok: moments(0.5, 1.0, s, top_var=1e8), ARRANGEMENTS[HOLDS])
+    assert ro.moment_depth(big, bn).verdict == REFUTED
+    assert ro.decades_outside(100, (10, 1e3)) == pytest.approx(-1) and ro.decades_outside(1e4, (10, 1e3)) == pytest.approx(1)
+
+
+def test_t1_align_paper_table_meets_the_one_figure_reading():
+    # the paper's Table 1 (none: 1.74, 2.62, 2.11 → 2.13; BN 252, 113, 41) meets ≤ 2.5 and ≥ 10,
+    # and would fail the old ≤ 2
+    def paper(ratios):
+        return lambda s, ok: fake(table1={k: {"sum_bxy_abs": r * (1 + 0.01 * s), "abs_sum_bxy": 1.0} for k, r in zip((18, 54, 90), ratios)})
+    none, bn = by_seed(paper((1.74, 2.62, 2.11)), ARRANGEMENTS[HOLDS]), by_seed(paper((252, 113, 41)), ARRANGEMENTS[HOLDS])
+    readout = ro.t1_align(none, bn, (18, 54, 90))
+    assert readout.values["abs_sum_bxy"]["none"][0] == pytest.approx(2.13, abs=0.01)
+    assert readout.verdict == HOLDS
+    assert ro.t1_align(none, bn, (18, 54, 90), max_none=2.0).verdict == REFUTED
+
+
+def test_per_layer_factors_fit_each_seed():
+    depths = [4, 8, 16]
+    norms = np.array([[1.2 ** d, 1.1 ** d] for d in depths])
+    assert ro.per_layer_factors(norms, depths) == pytest.approx([1.2, 1.1])
+    with pytest.raises(ValueError, match="positive"):
+        ro.per_layer_factors(np.zeros((3, 2)), depths)
+    with pytest.raises(ValueError, match="depths"):
+        ro.per_layer_factors(norms, [4, 8])
+
+
+def test_readouts_reject_mismatched_or_empty_seeds():
+    p = grads(1.0, 0)
+    with pytest.raises(ValueError, match="different seeds"):
+        ro.grad_scale({0: [p], 1: [p]}, {0: [p]}, 5)
+    with pytest.raises(ValueError, match="no seeds"):
+        ro.grad_scale({}, {}, 5)
+    with pytest.raises(ValueError, match="seed 1: no passes"):
+        ro.grad_scale({0: [p], 1: []}, {0: [p], 1: [p]}, 5)
+    zero = fake(weight_grad={5: np.zeros((2, 2, 3, 3))})
+    with pytest.raises(ValueError, match="positive finite"):
+        ro.grad_scale({0: [p]}, {0: [zero]}, 5)
