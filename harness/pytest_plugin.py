@@ -63,7 +63,8 @@ class ClaimsSession:
             "wall_time_s": time.time() - self.started,
             "finished": finished,
             "interrupted": interrupted,
-            "profiles": sorted(self.profiles),
+            # under xdist the controller collects nothing: the profiles are then those of the records
+            "profiles": sorted(self.profiles or {r["profile"] for r in self.records.values()}),
             "seed_offset": self.registry.seed_offset,
             "device": describe(),
             "torch_version": torch.__version__,

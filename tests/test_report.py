@@ -123,6 +123,7 @@ def test_summary_says_which_verdicts_bear_on_the_papers():
     recs = [record("a", tier="paper"), record("b", verdict="inconclusive", tier="stand-in", cause="profile",
                                                  expected="inconclusive", as_expected=True, expected_reason="one seed")]
     html = render_html(recs)
-    assert "1 verdict(s) bear on the papers" in html and "The 1 <em>stand-in</em> verdict(s)" in html
+    assert "1 verdict(s) bear on the papers</strong>\n  (1 holds)" in render_html(recs[:1])
+    assert "budget). The 1 <em>stand-in</em> verdict(s)" in html
     assert "cause: profile" in html and "known result (profile)" in html
-    assert "No\n  verdict here bears directly" in render_html([record("a", tier="stand-in")])
+    assert "No verdict here bears directly" in render_html([record("a", tier="stand-in")])

@@ -123,6 +123,8 @@ def _summary(records: list[dict]) -> dict:
         "by_tier": [(t, [by_tier[t].get(v, 0) for v in VERDICT_ORDER], sum(by_tier[t].values()))
                     for t in tier_order if t in by_tier],
         "bearing": sum(sum(by_tier[t].values()) for t in ("paper", "reduced") if t in by_tier),
+        "bearing_counts": ", ".join(f"{n} {v}" for v in VERDICT_ORDER
+                                    if (n := sum(by_tier[t].get(v, 0) for t in ("paper", "reduced") if t in by_tier))),
         "stand_in": sum(by_tier["stand-in"].values()) if "stand-in" in by_tier else 0,
         "by_verdict": [(v, by_verdict.get(v, 0)) for v in VERDICT_ORDER],
         "by_paper": [
