@@ -3,6 +3,8 @@ the gradient), each against a slow, obviously-correct reference on a small case.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -12,7 +14,7 @@ from harness.data import normalize, synthetic_cifar
 from harness.models import resnet_cifar
 from harness.probes.divergence import along_update, batch_lines, find_diverging_update, gradient_line
 from harness.probes.functional import ParamLoss
-from harness.probes.sgd_noise import fitted_exponents, per_example_gradients, sgd_noise
+from harness.probes.sgd_noise import bootstrap_intervals, exact_exponents, exact_noise, per_example_gradients
 from harness.train import TrainConfig
 
 
@@ -36,26 +38,33 @@ def test_per_example_gradients_match_a_loop(data):
         torch.testing.assert_close(fast[i], torch.cat([p.grad.flatten() for p in model.parameters()]), atol=1e-5, rtol=1e-4)
 
 
-def test_sgd_noise_matches_eq2_and_a_direct_estimate():
+def test_exact_noise_matches_brute_force_enumeration_of_every_batch():
+    g = torch.randn(4, 3, generator=torch.Generator().manual_seed(0), dtype=torch.double) * torch.tensor([1.0, 5.0, 0.2], dtype=torch.double)
+    table = exact_noise(g, [1, 2, 3], [0.5, 2.0])
+    full = g.mean(0)
+    for i, b in enumerate([1, 2, 3]):  # reference: all 4^b equally likely ordered batches, drawn with replacement
+        brute = np.mean([float(((g[list(batch)].mean(0) - full) ** 2).sum()) for batch in itertools.product(range(4), repeat=b)])
+        for j, a in enumerate([0.5, 2.0]):
+            assert table["noise"][i][j] == pytest.approx(a**2 * brute, rel=1e-12)
+
+
+def test_exact_exponents_and_the_bootstrap_cross_check():
     g = torch.randn(50, 7, generator=torch.Generator().manual_seed(0)) * torch.arange(1.0, 8.0)
-    table = sgd_noise(g, [1, 4, 16], [0.1, 1.0, 10.0], draws=4000, generator=torch.Generator().manual_seed(1))
-    m = float(((g - g.mean(0)) ** 2).sum(1).mean())
-    assert table["M"] == pytest.approx(m)
-    # reference: batches drawn one by one with replacement, mean gradient by hand
-    gen = torch.Generator().manual_seed(2)
-    direct = np.mean([float(((g[torch.randint(0, 50, (4,), generator=gen)].mean(0) - g.mean(0)) ** 2).sum()) for _ in range(4000)])
-    assert table["noise"][1][1] == pytest.approx(direct, rel=0.08)
-    measured, predicted = np.asarray(table["noise"]), np.asarray(table["predicted"])
-    assert np.allclose(measured / predicted, 1, atol=0.08)  # E = α²M/|B| (4000 draws: a few % noise)
-    fits = fitted_exponents(table)
-    assert all(f["low"] <= -1 <= f["high"] for f in fits["batch"]) and all(f["slope"] == pytest.approx(2) for f in fits["lr"])
+    table = exact_noise(g, [1, 4, 16, 64], [0.1, 1.0, 10.0])
+    slopes = exact_exponents(table)
+    assert slopes["batch"] == pytest.approx([-1.0] * 3, abs=1e-9) and slopes["lr"] == pytest.approx([2.0] * 4, abs=1e-9)
+    mc = bootstrap_intervals(g, [1, 4, 16, 64], draws=2000, generator=torch.Generator().manual_seed(1))
+    exact = [row[1] for row in table["noise"]]  # α = 1
+    assert all(low <= e <= high and low < mean < high for (mean, low, high), e in zip(mc, exact))
+    mean, low, high = mc[0]
+    assert high - mean > mean - low  # BCa bounds follow the right skew of squared norms
 
 
-def test_sgd_noise_rejects_bad_input():
+def test_sgd_noise_probes_reject_bad_input():
     with pytest.raises(ValueError, match="per-example gradients"):
-        sgd_noise(torch.zeros(1, 3), [1], [0.1], 10, torch.Generator())
+        exact_noise(torch.zeros(1, 3), [1], [0.1])
     with pytest.raises(ValueError, match="batch sizes"):
-        sgd_noise(torch.zeros(5, 3), [0], [0.1], 10, torch.Generator())
+        exact_noise(torch.zeros(5, 3), [0], [0.1])
 
 
 def test_diverging_update_is_the_last_applied_and_lands_on_divergence(data):
@@ -112,12 +121,3 @@ def test_batch_lines_probe_the_requested_batches(data):
     torch.manual_seed(0)
     lines = batch_lines(resnet_cifar(8, "batch", 4), data, TrainConfig(lr=0.1, steps=1, batch_size=32), [1, 3], [0.01, 0.1], "cpu")
     assert set(lines) == {1, 3} and len(lines[3]["loss"]) == 2
-
-
-def test_weighted_slope_matches_ordinary_fit_with_equal_errors_and_widens_with_them():
-    from harness.probes.sgd_noise import weighted_slope
-    from harness.stats import fitted_slope
-    x, y = np.arange(6.0), 2 - 0.5 * np.arange(6.0) + np.array([0.01, -0.02, 0.0, 0.015, -0.01, 0.005])
-    ols, wls = fitted_slope(x, y), weighted_slope(x, y, np.full(6, 0.01))
-    assert wls["slope"] == pytest.approx(ols["slope"])
-    assert weighted_slope(x, y, np.full(6, 0.1))["stderr"] == pytest.approx(10 * wls["stderr"])

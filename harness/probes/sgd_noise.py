@@ -7,6 +7,12 @@ says the denominator should be |B|²; fitting the exponent of |B| decides betwee
 The per-example gradients g_i are computed once (torch.func: vmap of grad over the examples), so
 the model must not couple examples (no BN in train mode). A batch gradient is then a row of
 C·G/|B|, where C holds each draw's multinomial counts: thousands of batches cost one matmul.
+
+:func:`exact_noise` gives the expectation itself, from the first two moments of the multinomial
+counts and the Gram matrix of the g_i (float64); :func:`bootstrap_intervals` estimates it by Monte
+Carlo, as a cross-check, with bootstrap (BCa) intervals, whose skew-aware bounds suit the
+heavy-tailed squared norms. (A log-space fit of Monte-Carlo means, used before, was biased low at
+small |B| by that skew.)
 """
 
 from __future__ import annotations
@@ -21,7 +27,6 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from harness.accel import float32_probe
-from harness.stats import fitted_slope
 
 
 def per_example_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -37,53 +42,47 @@ def per_example_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor) ->
     return torch.cat([g.reshape(len(x), -1) for g in grads.values()], dim=1)
 
 
-def sgd_noise(grads: torch.Tensor, batch_sizes: Sequence[int], lrs: Sequence[float], draws: int,
-              generator: torch.Generator) -> dict:
-    """Monte-Carlo estimate of E‖α∇f − α∇_SGD‖² for every (|B|, α), with Eq. 2's prediction.
+def exact_noise(grads: torch.Tensor, batch_sizes: Sequence[int], lrs: Sequence[float]) -> dict:
+    """E‖α∇f − α∇_SGD‖² exactly, for every (|B|, α), over batches of |B| draws with replacement.
 
-    Returns ``{"M": M, "batch_sizes", "lrs", "noise": [[...] per α] per |B|, "predicted": same
-    shape, α²M/|B|, "stderr": standard error of each estimate}``.
+    With c the batch's count vector (multinomial, |B| draws, p = 1/n each), ∇_SGD = cᵀG/|B| and
+    E[c c ᵀ] = |B|(|B| − 1)p²·11ᵀ + |B|p·I, so with K = GGᵀ:
+    E‖cᵀG/|B| − ḡ‖² = ((|B| − 1)/|B|)·1ᵀK1/n² + tr K/(|B| n) − 1ᵀK1/n².
+    Returns ``{"batch_sizes", "lrs", "noise": [[...] per α] per |B|}`` in float64.
     """
     if grads.dim() != 2 or len(grads) < 2:
         raise ValueError(f"need an (n ≥ 2, P) matrix of per-example gradients, got shape {tuple(grads.shape)}")
-    if not batch_sizes or any(b < 1 for b in batch_sizes) or not lrs or any(not a > 0 for a in lrs) or draws < 2:
-        raise ValueError(f"need batch sizes ≥ 1, positive LRs and ≥ 2 draws, got {list(batch_sizes)}, {list(lrs)}, {draws}")
+    if not batch_sizes or any(b < 1 for b in batch_sizes) or not lrs or any(not a > 0 for a in lrs):
+        raise ValueError(f"need batch sizes ≥ 1 and positive LRs, got {list(batch_sizes)}, {list(lrs)}")
+    g = grads.double()
+    n = len(g)
+    gram = g @ g.T
+    total, trace = float(gram.sum()) / n**2, float(torch.trace(gram)) / n
+    noise = [[a**2 * ((b - 1) / b * total + trace / b - total) for a in lrs] for b in batch_sizes]
+    return {"batch_sizes": list(batch_sizes), "lrs": list(lrs), "noise": noise}
+
+
+def bootstrap_intervals(grads: torch.Tensor, batch_sizes: Sequence[int], draws: int, generator: torch.Generator,
+                        confidence: float = 0.99) -> list[tuple[float, float, float]]:
+    """Monte-Carlo mean of ‖∇_SGD − ∇f‖² per |B| (α = 1) with its BCa bootstrap interval: the
+    squared norms are heavy-tailed, so a symmetric normal interval would misplace the bounds."""
     g = grads.double()
     n, full = len(g), g.mean(dim=0)
-    m = float(((g - full) ** 2).sum(dim=1).mean())
     uniform = torch.full((n,), 1.0 / n, dtype=torch.double)
-    noise, predicted, stderr = [], [], []
+    out = []
     for b in batch_sizes:
         counts = torch.stack([torch.bincount(torch.multinomial(uniform, b, replacement=True, generator=generator), minlength=n)
                               for _ in range(draws)]).double()
-        sq = ((counts @ g / b - full) ** 2).sum(dim=1)  # ‖∇_SGD − ∇f‖² per draw
-        noise.append([float(a**2 * sq.mean()) for a in lrs])
-        stderr.append([float(a**2 * sq.std() / np.sqrt(draws)) for a in lrs])
-        predicted.append([a**2 * m / b for a in lrs])
-    return {"M": m, "batch_sizes": list(batch_sizes), "lrs": list(lrs), "noise": noise, "predicted": predicted,
-            "stderr": stderr, "draws": draws}
+        sq = ((counts @ g / b - full) ** 2).sum(dim=1).numpy()
+        ci = scipy.stats.bootstrap((sq,), np.mean, confidence_level=confidence, method="BCa", n_resamples=2000,
+                                   random_state=np.random.default_rng(int(generator.initial_seed()) + b)).confidence_interval
+        out.append((float(sq.mean()), float(ci.low), float(ci.high)))
+    return out
 
 
-def weighted_slope(x: Sequence[float], y: Sequence[float], sigma: Sequence[float], confidence: float = 0.95) -> dict[str, float]:
-    """Weighted least-squares slope of y on x when each y_i carries a known standard error σ_i
-    (here the Monte-Carlo error of a log noise estimate); the interval is normal-theory."""
-    x, y, w = np.asarray(x, float), np.asarray(y, float), 1.0 / np.asarray(sigma, float) ** 2
-    xm, ym = np.sum(w * x) / np.sum(w), np.sum(w * y) / np.sum(w)
-    sxx = np.sum(w * (x - xm) ** 2)
-    slope, stderr = float(np.sum(w * (x - xm) * (y - ym)) / sxx), float(np.sqrt(1.0 / sxx))
-    half = scipy.stats.norm.ppf(0.5 + confidence / 2) * stderr
-    return {"slope": slope, "stderr": stderr, "low": slope - half, "high": slope + half}
-
-
-def fitted_exponents(table: dict) -> dict:
-    """Exponents of |B| and α in the measured noise, with 95% confidence intervals.
-
-    Exponent of |B|: weighted slope of log noise on log |B| at each α, each point weighted by its
-    Monte-Carlo error (stderr / noise), so the interval reflects the finite number of draws.
-    Exponent of α: ordinary slope of log noise on log α at each |B| (α is an exact prefactor)."""
-    noise, stderr = np.asarray(table["noise"]), np.asarray(table["stderr"])
+def exact_exponents(table: dict) -> dict:
+    """Log–log slopes of the exact noise: in |B| at each α, and in α at each |B|."""
+    noise = np.asarray(table["noise"])
     log_b, log_a = np.log(table["batch_sizes"]), np.log(table["lrs"])
-    return {
-        "batch": [weighted_slope(log_b, np.log(noise[:, j]), stderr[:, j] / noise[:, j]) for j in range(noise.shape[1])],
-        "lr": [fitted_slope(log_a, np.log(noise[i, :])) for i in range(noise.shape[0])],
-    }
+    return {"batch": [float(np.polyfit(log_b, np.log(noise[:, j]), 1)[0]) for j in range(noise.shape[1])],
+            "lr": [float(np.polyfit(log_a, np.log(noise[i, :]), 1)[0]) for i in range(noise.shape[0])]}
