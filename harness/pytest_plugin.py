@@ -48,8 +48,13 @@ class ClaimsSession:
         self.selected = 0
         self.profiles: set[str] = set()
         self.started = time.time()
+        self.started_text = _dt.datetime.fromtimestamp(self.started, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        self.commit = _git_commit(Path(config.rootpath))
+        self.run_id = f"{self.started:.6f} {socket.gethostname()} {os.getpid()}"  # records name the run they came from
         self.is_worker = hasattr(config, "workerinput")
+        self.fresh = bool(config.getoption("fresh_report"))  # ignore the stored records, once
         self.report_paths: tuple[Path, Path] | None = None
+        self.warned = False
         report_dir = config.getoption("report_dir") or os.environ.get("BNCLAIMS_REPORT_DIR")
         self.report_dir = Path(report_dir) if report_dir else Path(config.rootpath) / "reports"
 
@@ -59,7 +64,9 @@ class ClaimsSession:
         from harness.device import describe
 
         return {
-            "started": _dt.datetime.fromtimestamp(self.started, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+            "id": self.run_id,
+            "started": self.started_text,
+            "commit": self.commit,
             "wall_time_s": time.time() - self.started,
             "finished": finished,
             "interrupted": interrupted,
@@ -74,14 +81,27 @@ class ClaimsSession:
         }
 
     def write(self, *, finished: bool, interrupted: bool = False) -> tuple[Path, Path] | None:
-        from harness.report import merge_records, write_json, write_report
+        """Merge this run's records into the report store (claims.json) and, at the end, render
+        the whole store as HTML. A failed write warns once; the run goes on."""
+        from harness.report import update_store, write_html
 
-        records = merge_records(self.records.values())
-        run = self.run_info(finished=finished, interrupted=interrupted)
-        if finished:
-            return write_report(records, self.report_dir, [run])
-        write_json(records, self.report_dir / "claims.json", [run])
+        json_path = self.report_dir / "claims.json"
+        try:
+            records, runs, warning = update_store(json_path, self.records.values(),
+                                                  self.run_info(finished=finished, interrupted=interrupted), fresh=self.fresh)
+            self.fresh = False  # later writes merge with what this run wrote
+            if warning:
+                self._warn(warning)
+            if finished:
+                return json_path, write_html(records, runs, self.report_dir / "claims.html")
+        except OSError as err:
+            self._warn(f"could not write the claims report in {self.report_dir}: {err}")
         return None
+
+    def _warn(self, text: str) -> None:
+        if not self.warned:
+            self.warned = True
+            _print_warning(self.config, f"claims report: {text}")
 
     # hooks: this object is registered as a plugin in pytest_configure
 
@@ -92,11 +112,13 @@ class ClaimsSession:
         for name, value in report.user_properties:
             if name == RECORD_PROPERTY:
                 record = json.loads(value)
+                # this run's, also on xdist workers' records
+                record.update(run_id=self.run_id, recorded=self.started_text, commit=self.commit)
                 self.records[record["nodeid"]] = record
                 self.write(finished=False)  # an interrupted run keeps what finished
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if self.is_worker or (not self.records and not self.selected):
+        if self.is_worker or not self.records:  # --collect-only, or no claim ran: the report stays as it was
             return
         self.report_paths = self.write(finished=True, interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
 
@@ -119,6 +141,23 @@ class ClaimsSession:
         terminalreporter.write_line(f"wrote {self.report_paths[1]} and {self.report_paths[0]}")
 
 
+def _git_commit(root: Path) -> str | None:
+    """The checkout's commit (short), or None outside a git checkout."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def _print_warning(config: pytest.Config, text: str) -> None:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"WARNING {text}", yellow=True)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("bnclaims", "claims suite")
     group.addoption("--claims-dir", default=None, help="directory of claims YAML files (default: <rootdir>/claims)")
@@ -133,6 +172,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--cache-dir", default=None,
         help="trained-model cache (default: <rootdir>/fixtures/cache; env BNCLAIMS_CACHE)",
+    )
+    group.addoption(
+        "--fresh-report", action="store_true", default=False,
+        help="start claims.json afresh instead of merging this run's records into it",
     )
     group.addoption(
         "--seed-offset", default=None,

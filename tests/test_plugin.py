@@ -218,7 +218,7 @@ def test_xdist_gives_same_verdicts_and_one_report(project):
     parallel, payload = records(project)
     assert verdicts(parallel) == verdicts(serial)
     assert {r["nodeid"] for r in parallel.values()} == {r["nodeid"] for r in serial.values()}
-    assert sorted(p.name for p in (project.path / "reports").iterdir()) == ["claims.html", "claims.json"]
+    assert sorted(p.name for p in (project.path / "reports").iterdir()) == [".claims.json.lock", "claims.html", "claims.json"]
 
 
 def _project_dist() -> list[str]:
@@ -389,3 +389,32 @@ def test_a_run_whose_images_stood_in_for_cifar10_counts_as_a_stand_in(project):
     fast, slow = recs[("B-T-HOLDS", None, "fast")], recs[("B-T-HOLDS", None, "slow")]
     assert (fast["tier"], slow["tier"]) == ("stand-in", "paper")  # both declared paper
     assert any("stood in for CIFAR-10" in n for n in fast["notes"])
+
+
+def test_the_report_is_a_store_a_subset_run_keeps_the_rest(project):
+    project.runpytest("claims", "-m", "fast")
+    full, _ = records(project)
+    json_path = project.path / "reports" / "claims.json"
+    before = json_path.read_bytes()
+    project.runpytest("claims", "-m", "fast", "--collect-only")  # collects, runs nothing, writes nothing
+    assert json_path.read_bytes() == before
+    project.runpytest("claims", "-m", "fast", "-k", "B-T-HOLDS").assert_outcomes(passed=1, deselected=5)
+    after, payload = records(project)
+    assert set(after) == set(full)  # the four records that did not run are still there
+    assert len(payload["runs"]) == 2 and all(r["commit"] is None for r in payload["runs"])  # not a git checkout
+    held = after[("B-T-HOLDS", None, "fast")]["run_id"]
+    assert held == payload["runs"][-1]["id"] and after[("B-T-REFUTED", None, "fast")]["run_id"] == payload["runs"][0]["id"]
+    html = (project.path / "reports" / "claims.html").read_text(encoding="utf-8")
+    assert html.count("from an earlier run") == 4
+    project.runpytest("claims", "-m", "fast", "-k", "B-T-HOLDS", "--fresh-report")
+    assert set(records(project)[0]) == {("B-T-HOLDS", None, "fast")}
+
+
+def test_an_unreadable_report_is_set_aside_with_a_warning(project):
+    (project.path / "reports").mkdir()
+    (project.path / "reports" / "claims.json").write_bytes(b"\x00\x01 not json")
+    result = project.runpytest("claims", "-m", "fast")
+    result.assert_outcomes(passed=3, xfailed=2)
+    result.stdout.fnmatch_lines(["WARNING claims report: *not valid JSON*moved it to *claims.json.unreadable*"])
+    assert (project.path / "reports" / "claims.json.unreadable").read_bytes() == b"\x00\x01 not json"
+    assert len(records(project)[0]) == 5

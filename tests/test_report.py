@@ -127,3 +127,11 @@ def test_summary_says_which_verdicts_bear_on_the_papers():
     assert "budget). The 1 <em>stand-in</em> verdict(s)" in html
     assert "cause: profile" in html and "known result (profile)" in html
     assert "No verdict here bears directly" in render_html([record("a", tier="stand-in")])
+
+
+def test_merge_keeps_the_newest_run_per_claim_case_profile_and_tier_whatever_the_file_order():
+    old = record("n1", verdict="holds", run_id="100.0 host 1", tier="stand-in")
+    new = record("n1", verdict="refuted", run_id="200.0 host 2", tier="stand-in")
+    other_tier = record("n1", verdict="inconclusive", run_id="50.0 host 3", tier="paper")
+    merged = merge_records([new], [old, other_tier])
+    assert sorted((r["tier"], r["verdict"]) for r in merged) == [("paper", "inconclusive"), ("stand-in", "refuted")]

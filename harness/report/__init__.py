@@ -1,7 +1,9 @@
 """Claims report: records (one per claim × parametrization) → claims.json → claims.html.
 
-``claims.json`` is the merge point: xdist workers, shards and separate runs each produce records,
-and ``python -m harness.report merge a.json b.json -o reports/claims.html`` rebuilds one report.
+``claims.json`` is a store, not a snapshot: a run updates the records it produced (one per claim,
+case, profile and tier; the newest run wins) and keeps every other one, so a ``-k`` run never
+loses the rest. xdist workers, shards and separate runs each produce records, and
+``python -m harness.report merge a.json b.json -o reports/claims.html`` rebuilds one report.
 """
 
 from harness.report.records import (
@@ -9,6 +11,8 @@ from harness.report.records import (
     ReportError,
     load_records,
     merge_records,
+    update_store,
+    write_html,
     write_json,
     write_report,
 )
@@ -20,6 +24,8 @@ __all__ = [
     "load_records",
     "merge_records",
     "render_html",
+    "update_store",
+    "write_html",
     "write_json",
     "write_report",
 ]

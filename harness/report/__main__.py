@@ -10,14 +10,14 @@ import sys
 from pathlib import Path
 
 from harness.report.html import render_html
-from harness.report.records import ReportError, atomic_write_text, load_records, merge_records, write_json
+from harness.report.records import ReportError, atomic_write_text, load_records, merge_records, merge_runs, write_json
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.report", description=__doc__.strip().splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     merge = sub.add_parser("merge", help="merge claims JSON files into one HTML (and JSON) report")
-    merge.add_argument("inputs", nargs="+", type=Path, help="claims JSON files; later files win on the same test")
+    merge.add_argument("inputs", nargs="+", type=Path, help="claims JSON files; on the same claim, case, profile and tier the newest run wins")
     merge.add_argument("-o", "--output", type=Path, required=True, help="HTML file to write")
     merge.add_argument("--json", type=Path, help="also write the merged records as JSON here")
     args = parser.parse_args(argv)
@@ -31,11 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     except ReportError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    records = merge_records(*groups)
+    records, runs = merge_records(*groups), merge_runs(runs)
     atomic_write_text(args.output, render_html(records, runs))
     if args.json:
         write_json(records, args.json, runs)
-    print(f"wrote {args.output} ({len(records)} records from {len(args.inputs)} file(s))")
+    print(f"wrote {args.output} ({len(records)} records from {len(args.inputs)} file(s); "
+          f"where files overlap, the newest run's record was kept)")
     return 0
 
 

@@ -150,21 +150,24 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-RUN_FIELDS = ("profiles", "seed_offset", "device", "torch_version", "python_version", "host", "started", "wall_time_s", "interrupted")
+RUN_FIELDS = ("profiles", "commit", "seed_offset", "device", "torch_version", "python_version", "host", "started", "wall_time_s", "interrupted")
 
 
 # fields a record from an older or foreign file may lack
-RECORD_DEFAULTS = {"tier": None, "cause": None, "seed_exempt": None, "tentative": None, "seed_offset": 0}
+RECORD_DEFAULTS = {"tier": None, "cause": None, "seed_exempt": None, "tentative": None, "seed_offset": 0,
+                   "recorded": None, "commit": None, "run_id": None}
 
 
 def render_html(records: list[dict], runs: list[dict] | None = None) -> str:
     template = _environment().get_template("template.html.j2")
     records = [{**RECORD_DEFAULTS, **r} for r in records]
     runs = [{**{f: None for f in RUN_FIELDS}, **run} for run in runs or []]  # runs from older or foreign files
+    latest = runs[-1].get("id") if runs else None  # merge_runs sorts oldest first; records of other runs are marked
     return template.render(
         papers=_group(records),
         summary=_summary(records),
         runs=runs,
+        latest=latest,
         verdicts=VERDICT_ORDER,
         generated=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     )

@@ -58,21 +58,75 @@ def load_records(path: Path | str) -> tuple[list[dict], list[dict]]:
     return records, list(payload.get("runs", []))
 
 
+def record_key(rec: Mapping[str, Any]) -> tuple:
+    """What one record speaks for: the claim, its case, the profile and the tier it ran at."""
+    return rec["claim_id"], rec.get("case"), rec["profile"], rec.get("tier")
+
+
+def run_time(run_id: str | None) -> float:
+    """When a run started, from its id ("<unix time> <host> <pid>"); 0 for records without one."""
+    try:
+        return float(str(run_id).split()[0])
+    except (ValueError, IndexError):
+        return 0.0
+
+
 def merge_records(*groups: Iterable[Mapping[str, Any]]) -> list[dict]:
-    """Union of records; for the same test node id and profile the later group wins."""
-    merged: dict[tuple[str, str], dict] = {}
+    """Union of records; for the same claim, case, profile and tier the newest run wins (records
+    without a run id count as oldest), and on a tie the later group."""
+    merged: dict[tuple, dict] = {}
     for group in groups:
         for rec in group:
-            merged[(rec["nodeid"], rec["profile"])] = dict(rec)
+            key = record_key(rec)
+            if key not in merged or run_time(rec.get("run_id")) >= run_time(merged[key].get("run_id")):
+                merged[key] = dict(rec)
     return sorted(merged.values(), key=lambda r: (r["paper"], r.get("section", ""), r["claim_id"], r["nodeid"]))
 
 
+def merge_runs(*groups: Iterable[Mapping[str, Any]]) -> list[dict]:
+    """Run descriptions of every group, one per run id, oldest first."""
+    runs: dict[Any, dict] = {}
+    for group in groups:
+        for run in group:
+            runs[run.get("id") or run.get("started") or len(runs)] = dict(run)
+    return sorted(runs.values(), key=lambda r: run_time(r.get("id")))
+
+
+def update_store(path: Path | str, records: Iterable[Mapping[str, Any]], run: Mapping[str, Any],
+                 fresh: bool = False) -> tuple[list[dict], list[dict], str | None]:
+    """Merge ``records`` and ``run`` into the claims JSON at ``path`` under a file lock, keeping
+    every record this run did not produce; ``fresh`` ignores what the file holds. Returns the
+    merged records and runs, and a warning when an unreadable file had to be set aside (renamed
+    to ``<name>.unreadable``) rather than merged."""
+    from filelock import FileLock
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    warning = None
+    with FileLock(str(path.with_name(f".{path.name}.lock"))):
+        old_records, old_runs = [], []
+        if path.exists() and not fresh:
+            try:
+                old_records, old_runs = load_records(path)
+            except ReportError as err:
+                aside = path.with_name(path.name + ".unreadable")
+                os.replace(path, aside)
+                warning = f"{err}; moved it to {aside} and started a new report"
+        merged, runs = merge_records(old_records, records), merge_runs(old_runs, [run])
+        write_json(merged, path, runs)
+    return merged, runs, warning
+
+
 def write_report(records: list[dict], directory: Path | str, runs: list[dict] | None = None, stem: str = "claims") -> tuple[Path, Path]:
-    """Write ``<stem>.json`` and ``<stem>.html`` into ``directory``."""
+    """Write ``<stem>.json`` and ``<stem>.html`` into ``directory`` (replacing them)."""
+    directory = Path(directory)
+    json_path = directory / f"{stem}.json"
+    write_json(records, json_path, runs or [])
+    return json_path, write_html(records, runs or [], directory / f"{stem}.html")
+
+
+def write_html(records: list[dict], runs: list[dict], path: Path | str) -> Path:
     from harness.report.html import render_html
 
-    directory = Path(directory)
-    json_path, html_path = directory / f"{stem}.json", directory / f"{stem}.html"
-    write_json(records, json_path, runs or [])
-    atomic_write_text(html_path, render_html(records, runs or []))
-    return json_path, html_path
+    atomic_write_text(path, render_html(records, runs))
+    return Path(path)
