@@ -7,8 +7,9 @@ import os
 # machine's cores, and two workers with two spinning OpenBLAS threads each on a 2-core machine run
 # several times slower than one.
 _threads = os.environ.get("BNCLAIMS_THREADS", "1")
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, _threads)
+if _threads.isdigit() and int(_threads) > 0:  # a bad value is reported by the claims plugin, in one line
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, _threads)
 
 # One GPU per xdist worker: CUDA_VISIBLE_DEVICES must be set before anything initializes CUDA
 # (harness/device.py: the GPU pool, round robin, BNCLAIMS_GPUS, BNCLAIMS_GPU_PER_WORKER=0 to opt out).

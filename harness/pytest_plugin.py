@@ -212,7 +212,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{name}: {text}")
     from harness.device import configure_threads
 
-    configure_threads()
+    try:
+        configure_threads()
+    except ValueError as err:  # a bad BNCLAIMS_THREADS: one line, before any claim runs
+        raise pytest.UsageError(f"{err} (unset it for the default of 1)") from None
     claims_dir = Path(config.getoption("claims_dir") or Path(config.rootpath) / "claims")
     try:
         offset = seed_offset(config)

@@ -418,3 +418,12 @@ def test_an_unreadable_report_is_set_aside_with_a_warning(project):
     result.stdout.fnmatch_lines(["WARNING claims report: *not valid JSON*moved it to *claims.json.unreadable*"])
     assert (project.path / "reports" / "claims.json.unreadable").read_bytes() == b"\x00\x01 not json"
     assert len(records(project)[0]) == 5
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-1"])
+def test_a_bad_thread_count_is_one_usage_error(project, monkeypatch, value):
+    monkeypatch.setenv("BNCLAIMS_THREADS", value)
+    result = project.runpytest_subprocess("claims")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*BNCLAIMS_THREADS must be a positive integer, got '{value}' (unset it for the default of 1)*"])
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()

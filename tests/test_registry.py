@@ -229,3 +229,11 @@ def test_seed_offset_shifts_every_seed_and_nothing_else(tmp_path):
         load_claims_file(write(tmp_path, "s.yaml", GOOD.replace("fast: {x: 1}", "fast: {seeds: 5}")))
     with pytest.raises(RegistryError, match=r"field 'profiles.fast.seed': a seed must be an integer"):
         load_claims_file(write(tmp_path, "t.yaml", GOOD.replace("fast: {x: 1}", "fast: {seed: zero}")))
+
+
+def test_a_repeated_key_is_an_error_naming_file_and_line(tmp_path):
+    text = GOOD.replace("      fast: {x: 1}\n", "      fast: {x: 1}\n      fast: {x: 5}\n")
+    with pytest.raises(RegistryError, match=r"a\.yaml: not valid YAML: .*repeated key 'fast'\n.*line 15"):
+        load_claims_file(write(tmp_path, "a.yaml", text))
+    with pytest.raises(RegistryError, match=r"repeated key 'x'"):
+        load_claims_file(write(tmp_path, "b.yaml", GOOD.replace("fast: {x: 1}", "fast: {x: 1, x: 2}")))
