@@ -45,7 +45,6 @@ class ClaimsSession:
         self.config = config
         self.registry = registry
         self.records: dict[str, dict] = {}
-        self.selected = 0
         self.profiles: set[str] = set()
         self.started = time.time()
         self.started_text = _dt.datetime.fromtimestamp(self.started, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -306,9 +305,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     state = _state(session.config)
-    claim_items = [i for i in session.items if CLAIM_KEY in i.stash]
-    state.selected = len(claim_items)
-    state.profiles = {i.stash[CLAIM_KEY][1] for i in claim_items}
+    state.profiles = {i.stash[CLAIM_KEY][1] for i in session.items if CLAIM_KEY in i.stash}
 
 
 @pytest.fixture(scope="session")
