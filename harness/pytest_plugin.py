@@ -48,9 +48,9 @@ class ClaimsSession:
         self.profiles: set[str] = set()
         self.started = time.time()
         self.started_text = _dt.datetime.fromtimestamp(self.started, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-        self.commit = _git_commit(Path(config.rootpath))
-        self.run_id = f"{self.started:.6f} {socket.gethostname()} {os.getpid()}"  # records name the run they came from
         self.is_worker = hasattr(config, "workerinput")
+        self.commit = None if self.is_worker else _git_commit(Path(config.rootpath))  # the controller stamps records
+        self.run_id = f"{self.started:.6f} {socket.gethostname()} {os.getpid()}"  # records name the run they came from
         self.fresh = bool(config.getoption("fresh_report"))  # ignore the stored records, once
         self.report_paths: tuple[Path, Path] | None = None
         self.warned = False

@@ -353,7 +353,7 @@ def t1_trend(none: BySeed, layers: Sequence[int], column: str) -> Readout:
     """R1-T1-TREND: one Table 1 column of the unnormalized net, strictly increasing over the
     layers, for every seed."""
     seeds = seeds_of(none)
-    per = [[table1(none[s], layers)[k][column] for k in layers] for s in seeds]
+    per = [[rows[k][column] for k in layers] for rows in (table1(none[s], layers) for s in seeds)]
     where = ", ".join(map(str, layers))
     return Readout({"column": column, "seeds": seeds, "per_seed": {s: dict(zip(layers, v)) for s, v in zip(seeds, per)},
                     "mean": dict(zip(layers, np.mean(per, 0).tolist()))},
