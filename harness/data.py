@@ -1,4 +1,5 @@
-"""Image data as tensors: synthetic CIFAR-like data, patches of real photographs, and real CIFAR-10.
+"""Image data as tensors: synthetic CIFAR-like data, patches of real photographs, scikit-learn's
+handwritten digits, and real CIFAR-10.
 
 Images are kept as uint8 tensors (N, 3, H, W) with int64 labels: a quarter of the memory of
 float32, and the same layout on CPU and GPU. Normalization and augmentation (random flip,
@@ -40,6 +41,7 @@ class ImageData:
     test_y: torch.Tensor
     mean: tuple[float, float, float]  # per channel, on the [0, 1] scale
     std: tuple[float, float, float]
+    hflip: bool = True  # whether a mirrored image is still an image of its class (not for digits)
 
     def to(self, device: torch.device | str) -> ImageData:
         return dataclasses.replace(
@@ -60,14 +62,16 @@ def normalize(x: torch.Tensor, mean, std) -> torch.Tensor:
     return (x.float() / 255.0 - m) / s
 
 
-def augment(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
-    """Random horizontal flip, then a random crop of the zero-padded image, for a whole batch."""
+def augment(x: torch.Tensor, generator: torch.Generator, pad: int = 4, hflip: bool = True) -> torch.Tensor:
+    """Random horizontal flip (when ``hflip``), then a random crop of the zero-padded image, for a
+    whole batch. The flip draws are made either way, so the crops do not depend on ``hflip``."""
     n, c, h, w = x.shape
     draw = {"generator": generator, "device": generator.device}
     flip = (torch.rand(n, **draw) < 0.5).to(x.device)
     dx = torch.randint(0, 2 * pad + 1, (n,), **draw).to(x.device)
     dy = torch.randint(0, 2 * pad + 1, (n,), **draw).to(x.device)
-    x = torch.where(flip.view(n, 1, 1, 1), x.flip(-1), x)
+    if hflip:
+        x = torch.where(flip.view(n, 1, 1, 1), x.flip(-1), x)
     padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
     rows = (dy.view(n, 1) + torch.arange(h, device=x.device)).view(n, 1, h, 1).expand(n, c, h, w + 2 * pad)
     cols = (dx.view(n, 1) + torch.arange(w, device=x.device)).view(n, 1, 1, w).expand(n, c, h, w)
@@ -162,6 +166,46 @@ def natural_patches(n_train: int = 10_000, n_test: int = 2_000, size: int = 32, 
     mean = tuple(float(v) for v in train.mean(dim=(0, 2, 3)))
     std = tuple(float(v) for v in train.std(dim=(0, 2, 3)))
     return ImageData(f"natural-patches-{size}px", x[:n_train], labels[:n_train], x[n_train:], labels[n_train:], mean, std)
+
+
+DIGITS_TEST = 360  # a fifth of the 1,797 digits, 35–37 per class
+
+
+def digits(resolution: int = 8) -> ImageData:
+    """scikit-learn's handwritten digits (``load_digits``: 1,797 real 8×8 grey images of the
+    digits 0–9 at 17 grey levels, shipped inside its wheel, so no download), as a ten-class image
+    dataset like CIFAR-10.
+
+    - split: a fixed stratified split, 360 test images (35–37 per class, in proportion) and 1,437 training images,
+      the same on every call (``train_test_split(random_state=0)``);
+    - pixels: grey levels 0–16 scaled to 0–255 and copied into the three channels, so every model
+      built for CIFAR-10 takes them unchanged; ``resolution`` > 8 upsamples bilinearly (a multiple
+      of 8);
+    - normalization: the training images' mean and std (the same in every channel);
+    - augmentation: no horizontal flip (a mirrored digit is not the same digit; ``hflip=False``);
+      the pad-crop applies, its padding scaled with the resolution by the caller.
+    """
+    if resolution < 8 or resolution % 8:
+        raise ValueError(f"digits come at 8×8 and upsample by whole factors: resolution must be 8, 16, 24, ..., got {resolution}")
+    try:
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+    except ImportError as err:
+        raise DataUnavailable(f"the digits need scikit-learn (pip install 'scikit-learn>=1.3'): {err}") from None
+    bunch = load_digits()
+    images, labels = np.asarray(bunch.images), np.asarray(bunch.target)
+    if images.shape[1:] != (8, 8) or images.min() < 0 or images.max() > 16 or sorted(set(labels.tolist())) != list(range(10)):
+        raise DataUnavailable(f"scikit-learn's digits are not 8×8 images at levels 0–16 of ten classes: {images.shape}")
+    idx_train, idx_test = train_test_split(np.arange(len(labels)), test_size=DIGITS_TEST, stratify=labels, random_state=0)
+    x = torch.from_numpy(np.round(images * (255.0 / 16.0))).float().unsqueeze(1)
+    if resolution > 8:
+        x = torch.nn.functional.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False)
+    x = x.round().clamp(0, 255).to(torch.uint8).expand(-1, 3, -1, -1).contiguous()
+    y = torch.from_numpy(labels).to(torch.int64)
+    train = x[idx_train, :1].double() / 255.0
+    mean, std = float(train.mean()), float(train.std())
+    return ImageData(f"digits-{resolution}px", x[idx_train], y[idx_train], x[idx_test], y[idx_test], (mean,) * 3, (std,) * 3,
+                     hflip=False)
 
 
 def _sample_photographs() -> list[np.ndarray]:

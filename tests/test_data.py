@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from harness.data import (CIFAR10_ENV, DataUnavailable, augment, cifar10_root, load_cifar10, natural_patches, normalize,
+from harness.data import (CIFAR10_ENV, DataUnavailable, augment, cifar10_root, digits, load_cifar10, natural_patches, normalize,
                           synthetic_cifar)
 
 
@@ -88,18 +88,43 @@ def test_small_cnn_learns_synthetic_data_a_linear_model_clearly_less():
     assert linear_acc > 0.15, "colour gives a linear model some signal above chance"
 
 
-def test_augment_matches_per_image_reference():
+@pytest.mark.parametrize("hflip", [True, False])
+def test_augment_matches_per_image_reference(hflip):
     x = torch.randint(0, 255, (6, 3, 8, 8), dtype=torch.uint8)
     gen = torch.Generator().manual_seed(1)
-    out = augment(x, gen, pad=2)
+    out = augment(x, gen, pad=2, hflip=hflip)
     gen = torch.Generator().manual_seed(1)  # replay the same draws
     flip = torch.rand(6, generator=gen) < 0.5
     dx, dy = torch.randint(0, 5, (6,), generator=gen), torch.randint(0, 5, (6,), generator=gen)
     for i in range(6):
-        img = x[i].flip(-1) if flip[i] else x[i]
+        img = x[i].flip(-1) if flip[i] and hflip else x[i]
         padded = torch.zeros(3, 12, 12, dtype=torch.uint8)
         padded[:, 2:10, 2:10] = img
         assert torch.equal(out[i], padded[:, dy[i] : dy[i] + 8, dx[i] : dx[i] + 8])
+
+
+def test_digits_are_scikit_learns_real_digits_in_a_fixed_stratified_split():
+    from sklearn.datasets import load_digits
+
+    data, again = digits(), digits()
+    assert data.name == "digits-8px" and data.hflip is False and data.train_x.dtype == torch.uint8
+    assert data.train_x.shape == (1437, 3, 8, 8) and data.test_x.shape == (360, 3, 8, 8)
+    assert torch.equal(data.test_x, again.test_x) and torch.equal(data.train_y, again.train_y)  # the same split every time
+    assert 35 <= data.test_y.bincount().min() and data.test_y.bincount().max() <= 37  # stratified: each class in proportion
+    assert torch.equal(data.train_x[:, 0], data.train_x[:, 2])  # grey: the three channels are one image
+    raw = load_digits()
+    pool = {(tuple(np.round(img * 255 / 16).astype(int).ravel()), int(t)) for img, t in zip(raw.images, raw.target)}
+    for x, y in zip(data.test_x[:20], data.test_y[:20]):  # every image is one of scikit-learn's, with its label
+        assert (tuple(x[0].ravel().tolist()), int(y)) in pool
+    assert len(set(map(tuple, data.train_x[:, 0].flatten(1).tolist())) & set(map(tuple, data.test_x[:, 0].flatten(1).tolist()))) <= 5
+    mean = data.train_x[:, 0].double().mean().item() / 255
+    assert data.mean == (pytest.approx(mean),) * 3
+    assert digits(16).train_x.shape == (1437, 3, 16, 16)
+
+
+def test_digits_reject_a_resolution_that_is_not_a_multiple_of_8():
+    with pytest.raises(ValueError, match="resolution must be 8, 16, 24"):
+        digits(12)
 
 
 def test_normalize_rejects_float_images():
