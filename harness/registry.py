@@ -21,6 +21,13 @@ A claims file holds one paper section::
         seed_exempt: "..."       # optional: why one draw decides (exact identity, self-averaging)
         bn_vs_none: true         # optional: credits BN with an effect over no BN, so it must stop
                                  # holding when BN is the identity (-p harness.bn_identity)
+        requires: [bn_learns]    # optional: preconditions (below) the run must meet to show the claim
+
+A file may declare ``preconditions``: what its lab must show for a claim to bear on the paper
+(``bn_learns: "BN is achievable at LR 0.1 (Table 2)"``), each a name and a sentence. A claim
+lists the ones it depends on in ``requires``; its test checks each on every run
+(``Verdict.check_precondition``), and a claim whose precondition fails is ``inconclusive``, never
+holds or refuted.
 
 Every profile a claim runs in has a fidelity tier, from the file's ``tiers`` or the claim's own:
 ``paper`` (the published model, data kind, budget and seeds), ``reduced`` (the paper's model and
@@ -61,7 +68,7 @@ CAUSES = {
 }
 SEED_STRIDE = 1000  # --seed-offset K adds K × 1000 to every seed: fresh draws, never a neighbour's
 CLAIM_FIELDS = ("id", "source", "statement", "paper_value", "threshold", "profiles")
-OPTIONAL_CLAIM_FIELDS = ("deviations", "figure", "paper", "case", "tiers", "seed_exempt", "bn_vs_none")
+OPTIONAL_CLAIM_FIELDS = ("deviations", "figure", "paper", "case", "tiers", "seed_exempt", "bn_vs_none", "requires")
 CASE_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 ID_PATTERN = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
 
@@ -96,6 +103,7 @@ class Claim:
     tiers: Mapping[str, str] = dataclasses.field(default_factory=dict)  # profile → fidelity tier
     seed_exempt: str | None = None  # why one draw decides this claim (None: it needs ≥ 3 seeds)
     bn_vs_none: bool = False  # credits BN with an effect over no BN: must fail when BN is the identity
+    preconditions: Mapping[str, str] = dataclasses.field(default_factory=dict)  # required name → what it asks
 
     def settings(self, profile: str, seed_offset: int = 0) -> dict[str, Any]:
         if profile not in self.profiles:
@@ -220,8 +228,29 @@ def _tiers_map(path: Path, claim: str | None, value: Any) -> dict[str, str]:
     return dict(value)
 
 
+def _preconditions_map(path: Path, value: Any) -> dict[str, str]:
+    if not isinstance(value, Mapping) or not value or any(
+            not isinstance(k, str) or not CASE_PATTERN.match(k.replace("_", "-")) or not isinstance(v, str) or not v.strip()
+            for k, v in value.items()):
+        raise RegistryError(f"{_where(path, None, 'preconditions')}: must map lowercase names (like bn_learns) to a "
+                            f"sentence saying what the lab must show, got {value!r}")
+    return dict(value)
+
+
+def _required(path: Path, claim: str, value: Any, declared: Mapping[str, str]) -> dict[str, str]:
+    if not isinstance(value, list) or not value or any(not isinstance(v, str) for v in value):
+        raise RegistryError(f"{_where(path, claim, 'requires')}: must be a non-empty list of precondition names, got {value!r}")
+    unknown = [v for v in value if v not in declared]
+    if unknown:
+        known = ", ".join(declared) or "none: the file declares no 'preconditions'"
+        raise RegistryError(f"{_where(path, claim, 'requires')}: unknown precondition(s) {unknown} (known: {known})")
+    if len(set(value)) != len(value):
+        raise RegistryError(f"{_where(path, claim, 'requires')}: lists a precondition twice: {value}")
+    return {v: declared[v] for v in value}
+
+
 def _parse_claim(path: Path, paper: str, section: str, raw: Any, index: int,
-                 file_tiers: Mapping[str, str] | None = None) -> Claim:
+                 file_tiers: Mapping[str, str] | None = None, preconditions: Mapping[str, str] | None = None) -> Claim:
     if not isinstance(raw, Mapping):
         raise RegistryError(f"{_where(path, f'#{index + 1}')}: each claim must be a mapping")
     cid = raw.get("id")
@@ -270,6 +299,7 @@ def _parse_claim(path: Path, paper: str, section: str, raw: Any, index: int,
     bn_vs_none = raw.get("bn_vs_none", False)
     if not isinstance(bn_vs_none, bool):
         raise RegistryError(f"{_where(path, cid, 'bn_vs_none')}: must be true or false, got {bn_vs_none!r}")
+    required = _required(path, cid, raw["requires"], preconditions or {}) if "requires" in raw else {}
     return Claim(
         id=cid,
         paper=claim_paper,
@@ -286,6 +316,7 @@ def _parse_claim(path: Path, paper: str, section: str, raw: Any, index: int,
         tiers={p: tiers[p] for p in profiles},
         seed_exempt=seed_exempt,
         bn_vs_none=bn_vs_none,
+        preconditions=required,
     )
 
 
@@ -301,15 +332,16 @@ def load_claims_file(path: Path | str) -> ClaimsFile:
     if paper not in PAPERS:
         raise RegistryError(f"{_where(path, None, 'paper')}: unknown paper '{paper}' (known: {', '.join(PAPERS)})")
     section = _require_str(path, None, "section", data["section"])
-    unknown = set(data) - {"paper", "section", "shared", "claims", "tiers"}
+    unknown = set(data) - {"paper", "section", "shared", "claims", "tiers", "preconditions"}
     if unknown:
         raise RegistryError(f"{_where(path, None, sorted(unknown)[0])}: unknown field")
     shared = _profiles_map(path, None, "shared", data["shared"]) if "shared" in data else {}
     file_tiers = _tiers_map(path, None, data.get("tiers") or {})
+    preconditions = _preconditions_map(path, data["preconditions"]) if "preconditions" in data else {}
     raw_claims = data["claims"]
     if not isinstance(raw_claims, list) or not raw_claims:
         raise RegistryError(f"{_where(path, None, 'claims')}: must be a non-empty list")
-    claims = tuple(_parse_claim(path, paper, section, raw, i, file_tiers) for i, raw in enumerate(raw_claims))
+    claims = tuple(_parse_claim(path, paper, section, raw, i, file_tiers, preconditions) for i, raw in enumerate(raw_claims))
     return ClaimsFile(str(path), paper, section, shared, claims)
 
 

@@ -97,7 +97,8 @@ class Verdict:
     notes: list[str] = dataclasses.field(default_factory=list)
     summary: str | None = None
     verdict: str | None = None
-    tentative: str | None = None  # what too few seeds would have decided (verdict: inconclusive)
+    tentative: str | None = None  # what the measurement would have decided, inconclusive for too few seeds or an unmet precondition
+    preconditions: dict[str, dict] = dataclasses.field(default_factory=dict)  # name → {met, detail, requires}
 
     def measure(self, **values: Any) -> None:
         for name, value in values.items():
@@ -110,6 +111,15 @@ class Verdict:
 
     def note(self, text: str) -> None:
         self.notes.append(text)
+
+    def check_precondition(self, name: str, met: bool, detail: str) -> None:
+        """Record whether the run meets one of the preconditions its claim ``requires`` (YAML). A
+        claim with an unmet precondition concludes ``inconclusive``, whatever it measured."""
+        if name not in self.claim.preconditions:
+            declared = ", ".join(self.claim.preconditions) or "none"
+            raise ValueError(f"{self.claim.id}: precondition '{name}' is not in the claim's 'requires' (declared: {declared})")
+        self.preconditions[name] = {"met": bool(met), "detail": detail, "requires": self.claim.preconditions[name]}
+        self.measure(preconditions=self.preconditions)
 
     def decide(self, *conditions: Condition, summary: str | None = None) -> None:
         """Decide on seed-level conditions (harness.evidence.decide) and conclude with the result;
@@ -128,6 +138,15 @@ class Verdict:
             verdict = holds
         else:
             verdict = HOLDS if bool(holds) else REFUTED
+        unchecked = [n for n in self.claim.preconditions if n not in self.preconditions]
+        if unchecked:
+            raise RuntimeError(f"{self.claim.id}: concluded without checking its precondition(s) {unchecked}")
+        failed = [f"{p['requires']} ({p['detail']})" for p in self.preconditions.values() if not p["met"]]
+        if failed:
+            if verdict != INCONCLUSIVE:
+                self.tentative, verdict = verdict, INCONCLUSIVE
+            would = f"; would be {self.tentative}" if self.tentative else ""
+            summary = f"precondition failed: {'; '.join(failed)}{would}. {summary}"
         seeds = len(set(self.seeds))
         if verdict != INCONCLUSIVE and self.claim.seed_exempt is None and seeds < MIN_SEEDS:
             self.tentative, verdict = verdict, INCONCLUSIVE

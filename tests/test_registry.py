@@ -237,3 +237,18 @@ def test_a_repeated_key_is_an_error_naming_file_and_line(tmp_path):
         load_claims_file(write(tmp_path, "a.yaml", text))
     with pytest.raises(RegistryError, match=r"repeated key 'x'"):
         load_claims_file(write(tmp_path, "b.yaml", GOOD.replace("fast: {x: 1}", "fast: {x: 1, x: 2}")))
+
+
+def test_preconditions_are_declared_per_file_and_required_per_claim(tmp_path):
+    text = GOOD.replace("shared:\n", 'preconditions:\n  bn_learns: "BN learns at 0.1"\n  none_learns: "the base net learns"\nshared:\n')
+    claim = load_claims_file(write(tmp_path, "a.yaml", text.replace("    deviations:\n", "    requires: [none_learns]\n    deviations:\n"))).claims[0]
+    assert claim.preconditions == {"none_learns": "the base net learns"}
+    assert load_claims_file(write(tmp_path, "b.yaml", text)).claims[0].preconditions == {}
+    with pytest.raises(RegistryError, match=r"claim B-TEST-ONE: field 'requires': unknown precondition\(s\) \['typo'\] \(known: bn_learns, none_learns\)"):
+        load_claims_file(write(tmp_path, "c.yaml", text.replace("    deviations:\n", "    requires: [typo]\n    deviations:\n")))
+    with pytest.raises(RegistryError, match=r"field 'requires': unknown precondition\(s\) \['bn_learns'\] \(known: none: the file declares"):
+        load_claims_file(write(tmp_path, "d.yaml", GOOD.replace("    deviations:\n", "    requires: [bn_learns]\n    deviations:\n")))
+    with pytest.raises(RegistryError, match=r"field 'requires': must be a non-empty list"):
+        load_claims_file(write(tmp_path, "e.yaml", text.replace("    deviations:\n", "    requires: bn_learns\n    deviations:\n")))
+    with pytest.raises(RegistryError, match=r"field 'preconditions': must map lowercase names"):
+        load_claims_file(write(tmp_path, "f.yaml", text.replace('bn_learns: "BN learns at 0.1"', 'BN: ""')))

@@ -66,3 +66,28 @@ def test_decide_records_the_evidence_and_raises_by_verdict():
         v.decide(Condition.every_seed("increasing", [False, False, False]))
     with pytest.raises(ValueError, match="unknown verdict 'maybe'"):
         Verdict(CLAIM, "fast", None, {}).conclude("maybe", "x")
+
+
+REQUIRING = Claim("B-X-3", "bjorck2018", "§1", "§1", "s", "p", "t", {"fast": {}}, {"fast": "stand-in"}, None, "x.yaml",
+                  tiers={"fast": "stand-in"}, preconditions={"none_learns": "the unnormalized net learns at some LR"})
+
+
+def test_an_unmet_precondition_makes_any_verdict_inconclusive():
+    v = Verdict(REQUIRING, "fast", None, {}, seeds=[0, 1, 2])
+    v.check_precondition("none_learns", False, "at chance at every LR, 3/3 seeds")
+    with pytest.raises(ClaimInconclusive, match=r"precondition failed: the unnormalized net learns at some LR \(at chance .*\); would be refuted"):
+        v.conclude(False, "BN 0.9 vs 0.1")
+    assert (v.verdict, v.tentative) == ("inconclusive", "refuted")
+    assert v.measured["preconditions"]["none_learns"]["met"] is False
+    v = Verdict(REQUIRING, "fast", None, {}, seeds=[0, 1, 2])
+    v.check_precondition("none_learns", True, "learns at 0.01")
+    v.conclude(True, "BN 0.9 vs 0.5")
+    assert v.verdict == "holds"
+
+
+def test_a_precondition_must_be_declared_and_every_declared_one_checked():
+    v = Verdict(REQUIRING, "fast", None, {}, seeds=[0, 1, 2])
+    with pytest.raises(ValueError, match=r"precondition 'bn_learns' is not in the claim's 'requires' \(declared: none_learns\)"):
+        v.check_precondition("bn_learns", True, "")
+    with pytest.raises(RuntimeError, match=r"concluded without checking its precondition\(s\) \['none_learns'\]"):
+        v.conclude(True, "x")
