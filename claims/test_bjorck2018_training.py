@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import scipy.stats
 import torch
 
 from harness.data import normalize
+from harness.evidence import Condition
 from harness.lr_search import LRSearch
 from harness.models import resnet_cifar
 from harness.probes.divergence import along_update, batch_lines, find_diverging_update
@@ -35,17 +35,27 @@ PARTS_ROWS = {  # Table 2: the parts of Eq. 1 kept, and the paper's highest LR
 }
 
 
-def _provenance(verdict, lab):
+def _provenance(verdict, lab, preconditions=None):
+    """Dataset and seeds of the lab; with ``preconditions`` (the lab's, fixtures/training.py), the
+    ones the claim requires, so that a lab that cannot show the claim makes it inconclusive."""
     verdict.dataset = lab.data.name
     verdict.seeds = list(lab.settings["seeds"])
+    if preconditions is not None:
+        preconditions.check(verdict)
 
 
 def _lr(value: float | None) -> str:
     return "none on grid" if value is None else f"{value:g}"
 
 
-def _search_record(search: LRSearch) -> dict:
-    return {"max_lr": search.max_lr, "trials": [f"{t.lr:g}: {t.status} after {t.steps_done} steps" for t in search.trials]}
+def _lrs(searches: list[LRSearch]) -> str:
+    """Max LR per seed: '0.1, 0.1, 0.003'."""
+    return ", ".join(_lr(s.max_lr) for s in searches)
+
+
+def _search_record(searches: list[LRSearch]) -> dict:
+    return {"max_lr": [s.max_lr for s in searches],
+            "trials": [[f"{t.lr:g}: {t.status} after {t.steps_done} steps" for t in s.trials] for s in searches]}
 
 
 def _trials(search: LRSearch) -> str:
@@ -59,9 +69,9 @@ def _trials(search: LRSearch) -> str:
     return ", ".join(f"{a:g}{'' if a == b else f'…{b:g}'}:{status[0]}" for a, b, status in runs)
 
 
-def _lr_table(rows: dict[str, tuple[LRSearch, float | None]], title: str) -> str:
-    return figures.table(["paper max LR", "our max LR", "trials (LR: outcome)"], {
-        name: [_lr(paper), _lr(s.max_lr), _trials(s)] for name, (s, paper) in rows.items()},
+def _lr_table(rows: dict[str, tuple[list[LRSearch], float | None]], title: str) -> str:
+    return figures.table(["paper max LR", "our max LR per seed", "trials per seed (LR: outcome)"], {
+        name: [_lr(paper), _lrs(s), " | ".join(_trials(x) for x in s)] for name, (s, paper) in rows.items()},
         title=title + " (d = diverged, c = chance, l = learning)")
 
 
@@ -75,21 +85,22 @@ def _rank(lr: float | None) -> float:
 
 
 @pytest.mark.claim("B-LR-MAX")
-def test_max_lr_bn_vs_none(verdict, lr_lab):
+def test_max_lr_bn_vs_none(verdict, lr_lab, lab_preconditions):
     lab = lr_lab
-    _provenance(verdict, lab)
+    _provenance(verdict, lab, lab_preconditions)
     search = _searches(lab, {"BN": lab.model("batch"), "none": lab.model("none")})
     bn, none = search["BN"], search["none"]
     verdict.measure(bn=_search_record(bn), none=_search_record(none))
     verdict.add_figure("Highest achievable LR, like Table 2", _lr_table({"BN": (bn, 0.1), "unnormalized": (none, 1e-4)}, "Max LR"))
-    ratio = bn.max_lr / none.max_lr if bn.max_lr and none.max_lr else (np.inf if bn.max_lr else 0.0)
+    # an unnormalized net with no achievable LR counts as below the grid: ratio ∞
+    ratios = [b.max_lr / n.max_lr if b.max_lr and n.max_lr else (np.inf if b.max_lr else 0.0) for b, n in zip(bn, none)]
     # §3.4: a too large LR "invariably" makes the unnormalized loss explode; at chance is not that
-    at_top = next((t for t in none.trials if t.lr == 0.1), None)
-    failure = at_top.status if at_top else "not run"
-    verdict.measure(none_at_0_1=failure)
-    verdict.conclude(holds=bn.max_lr == 0.1 and ratio >= 100 and failure == "diverged",
-                     summary=f"max LR: BN {_lr(bn.max_lr)}, unnormalized {_lr(none.max_lr)} (ratio {ratio:g}, needs BN = 0.1 "
-                             f"and ≥ 100); unnormalized at 0.1: {failure} (needs: diverged)")
+    failures = [next((t.status for t in n.trials if t.lr == 0.1), "not run") for n in none]
+    verdict.measure(ratio=ratios, none_at_0_1=failures)
+    verdict.decide(Condition.every_seed("BN's max LR is 0.1", [b.max_lr == 0.1 for b in bn]),
+                   Condition.every_seed("BN/unnormalized max LR ≥ 100", [r >= 100 for r in ratios]),
+                   Condition.every_seed("unnormalized diverges at 0.1", [f == "diverged" for f in failures]),
+                   summary=f"max LR per seed: BN {_lrs(bn)}, unnormalized {_lrs(none)}; unnormalized at 0.1: {', '.join(failures)}")
 
 
 @pytest.mark.claim("B-LR-EXTREME")
@@ -109,32 +120,42 @@ def test_bn_extreme_lrs(verdict, training_lab, settings):
                              f"{'diverged at step %d' % runs[10.0].diverged_at if runs[10.0].diverged else 'no divergence'}")
 
 
-def _searches(lab, nets: dict, grid: list[float] | None = None, **options) -> dict:
-    """``lab.max_lr`` of every net, the searches made side by side (``ResNetLab.prefetch``)."""
-    lab.prefetch(searches=[{"model": m, "grid": grid, **options} for m in nets.values()])
-    return {n: lab.max_lr(m, grid, **options) for n, m in nets.items()}
+def _searches(lab, nets: dict, grid: list[float] | None = None, **options) -> dict[str, list[LRSearch]]:
+    """``lab.max_lr`` of every net on every seed (a list per net, in seed order), the searches
+    made side by side (``ResNetLab.prefetch``)."""
+    seeds = lab.settings["seeds"]
+    lab.prefetch(searches=[{"model": m, "grid": grid, "seed": s, **options} for m in nets.values() for s in seeds])
+    return {n: [lab.max_lr(m, grid, seed=s, **options) for s in seeds] for n, m in nets.items()}
 
 
-def _final_runs(lab, pairs: list[tuple[dict, float]]) -> list[dict]:
+def _per_seed(lab, lr: float | list[float]) -> list[float]:
+    """An LR for every seed: the same one, or one per seed (a net's own highest achievable LR)."""
+    lrs = list(lr) if isinstance(lr, (list, tuple)) else [lr] * len(lab.settings["seeds"])
+    if len(lrs) != len(lab.settings["seeds"]):
+        raise ValueError(f"need one LR per seed ({lab.settings['seeds']}), got {lrs}")
+    return lrs
+
+
+def _final_runs(lab, pairs: list[tuple[dict, float | list[float]]]) -> list[dict]:
     """The full runs ``_final`` reads for every (model, LR): one per seed, as ``trained`` arguments."""
-    return [{"model": m, "lr": lr, "seed": seed} for m, lr in pairs for seed in lab.settings["seeds"]]
+    return [{"model": m, "lr": lr, "seed": seed} for m, lrs in pairs for seed, lr in zip(lab.settings["seeds"], _per_seed(lab, lrs))]
 
 
-def _prefetch_finals(lab, pairs: list[tuple[dict, float]]) -> None:
+def _prefetch_finals(lab, pairs: list[tuple[dict, float | list[float]]]) -> None:
     """Make the full runs ``_final`` will read side by side."""
     lab.prefetch(runs=_final_runs(lab, pairs))
 
 
-def _final(lab, model: dict, lr: float, key: str = "test_acc") -> list[float]:
+def _final(lab, model: dict, lr: float | list[float], key: str = "test_acc") -> list[float]:
     """``key`` at the end of full training, one value per seed (NaN when the run diverged)."""
-    runs = [lab.trained(model, lr, seed) for seed in lab.settings["seeds"]]
+    runs = [lab.trained(model, x, seed) for seed, x in zip(lab.settings["seeds"], _per_seed(lab, lr))]
     return [float("nan") if r.diverged else r.final[key] for r in runs]
 
 
-def _curves_figure(lab, runs: dict[str, tuple[dict, float]]) -> str:
+def _curves_figure(lab, runs: dict[str, tuple[dict, float | list[float]]]) -> str:
     series = {}
     for name, (model, lr) in runs.items():
-        r = lab.trained(model, lr, lab.settings["seeds"][0])
+        r = lab.trained(model, _per_seed(lab, lr)[0], lab.settings["seeds"][0])
         steps = [e["step"] for e in r.evals]
         series[f"{name} train"] = (steps, [e["train_acc"] for e in r.evals])
         series[f"{name} test"] = (steps, [e["test_acc"] for e in r.evals])
@@ -142,8 +163,9 @@ def _curves_figure(lab, runs: dict[str, tuple[dict, float]]) -> str:
     return figures.curves(series, xlabel="step", ylabel="accuracy", title="Learning curves (seed 0), like Fig. 1", styles=styles)
 
 
-def _none_best_lr(lab) -> float:
-    return lab.max_lr(lab.model("none")).max_lr or min(lab.settings["grid"])
+def _none_best_lrs(lab) -> list[float]:
+    """The unnormalized base net's highest achievable LR per seed (the grid's lowest where it has none)."""
+    return [lab.max_lr(lab.model("none"), seed=s).max_lr or min(lab.settings["grid"]) for s in lab.settings["seeds"]]
 
 
 def _mean(values) -> float:
@@ -151,85 +173,83 @@ def _mean(values) -> float:
 
 
 @pytest.mark.claim("B-GEN-HIGHLR")
-def test_bn_high_lr_generalizes_better(verdict, lr_lab):
+def test_bn_high_lr_generalizes_better(verdict, lr_lab, lab_preconditions):
     lab = lr_lab
-    _provenance(verdict, lab)
-    learns = lab.max_lr(lab.model("none")).max_lr is not None
-    best = _none_best_lr(lab)
+    _provenance(verdict, lab, lab_preconditions)
+    best = _none_best_lrs(lab)
     _prefetch_finals(lab, [(lab.model("batch"), 0.1), (lab.model("none"), best)])
     bn, none = _final(lab, lab.model("batch"), 0.1), _final(lab, lab.model("none"), best)
-    diff = np.asarray(bn) - np.asarray(none)
+    diff = np.asarray(bn) - np.asarray(none)  # paired by seed
     verdict.measure(bn_at_0_1=bn, none_at_best=none, none_best_lr=best, difference=diff.tolist())
     verdict.add_figure("Train (dashed) and test accuracy", _curves_figure(
-        lab, {"BN 0.1": (lab.model("batch"), 0.1), f"none {best:g}": (lab.model("none"), best)}))
-    if len(diff) >= 3:
-        low = float(scipy.stats.ttest_ind(bn, none, equal_var=False).confidence_interval(0.95).low)
-        verdict.measure(ci95_low=low)
-        holds, how = low > 0, f"95% CI low {low:+.3f}"
-    else:
-        holds, how = bool(np.all(diff > 0)), f"{len(diff)} seed(s), sign only"
-    summary = f"test acc BN@0.1 {_mean(bn):.3f} vs unnormalized@{best:g} {_mean(none):.3f} ({how})"
-    verdict.measure(precondition_none_learns=learns)
-    if not learns:  # Fig. 1 compares BN with an unnormalized net that trains; one at chance shows nothing
-        verdict.conclude("inconclusive", f"precondition failed: the unnormalized net learns at no grid LR, so its "
-                                         f"best is a net at chance; {summary}")
-        return
-    verdict.conclude(holds=holds, summary=summary)
+        lab, {"BN 0.1": (lab.model("batch"), 0.1), f"none {best[0]:g}": (lab.model("none"), best)}))
+    verdict.decide(Condition.at_least("test acc BN@0.1 − unnormalized@best", _finite(diff), 0, strict=True),
+                   summary=f"test acc BN@0.1 {_mean(bn):.3f} vs unnormalized at its best LR ({', '.join(f'{x:g}' for x in best)}) {_mean(none):.3f}")
+
+
+def _finite(values) -> list[float]:
+    """Seed-level values for a condition; a diverged run (NaN) leaves its seed undecidable."""
+    values = [float(v) for v in values]
+    if not all(np.isfinite(values)):
+        raise ValueError(f"a full run diverged, so a seed has no value: {values}")
+    return values
 
 
 @pytest.mark.claim("B-GEN-LOWLR")
-def test_bn_low_lr_no_better(verdict, lr_lab):
+def test_bn_low_lr_no_better(verdict, lr_lab, lab_preconditions):
     lab = lr_lab
-    _provenance(verdict, lab)
+    _provenance(verdict, lab, lab_preconditions)
     _prefetch_finals(lab, [(lab.model("batch"), 1e-4), (lab.model("none"), 1e-4)])
     bn, none = _final(lab, lab.model("batch"), 1e-4), _final(lab, lab.model("none"), 1e-4)
     verdict.measure(bn_at_1e_4=bn, none_at_1e_4=none)
     verdict.add_figure("Train (dashed) and test accuracy at LR 1e-4", _curves_figure(
         lab, {"BN 1e-4": (lab.model("batch"), 1e-4), "none 1e-4": (lab.model("none"), 1e-4)}))
     margin = 0.02  # "barely reaches", read as within 2 percentage points
-    verdict.conclude(holds=_mean(bn) <= _mean(none) + margin,
-                     summary=f"test acc at 1e-4: BN {_mean(bn):.3f}, unnormalized {_mean(none):.3f} (BN must be ≤ unnormalized + 0.02)")
+    verdict.decide(Condition.at_most("test acc BN@1e-4 − unnormalized@1e-4", _finite(np.asarray(bn) - np.asarray(none)), margin),
+                   summary=f"test acc at 1e-4: BN {_mean(bn):.3f}, unnormalized {_mean(none):.3f}")
 
 
 @pytest.mark.claim("B-GEN-MIDLR")
-def test_bn_mid_lr_between(verdict, lr_lab):
+def test_bn_mid_lr_between(verdict, lr_lab, lab_preconditions):
     lab = lr_lab
-    _provenance(verdict, lab)
-    _prefetch_finals(lab, [(lab.model("batch"), lr) for lr in (1e-4, 0.003, 0.1)])
-    acc = {lr: _mean(_final(lab, lab.model("batch"), lr)) for lr in (1e-4, 0.003, 0.1)}
+    _provenance(verdict, lab, lab_preconditions)
+    lrs = (1e-4, 0.003, 0.1)
+    _prefetch_finals(lab, [(lab.model("batch"), lr) for lr in lrs])
+    acc = {lr: np.asarray(_final(lab, lab.model("batch"), lr)) for lr in lrs}
     verdict.measure(test_acc={f"{lr:g}": a for lr, a in acc.items()})
     verdict.add_figure("Train (dashed) and test accuracy of BN per LR", _curves_figure(
         lab, {f"BN {lr:g}": (lab.model("batch"), lr) for lr in acc}))
-    verdict.conclude(holds=acc[1e-4] <= acc[0.003] <= acc[0.1],
-                     summary="BN test acc " + " ≤ ".join(f"{a:.3f} (LR {lr:g})" for lr, a in acc.items()) + " must hold")
+    verdict.decide(Condition.at_least("BN acc@0.003 − acc@1e-4", _finite(acc[0.003] - acc[1e-4]), 0),
+                   Condition.at_least("BN acc@0.1 − acc@0.003", _finite(acc[0.1] - acc[0.003]), 0),
+                   summary="BN test acc " + " ≤ ".join(f"{a.mean():.3f} (LR {lr:g})" for lr, a in acc.items()))
 
 
 @pytest.mark.claim("B-GEN-GAP")
-def test_bn_gap_larger_at_low_lr(verdict, lr_lab):
+def test_bn_gap_larger_at_low_lr(verdict, lr_lab, lab_preconditions):
     lab = lr_lab
-    _provenance(verdict, lab)
+    _provenance(verdict, lab, lab_preconditions)
     _prefetch_finals(lab, [(lab.model("batch"), lr) for lr in (0.003, 0.1)])
-    gap = {lr: _mean(_final(lab, lab.model("batch"), lr, "train_acc")) - _mean(_final(lab, lab.model("batch"), lr))
+    gap = {lr: np.asarray(_final(lab, lab.model("batch"), lr, "train_acc")) - np.asarray(_final(lab, lab.model("batch"), lr))
            for lr in (0.003, 0.1)}
     verdict.measure(train_minus_test={f"{lr:g}": g for lr, g in gap.items()})
-    holds = gap[0.003] > gap[0.1] and (gap[0.1] <= 0 or gap[0.003] >= 2 * gap[0.1])
-    verdict.conclude(holds=holds, summary=f"train−test gap: LR 0.003 {gap[0.003]:+.3f}, LR 0.1 {gap[0.1]:+.3f} "
-                                          "(needs larger, ≥ 2× when the 0.1 gap is positive)")
+    much_larger = [low > high and (high <= 0 or low >= 2 * high) for low, high in zip(gap[0.003], gap[0.1])]
+    verdict.decide(Condition.every_seed("gap(0.003) > gap(0.1), ≥ 2× when gap(0.1) > 0", much_larger),
+                   summary=f"train−test gap (seed mean): LR 0.003 {gap[0.003].mean():+.3f}, LR 0.1 {gap[0.1].mean():+.3f}")
 
 
 @pytest.mark.claim("R1-LOWLR-LOSS")
-def test_bn_low_lr_training_loss(verdict, lr_lab):
+def test_bn_low_lr_training_loss(verdict, lr_lab, lab_preconditions):
     lab = lr_lab
-    _provenance(verdict, lab)
+    _provenance(verdict, lab, lab_preconditions)
     _prefetch_finals(lab, [(lab.model("batch"), 1e-4), (lab.model("none"), 1e-4)])
-    loss = {(name, key): _mean(_final(lab, lab.model(norm), 1e-4, key)) for name, norm in (("BN", "batch"), ("none", "none"))
+    loss = {(name, key): np.asarray(_final(lab, lab.model(norm), 1e-4, key)) for name, norm in (("BN", "batch"), ("none", "none"))
             for key in ("train_loss", "test_loss")}
     verdict.measure(**{f"{n}_{k}": v for (n, k), v in loss.items()})
-    lower_train, lower_test = loss["BN", "train_loss"] < loss["none", "train_loss"], loss["BN", "test_loss"] < loss["none", "test_loss"]
-    verdict.note(f"Paper's side (lower training loss with BN): {'supported' if lower_train else 'not supported'}; "
-                 f"test loss is {'lower' if lower_test else 'not lower'} with BN.")
-    verdict.conclude(holds=lower_train, summary=f"training loss at 1e-4: BN {loss['BN', 'train_loss']:.3f}, "
-                                                f"unnormalized {loss['none', 'train_loss']:.3f}")
+    lower_test = _mean(loss["BN", "test_loss"]) < _mean(loss["none", "test_loss"])
+    verdict.note(f"Test loss (seed mean) is {'lower' if lower_test else 'not lower'} with BN.")
+    verdict.decide(Condition.at_least("train loss unnormalized − BN at 1e-4", _finite(loss["none", "train_loss"] - loss["BN", "train_loss"]),
+                                      0, strict=True),
+                   summary=f"training loss at 1e-4: BN {_mean(loss['BN', 'train_loss']):.3f}, unnormalized {_mean(loss['none', 'train_loss']):.3f}")
 
 
 @pytest.mark.claim("B-SGD-NOISE")
@@ -354,121 +374,132 @@ def test_bn_takes_larger_decreasing_steps(verdict, training_lab, settings):
 
 
 @pytest.mark.claim("B-TOP-LR")
-def test_bn_on_top_only(verdict, lr_lab, settings):
+def test_bn_on_top_only(verdict, lr_lab, lab_preconditions, settings):
     lab = lr_lab
-    _provenance(verdict, lab)
+    _provenance(verdict, lab, lab_preconditions)
     grid = _grid(lab, settings)
     nets = {"BN": lab.model("batch"), "top only": lab.model("batch", norm_where="top"), "none": lab.model("none")}
     search = _searches(lab, nets, grid)
-    _prefetch_finals(lab, [(m, search[n].max_lr or min(grid)) for n, m in nets.items()])
-    acc = {n: _mean(_final(lab, m, search[n].max_lr or min(grid))) for n, m in nets.items()}
-    share = (acc["top only"] - acc["none"]) / (acc["BN"] - acc["none"]) if acc["BN"] != acc["none"] else float("nan")
-    verdict.measure(max_lr={n: s.max_lr for n, s in search.items()}, test_acc_at_max_lr=acc, share_of_bn_gain=share)
+    best = {n: [s.max_lr or min(grid) for s in search[n]] for n in nets}
+    _prefetch_finals(lab, [(m, best[n]) for n, m in nets.items()])
+    acc = {n: np.asarray(_final(lab, m, best[n])) for n, m in nets.items()}
+    share = (acc["top only"] - acc["none"]) / (acc["BN"] - acc["none"])  # per seed
+    verdict.measure(max_lr={n: [s.max_lr for s in ss] for n, ss in search.items()}, test_acc_at_max_lr=acc, share_of_bn_gain=share)
     verdict.add_figure("Highest achievable LR with BN on top only", _lr_table(
         {"BN": (search["BN"], 0.1), "BN on top only": (search["top only"], 0.03), "none": (search["none"], 1e-4)}, "Max LR"))
-    lr = {n: _rank(s.max_lr) for n, s in search.items()}
-    verdict.conclude(holds=lr["none"] < lr["top only"] <= lr["BN"] and share > 2 / 3,
-                     summary=f"max LR unnormalized {_lr(search['none'].max_lr)} < top {_lr(search['top only'].max_lr)} ≤ BN {_lr(search['BN'].max_lr)}; "
-                             f"share of BN's accuracy gain {share:.2f} (needs > 0.67)")
+    lr = {n: [_rank(s.max_lr) for s in ss] for n, ss in search.items()}
+    verdict.decide(Condition.every_seed("unnormalized < top only < BN (max LR)",
+                                        [a < b < c for a, b, c in zip(lr["none"], lr["top only"], lr["BN"])]),
+                   Condition.at_least("share of BN's accuracy gain", _finite(share), 2 / 3, strict=True),
+                   summary=f"max LR per seed: unnormalized {_lrs(search['none'])}, top only {_lrs(search['top only'])}, "
+                           f"BN {_lrs(search['BN'])}")
 
 
 @pytest.mark.claim("B-ALT-LR")
-def test_alternating_normalization_lr(verdict, lr_lab, settings):
+def test_alternating_normalization_lr(verdict, lr_lab, lab_preconditions, settings):
     lab = lr_lab
-    _provenance(verdict, lab)
+    _provenance(verdict, lab, lab_preconditions)
     grid = _grid(lab, settings)
     search = _searches(lab, {n: lab.model(k) for n, k in (("unnormalized", "none"), ("alternating", "alternating"), ("BN", "batch"))}, grid)
     verdict.measure(**{n: _search_record(s) for n, s in search.items()})
     verdict.add_figure("Highest achievable LR, like Table 3", _lr_table(
         {"unnormalized": (search["unnormalized"], 1e-4), "alternating normalization": (search["alternating"], 0.01), "BN": (search["BN"], 0.1)}, "Max LR"))
-    lr = {n: _rank(s.max_lr) for n, s in search.items()}
-    verdict.conclude(holds=lr["unnormalized"] < lr["alternating"] < lr["BN"],
-                     summary=" < ".join(f"{n} {_lr(s.max_lr)}" for n, s in search.items()) + " must hold")
+    lr = {n: [_rank(s.max_lr) for s in ss] for n, ss in search.items()}
+    verdict.decide(Condition.every_seed("unnormalized < alternating < BN (max LR)",
+                                        [a < b < c for a, b, c in zip(lr["unnormalized"], lr["alternating"], lr["BN"])]),
+                   summary="max LR per seed: " + "; ".join(f"{n} {_lrs(s)}" for n, s in search.items()))
 
 
 @pytest.mark.claim("B-DEPTH-LR")
-def test_shallower_tolerates_larger_lr(verdict, lr_lab, settings):
+def test_shallower_tolerates_larger_lr(verdict, lr_lab, lab_preconditions, settings):
     lab = lr_lab
-    _provenance(verdict, lab)
+    _provenance(verdict, lab, lab_preconditions)
     grid = _grid(lab, settings)
     depths = lab.settings["depth_sweep"]
     search = _searches(lab, {d: lab.model("none", depth=d) for d in depths}, grid)
-    verdict.measure(max_lr={str(d): s.max_lr for d, s in search.items()}, **{f"depth_{d}": _search_record(s) for d, s in search.items()})
+    verdict.measure(max_lr={str(d): [s.max_lr for s in ss] for d, ss in search.items()},
+                    **{f"depth_{d}": _search_record(s) for d, s in search.items()})
     paper = dict(zip(depths, (0.1, 0.01, 1e-4)))
     verdict.add_figure("Highest achievable LR of unnormalized ResNets by depth, like Table 3", _lr_table(
         {f"ResNet-{d} (paper: ResNet-{p})": (search[d], paper[d]) for d, p in zip(depths, (32, 56, 110))}, "Max LR"))
-    lr = [_rank(search[d].max_lr) for d in depths]
-    verdict.conclude(holds=all(b <= a for a, b in zip(lr, lr[1:])) and lr[0] > lr[-1],
-                     summary="max LR by depth: " + ", ".join(f"{d}: {_lr(search[d].max_lr)}" for d in depths)
-                             + " (non-increasing, shallowest > deepest)")
+    per_seed = [[_rank(search[d][i].max_lr) for d in depths] for i in range(len(lab.settings["seeds"]))]
+    verdict.decide(Condition.every_seed("max LR non-increasing in depth, shallowest > deepest",
+                                        [all(b <= a for a, b in zip(lr, lr[1:])) and lr[0] > lr[-1] for lr in per_seed]),
+                   summary="max LR per seed by depth: " + "; ".join(f"{d}: {_lrs(search[d])}" for d in depths))
 
 
 @pytest.mark.claim("B-WARM-LR")
-def test_warm_start_allows_larger_lr(verdict, lr_lab, settings):
+def test_warm_start_allows_larger_lr(verdict, lr_lab, lab_preconditions, settings):
     lab = lr_lab
-    _provenance(verdict, lab)
+    _provenance(verdict, lab, lab_preconditions)
     grid = _grid(lab, settings)
-    lab.prefetch(searches=[{"model": lab.model("none"), "grid": grid}, {"model": lab.model("none"), "grid": grid, "warm_start": True}])
-    cold, warm = lab.max_lr(lab.model("none"), grid), lab.max_lr(lab.model("none"), grid, warm_start=True)
+    cold = _searches(lab, {"cold": lab.model("none")}, grid)["cold"]
+    warm = _searches(lab, {"warm": lab.model("none")}, grid, warm_start=True)["warm"]
     verdict.measure(cold=_search_record(cold), warm=_search_record(warm), warm_start_steps=lab.epoch_steps())
     verdict.add_figure("Highest achievable LR with and without a warm start", _lr_table(
         {"unnormalized, cold": (cold, 1e-4), "unnormalized, warm start": (warm, 0.01)}, "Max LR"))
-    verdict.conclude(holds=_rank(warm.max_lr) > _rank(cold.max_lr),
-                     summary=f"max LR warm {_lr(warm.max_lr)} vs cold {_lr(cold.max_lr)} (warm must be larger)")
+    verdict.decide(Condition.every_seed("max LR warm > cold", [_rank(w.max_lr) > _rank(c.max_lr) for w, c in zip(warm, cold)]),
+                   summary=f"max LR per seed: warm {_lrs(warm)}, cold {_lrs(cold)}")
 
 
 @pytest.mark.claim("B-PARTS")
-def test_parts_of_bn(verdict, lr_lab, settings):
+def test_parts_of_bn(verdict, lr_lab, lab_preconditions, settings):
     lab = lr_lab
-    _provenance(verdict, lab)
+    _provenance(verdict, lab, lab_preconditions)
     grid = _grid(lab, settings)
     search = _searches(lab, {row: lab.model(kind) for row, (kind, _) in PARTS_ROWS.items()}, grid)
-    verdict.measure(max_lr={row: s.max_lr for row, s in search.items()})
+    verdict.measure(max_lr={row: [s.max_lr for s in ss] for row, ss in search.items()})
     verdict.add_figure("Highest achievable LR per part of BN, like Table 2", _lr_table(
         {row: (search[row], paper) for row, (_, paper) in PARTS_ROWS.items()}, "Max LR"))
-    lr = {row: _rank(s.max_lr) for row, s in search.items()}
     full = ("γ, β, μ, σ²", "γ, μ, σ²", "β, μ, σ²", "μ, σ²")
-    holds = (all(lr[f] >= lr["σ²"] and lr[f] >= lr["μ"] for f in full) and lr["μ, σ²"] > lr["σ²"]
-             and lr["μ, σ²"] > lr["μ"] and lr["σ²"] > lr["none"] and lr["μ"] > lr["none"])
-    verdict.conclude(holds=holds, summary="max LR " + ", ".join(f"{row}: {_lr(s.max_lr)}" for row, s in search.items()))
+
+    def ordered(i: int) -> bool:
+        lr = {row: _rank(ss[i].max_lr) for row, ss in search.items()}
+        return (all(lr[f] >= lr["σ²"] and lr[f] >= lr["μ"] for f in full) and lr["μ, σ²"] > lr["σ²"]
+                and lr["μ, σ²"] > lr["μ"] and lr["σ²"] > lr["none"] and lr["μ"] > lr["none"])
+
+    verdict.decide(Condition.every_seed("the order of Table 2's rows", [ordered(i) for i in range(len(lab.settings["seeds"]))]),
+                   summary="max LR per seed: " + "; ".join(f"{row}: {_lrs(ss)}" for row, ss in search.items()))
 
 
 @pytest.mark.claim("X-SMALLBATCH")
-def test_small_batch_small_lr(verdict, lr_lab, settings):
+def test_small_batch_small_lr(verdict, lr_lab, lab_preconditions, settings):
     lab = lr_lab
-    _provenance(verdict, lab)
-    k, best = settings["batch_divisor"], _none_best_lr(lab)
+    _provenance(verdict, lab, lab_preconditions)
+    k, best, seeds = settings["batch_divisor"], _none_best_lrs(lab), lab.settings["seeds"]
     steps = lab.settings["train_steps"] * k  # same number of epochs
-    lab.prefetch(runs=[{"model": lab.model("none"), "lr": best / k, "seed": seed, "batch_size": 128 // k, "steps": steps}
-                       for seed in lab.settings["seeds"]] + _final_runs(lab, [(lab.model("none"), best), (lab.model("batch"), 0.1)]))
-    small = [lab.trained(lab.model("none"), best / k, seed, batch_size=128 // k, steps=steps) for seed in lab.settings["seeds"]]
-    small_acc = _mean([float("nan") if r.diverged else r.final["test_acc"] for r in small])
-    base, bn = _mean(_final(lab, lab.model("none"), best)), _mean(_final(lab, lab.model("batch"), 0.1))
+    small_runs = [{"model": lab.model("none"), "lr": lr / k, "seed": seed, "batch_size": 128 // k, "steps": steps} for seed, lr in zip(seeds, best)]
+    lab.prefetch(runs=small_runs + _final_runs(lab, [(lab.model("none"), best), (lab.model("batch"), 0.1)]))
+    small = [lab.trained(**run) for run in small_runs]
+    small_acc = np.asarray([float("nan") if r.diverged else r.final["test_acc"] for r in small])
+    base, bn = _final(lab, lab.model("none"), best), np.asarray(_final(lab, lab.model("batch"), 0.1))
     verdict.measure(none_lr=best, small_batch=128 // k, test_acc={"none (α*, 128)": base, f"none (α*/{k}, {128 // k})": small_acc,
                                                                    "BN (0.1, 128)": bn})
-    verdict.conclude(holds=small_acc >= bn - 0.02,
-                     summary=f"unnormalized at (LR {best / k:g}, |B| {128 // k}) {small_acc:.3f} vs BN@0.1 {bn:.3f} "
-                             f"(needs within 0.02); at (LR {best:g}, 128): {base:.3f}")
+    verdict.decide(Condition.at_least(f"test acc unnormalized (α*/{k}, |B| {128 // k}) − BN@0.1", _finite(small_acc - bn), -0.02),
+                   summary=f"unnormalized at (α*/{k}, |B| {128 // k}) {_mean(small_acc):.3f} vs BN@0.1 {_mean(bn):.3f}; "
+                           f"at (α*, 128): {_mean(base):.3f}")
 
 
 @pytest.mark.claim("X-ALTNORMS")
-def test_group_and_layer_norm_lr(verdict, lr_lab):
+def test_group_and_layer_norm_lr(verdict, lr_lab, lab_preconditions):
     lab = lr_lab
-    _provenance(verdict, lab)
+    _provenance(verdict, lab, lab_preconditions)
     search = _searches(lab, {n: lab.model(k) for n, k in (("BN", "batch"), ("GroupNorm", "group"), ("LayerNorm", "layer"))})
     verdict.measure(**{n: _search_record(s) for n, s in search.items()})
     verdict.add_figure("Highest achievable LR per normalization", _lr_table({n: (s, None) for n, s in search.items()}, "Max LR"))
-    lr = {n: _rank(s.max_lr) for n, s in search.items()}
-    verdict.conclude(holds=lr["GroupNorm"] >= lr["BN"] and lr["LayerNorm"] >= lr["BN"],
-                     summary=", ".join(f"{n} {_lr(s.max_lr)}" for n, s in search.items()) + " (GN and LN must be ≥ BN)")
+    lr = {n: [_rank(s.max_lr) for s in ss] for n, ss in search.items()}
+    verdict.decide(Condition.every_seed("GroupNorm and LayerNorm max LR ≥ BN's",
+                                        [g >= b and ln >= b for b, g, ln in zip(lr["BN"], lr["GroupNorm"], lr["LayerNorm"])]),
+                   summary="max LR per seed: " + "; ".join(f"{n} {_lrs(s)}" for n, s in search.items()))
 
 
 @pytest.mark.claim("X-FIXUP")
-def test_fixup_trains_at_high_lr(verdict, lr_lab):
+def test_fixup_trains_at_high_lr(verdict, lr_lab, lab_preconditions):
     lab = lr_lab
-    _provenance(verdict, lab)
+    _provenance(verdict, lab, lab_preconditions)
     search = _searches(lab, {"fixup": lab.model("none", fixup=True), "none": lab.model("none")})
     fixup, none = search["fixup"], search["none"]
     verdict.measure(fixup=_search_record(fixup), none=_search_record(none))
     verdict.add_figure("Highest achievable LR with Fixup", _lr_table({"Fixup, no norm": (fixup, 0.1), "no norm": (none, 1e-4)}, "Max LR"))
-    verdict.conclude(holds=fixup.max_lr == 0.1, summary=f"Fixup max LR {_lr(fixup.max_lr)} (needs 0.1); plain unnormalized {_lr(none.max_lr)}")
+    verdict.decide(Condition.every_seed("Fixup's max LR is 0.1", [f.max_lr == 0.1 for f in fixup]),
+                   summary=f"Fixup max LR per seed {_lrs(fixup)}; plain unnormalized {_lrs(none)}")

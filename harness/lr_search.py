@@ -1,11 +1,11 @@
 """The highest achievable learning rate on a grid (bjorck2018 App. J), shared by every ``*-LR`` claim.
 
-"Achievable" (App. J): the run neither diverges (§3.4: a mini-batch loss above 1e3, or not
-finite) nor stays at the accuracy of random guessing. The search walks the grid from the largest
-LR down and stops at the first achievable one, so the answer is the maximum over the grid without
-training the LRs below it. Each run is cut short: a diverging run stops at the diverging batch
-(``train`` records it), and a learning run stops at the first evaluation whose test accuracy is
-clearly above chance (``TrainConfig.stop_at_test_acc``), after ``min_steps``.
+"Achievable" (App. J): over the run's whole budget no mini-batch loss diverges (§3.4: above 1e3,
+or not finite), and at its end the test accuracy is clearly above that of random guessing. The
+search walks the grid from the largest LR down and stops at the first achievable one, so the
+answer is the maximum over the grid without training the LRs below it. A run stops early only at
+the diverging batch (``train`` records it): nothing after it could make the run achievable, while
+a run that learned early may still diverge later, so learning never cuts a run short.
 
 Runs go through :class:`RunStore`: the same (model, data, training config) is trained once per
 pytest session (an in-memory table) and once ever (the on-disk model cache), whichever claim asks.

@@ -4,7 +4,8 @@ A :class:`ResNetLab` holds the family's settings (depth, width, data, step budge
 builds model configs for every variant (norm kind, depth, BN on top only, Fixup) and hands out
 two kinds of runs through one :class:`~harness.lr_search.RunStore`:
 
-- search runs (``max_lr``): cut short once they diverge or clearly learn (App. J "achievable");
+- search runs (``max_lr``): ``search_steps`` steps with the App. B schedule, cut short only when
+  they diverge, and judged at their end (App. J "achievable");
 - full runs (``trained``): ``train_steps`` steps with the App. B schedule (LR ÷10 at 50% / 75%),
   evaluated every ``eval_every`` steps for the learning curves of Fig. 1.
 
@@ -26,7 +27,7 @@ from harness.lr_search import CHANCE, LRSearch, RunStore
 from harness.models import resnet_cifar
 from harness.train import TrainConfig, TrainResult
 
-REQUIRED = ("depth", "width", "grid", "search_steps", "check_every", "learning_margin", "train_steps", "eval_every", "seeds")
+REQUIRED = ("depth", "width", "grid", "search_steps", "learning_margin", "train_steps", "eval_every", "seeds")
 
 
 def overridden(settings: dict, key: str) -> dict | None:
@@ -68,8 +69,7 @@ class ResNetLab:
 
     def search_config(self, lr: float, seed: int = 0, warm_start: bool = False, batch_size: int = 128) -> TrainConfig:
         s = self.settings
-        return TrainConfig(lr=lr, steps=s["search_steps"], batch_size=batch_size, eval_every=s["check_every"], seed=seed,
-                           pad=self.pad, stop_at_test_acc=self.learning_acc, min_steps=s["check_every"],
+        return TrainConfig(lr=lr, steps=s["search_steps"], batch_size=batch_size, seed=seed, pad=self.pad,
                            warm_start_steps=self.epoch_steps(batch_size) if warm_start else 0)
 
     def train_config(self, lr: float, seed: int = 0, batch_size: int = 128, steps: int | None = None) -> TrainConfig:
@@ -107,3 +107,50 @@ class ResNetLab:
 
 def _lab_task(lab: ResNetLab, kind: str, kwargs: dict) -> None:
     getattr(lab, kind)(**kwargs)
+
+
+@dataclasses.dataclass(frozen=True)
+class LabPreconditions:
+    """Whether the lab can show the LR and generalization claims at all (bjorck2018 Table 2, App. J),
+    measured on the base nets' LR searches, every seed:
+
+    - ``bn_learns``: BN's ResNet is achievable at the top of the grid (0.1);
+    - ``none_learns``: the unnormalized net has an achievable LR on the grid (a baseline that learns);
+    - ``none_fails_top``: the unnormalized net is not achievable at the top of the grid.
+
+    A claim declares the ones it depends on (YAML ``requires``); :meth:`check` records them in its
+    verdict, which is then inconclusive when one fails.
+    """
+
+    met: dict[str, bool]
+    detail: dict[str, str]
+
+    @classmethod
+    def measure(cls, lab: ResNetLab) -> LabPreconditions:
+        seeds, top = lab.settings["seeds"], max(lab.settings["grid"])
+        nets = {"BN": lab.model("batch"), "unnormalized": lab.model("none")}
+        lab.prefetch(searches=[{"model": m, "seed": s} for m in nets.values() for s in seeds])
+        bn, none = ([lab.max_lr(m, seed=s) for s in seeds] for m in nets.values())
+
+        def at_top(search: LRSearch) -> str:
+            trial = search.trials[0]  # the search starts at the top of the grid
+            return trial.status if trial.test_acc is None else f"{trial.status} ({trial.test_acc:.2f})"
+
+        met = {"bn_learns": all(s.max_lr == top for s in bn),
+               "none_learns": all(s.max_lr is not None for s in none),
+               "none_fails_top": all(s.max_lr != top for s in none)}
+        detail = {
+            "bn_learns": f"BN at {top:g}, seeds {seeds}: " + ", ".join(at_top(s) for s in bn),
+            "none_learns": f"unnormalized highest achievable LR, seeds {seeds}: "
+                           + ", ".join("none on grid" if s.max_lr is None else f"{s.max_lr:g}" for s in none),
+            "none_fails_top": f"unnormalized at {top:g}, seeds {seeds}: " + ", ".join(at_top(s) for s in none),
+        }
+        return cls(met, detail)
+
+    def check(self, verdict) -> None:
+        """Record every precondition the verdict's claim requires."""
+        for name in verdict.claim.preconditions:
+            if name not in self.met:
+                raise KeyError(f"{verdict.claim.id} requires precondition '{name}', which the training lab does not "
+                               f"measure (it measures {', '.join(self.met)})")
+            verdict.check_precondition(name, self.met[name], self.detail[name])

@@ -35,8 +35,6 @@ class TrainConfig:
     pad: int = 4  # pixels of zero padding for the random crop (App. B: 4 on 32×32 images)
     eval_every: int = 0  # steps between evaluations; 0 = only at the end
     seed: int = 0
-    stop_at_test_acc: float | None = None  # stop at the first evaluation reaching this test accuracy
-    min_steps: int = 0  # ...but not before this many steps
     warm_start_steps: int = 0  # bjorck2018 App. J: steps at warm_start_lr before the LR under test
     warm_start_lr: float = 1e-4
 
@@ -47,9 +45,6 @@ class TrainConfig:
             raise ValueError(f"steps and batch_size must be positive, got {self.steps} and {self.batch_size}")
         if any(not 0 < m < 1 for m in self.milestones):
             raise ValueError(f"milestones are fractions of training in (0, 1), got {self.milestones}")
-        if self.stop_at_test_acc is not None and not (0 < self.stop_at_test_acc <= 1 and self.eval_every > 0):
-            raise ValueError("stop_at_test_acc needs a value in (0, 1] and eval_every > 0 to be checked, "
-                             f"got {self.stop_at_test_acc} and eval_every={self.eval_every}")
         if self.pad < 0:
             raise ValueError(f"pad must be ≥ 0 pixels, got {self.pad}")
         if self.warm_start_steps < 0 or not self.warm_start_lr > 0:
@@ -147,7 +142,7 @@ def _train(model: nn.Module, data: ImageData, config: TrainConfig, device: torch
         cursor += config.batch_size
         x = data.train_x[idx]
         if config.augment:
-            x = augment(x, gen, config.pad)
+            x = augment(x, gen, config.pad, data.hflip)
         for group in opt.param_groups:
             group["lr"] = config.lr_at(step - 1)
         x = runner.prepare(normalize(x, data.mean, data.std))
@@ -165,9 +160,6 @@ def _train(model: nn.Module, data: ImageData, config: TrainConfig, device: torch
         opt.step()
         if config.eval_every and step % config.eval_every == 0 and step < config.total_steps:
             record(step)
-            reached = config.stop_at_test_acc is not None and evals[-1]["test_acc"] >= config.stop_at_test_acc
-            if reached and step >= config.min_steps:
-                break
     if diverged_at is None and not (evals and evals[-1]["step"] == len(losses)):
         record(len(losses))
     return TrainResult(steps_done=len(losses), diverged_at=diverged_at, losses=losses, evals=evals)

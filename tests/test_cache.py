@@ -86,22 +86,3 @@ def test_parallel_workers_train_once(tmp_path):
         p.join(60)
     assert [p.exitcode for p in procs] == [0, 0, 0]
     assert Path(counter).read_text().count("trained") == 1
-
-
-def test_trained_model_trains_once_and_reloads(tmp_path):
-    from fixtures.common import trained_model
-    from harness.data import synthetic_cifar
-    from harness.models import resnet_cifar
-    from harness.train import TrainConfig
-
-    data = synthetic_cifar(256, 64, resolution=8, seed=0)
-    cache = ModelCache(tmp_path)
-    args = (cache, resnet_cifar, {"depth": 8, "norm": "batch", "width": 4}, data, {"name": "synthetic-8px", "seed": 0},
-            TrainConfig(lr=0.05, steps=5, batch_size=32), torch.device("cpu"))
-    model, result = trained_model(*args)
-    assert result.steps_done == 5 and len(list(tmp_path.glob("*.pt"))) == 1
-    mtime = next(tmp_path.glob("*.pt")).stat().st_mtime_ns
-    again, again_result = trained_model(*args)
-    assert next(tmp_path.glob("*.pt")).stat().st_mtime_ns == mtime  # loaded, not retrained
-    assert again_result.losses == result.losses
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))

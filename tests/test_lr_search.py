@@ -7,9 +7,9 @@ import torch
 
 from harness.cache import ModelCache
 from harness.data import synthetic_cifar
-from harness.lr_search import RunStore, max_lr
+from harness.lr_search import LRSearch, RunStore, Trial, classify, max_lr
 from harness.models import resnet_cifar
-from harness.resnet_lab import ResNetLab, overridden
+from harness.resnet_lab import LabPreconditions, ResNetLab, overridden
 from harness.train import TrainConfig, TrainResult
 
 
@@ -50,17 +50,26 @@ def test_run_store_trains_each_config_once_and_records_divergence(tmp_path):
     assert again.run(model, huge).diverged_at == first.diverged_at and again.trained == 0  # next session: disk
 
 
-def test_early_stop_when_clearly_learning(tmp_path):
-    data = synthetic_cifar(n_train=512, n_test=200, resolution=8, seed=0)
-    store = RunStore(ModelCache(tmp_path), resnet_cifar, data, {"name": data.name})
-    config = TrainConfig(lr=0.05, steps=200, batch_size=64, eval_every=10, stop_at_test_acc=0.2, min_steps=10)
-    result = store.run({"depth": 8, "norm": "batch", "width": 8}, config)
-    assert not result.diverged and result.final["test_acc"] >= 0.2 and result.steps_done < 200
+def test_a_search_run_is_judged_over_its_whole_budget(tmp_path):
+    """App. J: a run that learns early is not cut short; only divergence ends a search run early."""
+    data = synthetic_cifar(n_train=256, n_test=64, resolution=8, seed=0)
+    lab = ResNetLab(LAB_SETTINGS, data, {"name": data.name}, ModelCache(tmp_path))
+    config = lab.search_config(0.1)
+    assert config.eval_every == 0 and config.steps == LAB_SETTINGS["search_steps"]
+    result = lab.store.run(lab.model("batch"), config)
+    assert result.steps_done == LAB_SETTINGS["search_steps"] and [e["step"] for e in result.evals] == [result.steps_done]
 
 
-def test_train_config_validates_stop_and_warm_start():
-    with pytest.raises(ValueError, match="eval_every > 0"):
-        TrainConfig(lr=0.1, steps=10, stop_at_test_acc=0.2)
+def test_a_run_that_learned_and_then_diverged_is_not_achievable():
+    learned_then_diverged = TrainResult(steps_done=30, diverged_at=30, losses=[2.3] * 29 + [1e4],
+                                        evals=[{"step": 20, "train_acc": 0.9, "train_loss": 0.3, "test_acc": 0.9, "test_loss": 0.3}])
+    assert classify(learned_then_diverged, 0.15) == "diverged"
+    search = max_lr(lambda lr: learned_then_diverged if lr == 0.1 else TrainResult(10, None, [2.3] * 10, [{"step": 10, "test_acc": 0.5}]),
+                    [0.1, 0.01], 0.15)
+    assert search.max_lr == 0.01 and [t.status for t in search.trials] == ["diverged", "learning"]
+
+
+def test_train_config_validates_the_warm_start():
     with pytest.raises(ValueError, match="warm start"):
         TrainConfig(lr=0.1, steps=10, warm_start_steps=-1)
     config = TrainConfig(lr=0.1, steps=100, warm_start_steps=10, warm_start_lr=1e-4)
@@ -83,7 +92,7 @@ def test_lab_rejects_incomplete_settings(tmp_path):
         ResNetLab({k: v for k, v in LAB_SETTINGS.items() if k != "search_steps"}, data, {"name": data.name}, ModelCache(tmp_path))
 
 
-LAB_SETTINGS = {"depth": 8, "width": 4, "grid": [0.1], "search_steps": 20, "check_every": 10, "learning_margin": 0.05,
+LAB_SETTINGS = {"depth": 8, "width": 4, "grid": [0.1], "search_steps": 20, "learning_margin": 0.05,
                 "train_steps": 20, "eval_every": 10, "seeds": [0]}
 
 
@@ -115,3 +124,58 @@ def test_prefetch_makes_runs_side_by_side_and_the_lab_then_loads_them(tmp_path, 
     lab.prefetch(searches=searches, runs=runs)  # all stored: nothing to do
     assert ([lab.max_lr(**kw).as_dict() for kw in searches], [lab.trained(**kw) for kw in runs]) == expected
     assert lab.store.trained == 0  # every run was loaded, with the values made in this process
+
+
+def _search(*trials: tuple[float, str, float | None]) -> LRSearch:
+    return LRSearch(tuple(sorted({t[0] for t in trials}, reverse=True)),
+                    tuple(Trial(lr, status, 10, 3 if status == "diverged" else None, acc) for lr, status, acc in trials))
+
+
+class _FakeLab:
+    """A lab whose searches are given: (norm, seed) → LRSearch."""
+
+    def __init__(self, searches: dict, seeds=(0, 1, 2)):
+        self.settings = {"seeds": list(seeds), "grid": [0.1, 0.01, 0.001]}
+        self.searches = searches
+
+    def model(self, norm):
+        return {"norm": norm}
+
+    def prefetch(self, searches=(), runs=()):
+        pass
+
+    def max_lr(self, model, seed=0):
+        return self.searches[model["norm"], seed]
+
+
+def test_lab_preconditions_need_every_seed():
+    good = {("batch", s): _search((0.1, "learning", 0.9)) for s in range(3)}
+    good |= {("none", s): _search((0.1, "diverged", None), (0.01, "learning", 0.5)) for s in range(3)}
+    pre = LabPreconditions.measure(_FakeLab(good))
+    assert pre.met == {"bn_learns": True, "none_learns": True, "none_fails_top": True}
+    assert pre.detail["none_fails_top"] == "unnormalized at 0.1, seeds [0, 1, 2]: diverged, diverged, diverged"
+    one_learns_at_top = good | {("none", 1): _search((0.1, "learning", 0.4))}
+    at_chance = good | {("none", 2): _search((0.1, "chance", 0.1), (0.01, "chance", 0.1), (0.001, "chance", 0.1))}
+    pre = LabPreconditions.measure(_FakeLab(one_learns_at_top))
+    assert pre.met["none_fails_top"] is False and "learning (0.40)" in pre.detail["none_fails_top"]
+    pre = LabPreconditions.measure(_FakeLab(at_chance))
+    assert pre.met["none_learns"] is False and pre.detail["none_learns"].endswith("0.01, 0.01, none on grid")
+
+
+def test_lab_preconditions_reach_the_verdict_of_a_claim_that_requires_them():
+    from harness.registry import Claim
+    from harness.verdicts import ClaimInconclusive, Verdict
+
+    claim = Claim("B-X-1", "bjorck2018", "§1", "§1", "s", "p", "t", {"fast": {}}, {"fast": "x"}, None, "x.yaml",
+                  tiers={"fast": "stand-in"}, preconditions={"none_fails_top": "fails at 0.1", "bn_learns": "learns"})
+    pre = LabPreconditions({"bn_learns": True, "none_learns": True, "none_fails_top": False},
+                           {"bn_learns": "ok", "none_learns": "ok", "none_fails_top": "learning at 0.1"})
+    verdict = Verdict(claim, "fast", None, {}, seeds=[0, 1, 2])
+    pre.check(verdict)
+    assert set(verdict.measured["preconditions"]) == {"none_fails_top", "bn_learns"}
+    with pytest.raises(ClaimInconclusive, match=r"precondition failed: fails at 0.1 \(learning at 0.1\); would be holds"):
+        verdict.conclude(True, "max LR 0.1 vs 1e-4")
+    unknown = Claim("B-X-2", "bjorck2018", "§1", "§1", "s", "p", "t", {"fast": {}}, {"fast": "x"}, None, "x.yaml",
+                    tiers={"fast": "stand-in"}, preconditions={"gpu_present": "a GPU"})
+    with pytest.raises(KeyError, match="requires precondition 'gpu_present', which the training lab does not measure"):
+        pre.check(Verdict(unknown, "fast", None, {}, seeds=[0, 1, 2]))
