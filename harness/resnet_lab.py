@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from harness.cache import ModelCache
@@ -25,6 +26,7 @@ from harness.concurrent import parallel_map
 from harness.data import ImageData
 from harness.lr_search import CHANCE, LRSearch, RunStore
 from harness.models import resnet_cifar
+from harness.probes.divergence import DivergedBeforeBatch, along_update, batch_lines, find_diverging_update
 from harness.train import TrainConfig, TrainResult
 
 REQUIRED = ("depth", "width", "grid", "search_steps", "learning_margin", "train_steps", "eval_every", "seeds")
@@ -92,6 +94,37 @@ class ResNetLab:
     def trained(self, model: dict, lr: float, seed: int = 0, batch_size: int = 128, steps: int | None = None) -> TrainResult:
         return self.store.run(model, self.train_config(lr, seed, batch_size, steps))
 
+    def diverging_update(self, lr: float, max_steps: int, doublings: int, points: int, seed: int = 0) -> tuple | None:
+        """The first update that makes the unnormalized base net diverge (§3.4, Figs. 5–6), trying
+        ``lr``, then doubling it up to ``doublings`` times, each run at most ``max_steps`` steps from
+        a fresh net drawn from ``seed``; with ``along_update`` at ``points`` values of t over every
+        layer. ``(update, path)``, or None when no LR tried diverges."""
+        for k in range(doublings + 1):
+            torch.manual_seed(seed)
+            model = resnet_cifar(**self.model("none"))
+            config = TrainConfig(lr=lr * 2**k, steps=max_steps, seed=seed, pad=self.pad)
+            update = find_diverging_update(model, self.data, config, self.device)
+            if update is not None:
+                return update, along_update(model, update, np.linspace(0, 1, points), list(range(1, model.depth)))
+        return None
+
+    def gradient_lines(self, norm: str, lr: float, batches: Sequence[int], etas: Sequence[float], seed: int = 0) -> dict[int, dict] | None:
+        """``batch_lines`` (App. N, Fig. 24) of a fresh base net with ``norm`` drawn from ``seed``,
+        trained at ``lr`` up to the last of ``batches``; None when the run diverges before one of them."""
+        torch.manual_seed(seed)
+        try:
+            return batch_lines(resnet_cifar(**self.model(norm)), self.data,
+                               TrainConfig(lr=lr, steps=max(batches), seed=seed, pad=self.pad), batches, etas, self.device)
+        except DivergedBeforeBatch:
+            return None
+
+    def side_by_side(self, method: str, calls: Sequence[dict]) -> list:
+        """``[getattr(self, method)(**kw) for kw in calls]``, one worker process per core on the CPU
+        (``parallel_map``: the same bits as in process), in process on a GPU."""
+        if torch.device(self.device).type != "cpu":
+            return [getattr(self, method)(**kw) for kw in calls]
+        return parallel_map(_lab_task, [(self, method, kw) for kw in calls])
+
     def prefetch(self, searches: Sequence[dict] = (), runs: Sequence[dict] = ()) -> None:
         """Make side by side the searches (``max_lr`` keyword arguments) and full runs (``trained``
         keyword arguments) a claim is about to ask for, each in a worker process that stores its runs
@@ -105,8 +138,8 @@ class ResNetLab:
             parallel_map(_lab_task, todo)
 
 
-def _lab_task(lab: ResNetLab, kind: str, kwargs: dict) -> None:
-    getattr(lab, kind)(**kwargs)
+def _lab_task(lab: ResNetLab, kind: str, kwargs: dict):
+    return getattr(lab, kind)(**kwargs)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,7 +3,8 @@
 The claims carry ``bn_vs_none: true`` in their YAML. The end-to-end test runs them at the fast
 profile under ``-p harness.bn_identity`` (as a user could) in a fresh process with a throw-away
 model cache, and reads the report: each must come out refuted or inconclusive, and an
-inconclusive one must not be a "would hold" from too few seeds.
+inconclusive one must not be a "would hold" from too few seeds (it may be one whose lab failed a
+precondition: that lab cannot show the claim either way).
 """
 
 from __future__ import annotations
@@ -96,7 +97,8 @@ def test_claim_stops_holding_when_bn_is_the_identity(identity_records, key):
     assert records, f"{key} did not run under the BN-identity plugin"
     for r in records:
         assert r["verdict"] in ("refuted", "inconclusive"), (r["case"], r["verdict"], r["summary"] or r["error"])
-        assert r.get("tentative") != "holds", (r["case"], r["summary"])
+        unmet = [n for n, p in (r["measured"].get("preconditions") or {}).items() if not p["met"]]
+        assert r.get("tentative") != "holds" or unmet, (r["case"], r["summary"])  # a lab that cannot show it may
 
 
 def _half(case, claims, cid):

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from harness.data import normalize, synthetic_cifar
 from harness.models import resnet_cifar
-from harness.probes.divergence import along_update, batch_lines, find_diverging_update, gradient_line
+from harness.probes.divergence import DivergedBeforeBatch, along_update, batch_lines, find_diverging_update, gradient_line
 from harness.probes.functional import ParamLoss
 from harness.probes.sgd_noise import bootstrap_intervals, exact_exponents, exact_noise, per_example_gradients
 from harness.train import TrainConfig
@@ -113,11 +113,55 @@ def test_gradient_line_against_direct_evaluation(data):
             assert loss == pytest.approx(float(F.cross_entropy(ref(x), y)), rel=1e-4)
     decreasing = [e for e, l in zip(line["eta"], line["loss"]) if l < line["loss0"]]
     assert line["largest_decreasing_eta"] == (max(decreasing) if decreasing else None)
-    with pytest.raises(ValueError, match="positive"):
+    with pytest.raises(ValueError, match="positive and ascending"):
         gradient_line(ParamLoss(model, x, y, F.cross_entropy), [0.0])
+    with pytest.raises(ValueError, match="positive and ascending"):
+        gradient_line(ParamLoss(model, x, y, F.cross_entropy), [0.1, 0.01])
+
+
+class _Profile:
+    """A one-parameter objective whose loss along −η·g is a given function of η (g = 1 at θ = 0)."""
+
+    def __init__(self, along):
+        self.along = along
+
+    def params(self):
+        return {"w": torch.zeros(())}
+
+    def loss_and_grad(self, params):
+        return self.along(0.0), {"w": torch.ones(())}
+
+    def loss(self, params):
+        return self.along(-float(params["w"]))
+
+
+@pytest.mark.parametrize("losses, until, largest", [
+    ({0.1: 5.0, 1.0: 4.0, 10.0: 20.0, 100.0: 2.3}, 1.0, 100.0),  # rises, then a far step lands below L(θ)
+    ({0.1: 5.0, 1.0: 4.0, 10.0: 3.0, 100.0: 2.3}, 100.0, 100.0),
+    ({0.1: 7.0, 1.0: 4.0, 10.0: 3.0, 100.0: 2.3}, None, 100.0),  # the smallest step already rises
+    ({0.1: float("nan"), 1.0: 4.0, 10.0: 3.0, 100.0: 9.0}, None, 10.0),
+])
+def test_decreasing_until_stops_at_the_first_step_that_does_not_decrease(losses, until, largest):
+    """Reference: walk the grid from the smallest η and stop at the first loss ≥ L(θ) = 6."""
+    line = gradient_line(_Profile(lambda eta: 6.0 if eta == 0 else losses[round(eta, 6)]), sorted(losses))
+    assert line["loss0"] == 6.0 and line["decreasing_until"] == until and line["largest_decreasing_eta"] == largest
 
 
 def test_batch_lines_probe_the_requested_batches(data):
     torch.manual_seed(0)
     lines = batch_lines(resnet_cifar(8, "batch", 4), data, TrainConfig(lr=0.1, steps=1, batch_size=32), [1, 3], [0.01, 0.1], "cpu")
     assert set(lines) == {1, 3} and len(lines[3]["loss"]) == 2
+
+
+def test_batch_lines_of_a_run_that_diverges_first_say_so_and_the_lab_gives_none(data, tmp_path):
+    from harness.cache import ModelCache
+    from harness.resnet_lab import ResNetLab
+
+    torch.manual_seed(0)
+    with pytest.raises(DivergedBeforeBatch, match=r"diverged before batch\(es\) \[3\]"):
+        batch_lines(resnet_cifar(8, "none", 4), data, TrainConfig(lr=1e6, steps=3, batch_size=32), [1, 3], [0.01, 0.1], "cpu")
+    settings = {"depth": 8, "width": 4, "grid": [0.1], "search_steps": 5, "learning_margin": 0.05, "train_steps": 5,
+                "eval_every": 5, "seeds": [0]}
+    lab = ResNetLab(settings, data, {"name": data.name}, ModelCache(tmp_path))
+    assert lab.gradient_lines("none", 1e6, [1, 3], [0.01, 0.1], seed=0) is None
+    assert set(lab.gradient_lines("batch", 0.1, [1, 3], [0.01, 0.1], seed=0)) == {1, 3}

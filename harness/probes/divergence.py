@@ -31,6 +31,10 @@ from harness.probes.functional import ParamLoss, Params
 from harness.train import TrainConfig, train
 
 
+class DivergedBeforeBatch(RuntimeError):
+    """``batch_lines``: the training run diverged before a batch it was to probe."""
+
+
 @dataclasses.dataclass
 class DivergingUpdate:
     lr: float
@@ -106,17 +110,24 @@ def gradient_line(objective: ParamLoss, etas: Sequence[float]) -> dict:
     """Loss of the objective's batch at θ − η·g for each η (g the gradient at θ), App. N.
 
     Returns ``{"eta": [...], "loss0": L(θ), "loss": [...], "grad_norm": ‖g‖,
-    "largest_decreasing_eta": the largest η whose loss is below L(θ) (None if none is)}``.
+    "largest_decreasing_eta": the largest η whose loss is below L(θ) (None if none is),
+    "decreasing_until": the largest η such that every η′ ≤ η of the grid has a loss below L(θ)
+    (None if the smallest does not)}``. ``decreasing_until`` is how far one can follow the
+    gradient while still decreasing the loss: a far step that lands below a huge L(θ) after the
+    loss has risen (dead units, a collapsed net) does not extend it. ``etas`` must be ascending.
     """
-    if any(not eta > 0 for eta in etas):
-        raise ValueError(f"step sizes must be positive, got {list(etas)}")
+    if any(not eta > 0 for eta in etas) or any(b <= a for a, b in zip(etas, etas[1:])):
+        raise ValueError(f"step sizes must be positive and ascending, got {list(etas)}")
     params = objective.params()
     loss0, grad = objective.loss_and_grad(params)
     losses = [objective.loss({k: params[k] - eta * grad[k] for k in params}) for eta in etas]
-    decreasing = [eta for eta, loss in zip(etas, losses) if np.isfinite(loss) and loss < loss0]
+    below = [bool(np.isfinite(loss) and loss < loss0) for loss in losses]
+    decreasing = [eta for eta, ok in zip(etas, below) if ok]
+    run = len(below) if all(below) else below.index(False)  # grid steps decreasing from the smallest on
     norm = float(torch.sqrt(sum((g.double() ** 2).sum() for g in grad.values())))
     return {"eta": [float(e) for e in etas], "loss0": loss0, "loss": losses, "grad_norm": norm,
-            "largest_decreasing_eta": max(decreasing) if decreasing else None}
+            "largest_decreasing_eta": max(decreasing) if decreasing else None,
+            "decreasing_until": float(etas[run - 1]) if run else None}
 
 
 def batch_lines(model: nn.Module, data: ImageData, config: TrainConfig, batches: Sequence[int],
@@ -133,5 +144,5 @@ def batch_lines(model: nn.Module, data: ImageData, config: TrainConfig, batches:
     train(model, data, dataclasses.replace(config, steps=max(batches), eval_every=0), device, on_batch=probe)
     missing = wanted - set(lines)
     if missing:
-        raise RuntimeError(f"the run diverged before batch(es) {sorted(missing)}; no landscape there")
+        raise DivergedBeforeBatch(f"the run diverged before batch(es) {sorted(missing)}; no landscape there")
     return lines
