@@ -57,7 +57,7 @@ class Checkpoint:
     gradient_line: dict  # LandscapeLine fields along the gradient
     random_line: dict  # along a random direction of the gradient's norm
     gamma_over_sigma: list[float]  # per unit and normalized layer (empty without normalization)
-    shift_input: dict  # mean and var per unit of the input of the shift layer
+    shift_input: dict  # mean and var per unit of the shift layer's input before normalization
 
 
 @dataclasses.dataclass
@@ -74,13 +74,19 @@ class DLNRun:
 
 def _norm_stats(model: nn.Module, x: torch.Tensor, shift_layer: int) -> tuple[list[float], dict]:
     """γ_j/σ_j of every normalization layer (σ_j: biased std of its input over the batch), and the
-    batch mean and variance of each unit of the input of linear layer ``shift_layer``."""
+    batch mean and variance of each unit of linear layer ``shift_layer``'s input *before*
+    normalization: the output of linear layer ``shift_layer − 1``, which a norm layer (if any)
+    then normalizes. (After a BN layer the batch moments are pinned to β and γ², so the shift of
+    the normalized input would say little; santurkar2018 Fig. 14 measures the layer's input
+    distribution, and the VGG half reads it before normalization too.)"""
     captured: dict[str, torch.Tensor] = {}
     hooks = []
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not 2 <= shift_layer <= len(linears):
+        raise ValueError(f"shift_layer must name a linear layer with one before it (2..{len(linears)}), got {shift_layer}")
     for i, module in enumerate(m for m in model.modules() if hasattr(m, "running_mean") or hasattr(m, "running_scale")):
         hooks.append(module.register_forward_hook(lambda mod, inp, out, i=i: captured.__setitem__(f"norm{i}", (mod, inp[0].detach()))))
-    hooks.append(linears[shift_layer - 1].register_forward_pre_hook(lambda mod, inp: captured.__setitem__("shift", inp[0].detach())))
+    hooks.append(linears[shift_layer - 2].register_forward_hook(lambda mod, inp, out: captured.__setitem__("shift", out.detach())))
     buffers = {k: v.clone() for k, v in model.named_buffers()}
     try:
         with torch.no_grad():
@@ -142,7 +148,7 @@ def _train_dln(norm: str, settings: dict, probes: bool, lr: float | None, steps:
             multipliers = [m * lr for m in settings["step_multipliers"]]
             ics = internal_covariate_shift(objective, groups, weights, lr, probe=settings.get("ics_layers"),
                                            params=current, base=base)
-            ratios, shift = _norm_stats(model, x, settings.get("shift_layer", 13))
+            ratios, shift = _norm_stats(model, x, settings["shift_layer"])
             checkpoints.append(Checkpoint(
                 step=step, loss=base[0], ics=[dataclasses.asdict(r) for r in ics],
                 gradient_line=dataclasses.asdict(landscape_line(objective, multipliers, "gradient", params=current, base=base)),

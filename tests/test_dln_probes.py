@@ -174,3 +174,29 @@ def test_lr_range_by_norm_and_lr():
 
 def _no_training(*args):
     raise RuntimeError("a cached run was trained again")
+
+
+@pytest.mark.parametrize("norm", ["batch", "none", "l1"])
+def test_shift_input_is_the_layer_input_before_normalization(norm):
+    """Reference: run the layers one by one and keep the output of linear layer shift_layer − 1."""
+    from harness.dln import _norm_stats, regression_problem
+    from harness.models import deep_linear
+
+    torch.manual_seed(0)
+    model = deep_linear(depth=4, width=3, norm=norm, init="xavier_uniform").train()
+    x, _ = regression_problem(50, 3, seed=0)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    _, shift = _norm_stats(model, x, shift_layer=3)
+    assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())  # running statistics untouched
+    h, seen = x, 0
+    with torch.no_grad():
+        for module in model.net:  # linear 1, its norm, linear 2: stop there, before linear 2's norm
+            h = module(h)
+            seen += isinstance(module, torch.nn.Linear)
+            if seen == 2:
+                break
+    model.load_state_dict(state)  # the reference pass moved BN's running statistics
+    torch.testing.assert_close(torch.tensor(shift["mean"]), h.detach().mean(0))
+    torch.testing.assert_close(torch.tensor(shift["var"]), h.detach().var(0, unbiased=False))
+    with pytest.raises(ValueError, match="shift_layer must name a linear layer with one before it"):
+        _norm_stats(model, x, shift_layer=1)
