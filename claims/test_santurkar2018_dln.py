@@ -19,7 +19,7 @@ from fixtures.dln import run_settings
 from harness.dln import lr_range, lr_works
 from harness.evidence import Condition
 from harness.report import figures
-from harness.stats import before_convergence, geometric_mean_ratio
+from harness.stats import geometric_mean_ratio, training_window
 
 DATASET = "synthetic Gaussian regression (x, Ax), 1000 samples"
 LABELS = {"none": "standard", "batch": "BN", "l1": "ℓ1", "l2": "ℓ2", "linf": "ℓ∞"}
@@ -38,35 +38,42 @@ def _line_metric(run, metric, line="gradient_line"):
     return [getattr(c, line)[metric] for c in run.checkpoints]
 
 
-def _window(runs: list, within: float) -> int:
-    """Leading checkpoints at which every run of ``runs`` (one seed's nets) is still training."""
-    return before_convergence([[c.loss for c in r.checkpoints] for r in runs], [r.losses[-1] for r in runs], within)
+def _windows(dln_runs, norms, settings, verdict=None) -> list[range]:
+    """Per seed, the checkpoints at which every net of ``norms`` is training (``training_window``:
+    left its start, not yet within ``converged_within`` of its final loss). With ``verdict``, an
+    empty window makes the claim inconclusive."""
+    out = []
+    for i, seed in enumerate(settings["seeds"]):
+        runs = [dln_runs[n][i] for n in norms]
+        start, end = training_window([[c.loss for c in r.checkpoints] for r in runs], [r.losses[-1] for r in runs],
+                                     settings["converged_within"])
+        if verdict is not None and start >= end:
+            verdict.conclude("inconclusive", f"seed {seed}: no checkpoint at which {', '.join(LABELS[n] for n in norms)} are all "
+                                             f"training (window {start}..{end})")
+        out.append(range(start, end))
+    return out
 
 
-def _windows(dln_runs, norms, settings) -> list[int]:
-    """The window of every seed for the nets ``norms``, in seed order."""
-    return [_window([dln_runs[n][i] for n in norms], settings["converged_within"]) for i in range(len(settings["seeds"]))]
-
-
-def _early(values, window: int):
+def _early(window: range) -> range:
     """The first half of the window (at least one checkpoint)."""
-    return values[: math.ceil(window / 2)]
+    return window[: math.ceil(len(window) / 2)]
 
 
-def _window_note(verdict, dln_runs, windows, norms) -> None:
-    steps = _steps(dln_runs[norms[0]][0])
-    verdict.measure(window_checkpoints=windows, window_last_step=[steps[w - 1] for w in windows])
-    verdict.note("Window (training before convergence of every net compared; YAML converged_within), per seed: up to step "
-                 + ", ".join(str(steps[w - 1]) for w in windows) + f" of {steps[-1]}.")
+def _window_note(verdict, dln_runs, windows) -> None:
+    steps = _steps(dln_runs["none"][0])
+    verdict.measure(window_steps=[[steps[k] for k in w] for w in windows])
+    verdict.note("Window (checkpoints where every net compared is training: left its start, not within the YAML's "
+                 "converged_within of its end), per seed: steps " + "; ".join(f"{steps[w[0]]}–{steps[w[-1]]}" for w in windows)
+                 + f" of 0–{steps[-1]}.")
 
 
 @pytest.mark.claim("S-ICS-DLN")
 def test_ics_standard_none_bn_uncorrelated(verdict, dln_runs, dln_settings):
     _provenance(verdict, dln_settings)
-    windows = _windows(dln_runs, ("none", "batch"), dln_settings)
-    _window_note(verdict, dln_runs, windows, ("none", "batch"))
+    windows = _windows(dln_runs, ("none", "batch"), dln_settings, verdict)
+    _window_note(verdict, dln_runs, windows)
     cos = {n: [[[layer["cos"] for layer in c.ics] for c in r.checkpoints] for r in dln_runs[n]] for n in ("none", "batch")}
-    median = {n: [float(np.median(np.concatenate(per_seed[:w]))) for per_seed, w in zip(cos[n], windows)] for n in cos}
+    median = {n: [float(np.median([per_seed[k] for k in w])) for per_seed, w in zip(cos[n], windows)] for n in cos}
     verdict.measure(median_cos=median, layers=dln_settings["ics_layers"])
     seed0 = {n: dln_runs[n][0] for n in ("none", "batch")}
     steps = _steps(seed0["none"])
@@ -81,12 +88,13 @@ def test_ics_standard_none_bn_uncorrelated(verdict, dln_runs, dln_settings):
                    Condition.at_most("BN median |cos(G, G′)|", np.abs(median["batch"]), 0.3))
 
 
-def _landscape_ratios(dln_runs, settings, metric, line="gradient_line", early=False, num="none", den="batch") -> list[float]:
+def _landscape_ratios(dln_runs, settings, metric, line="gradient_line", early=False, num="none", den="batch", verdict=None) -> list[float]:
     """Per seed, the geometric-mean ratio num/den of ``metric`` over the window (its first half if ``early``)."""
     out = []
-    for i, w in enumerate(_windows(dln_runs, (num, den), settings)):
-        a, b = (_line_metric(dln_runs[n][i], metric, line)[:w] for n in (num, den))
-        out.append(geometric_mean_ratio(_early(a, w), _early(b, w)) if early else geometric_mean_ratio(a, b))
+    for i, w in enumerate(_windows(dln_runs, (num, den), settings, verdict)):
+        ks = _early(w) if early else w
+        a, b = ([_line_metric(dln_runs[n][i], metric, line)[k] for k in ks] for n in (num, den))
+        out.append(geometric_mean_ratio(a, b))
     return out
 
 
@@ -98,8 +106,8 @@ def _landscape_figure(dln_runs, metric, ylabel, title, norms=("none", "batch")):
 @pytest.mark.claim("S-LAND-LOSS")
 def test_loss_varies_less_along_gradient_with_bn(verdict, dln_runs, dln_settings):
     _provenance(verdict, dln_settings)
-    _window_note(verdict, dln_runs, _windows(dln_runs, ("none", "batch"), dln_settings), ("none", "batch"))
-    early = _landscape_ratios(dln_runs, dln_settings, "loss_range", early=True)
+    _window_note(verdict, dln_runs, _windows(dln_runs, ("none", "batch"), dln_settings, verdict))
+    early = _landscape_ratios(dln_runs, dln_settings, "loss_range", early=True, verdict=verdict)
     window = _landscape_ratios(dln_runs, dln_settings, "loss_range")
     verdict.measure(ratio_early=early, ratio_window=window,
                     loss_range_first_seed={n: _line_metric(dln_runs[n][0], "loss_range") for n in ("none", "batch")})
@@ -117,8 +125,8 @@ def test_loss_varies_less_along_gradient_with_bn(verdict, dln_runs, dln_settings
 @pytest.mark.claim("S-LAND-GRAD")
 def test_gradients_more_predictive_with_bn(verdict, dln_runs, dln_settings):
     _provenance(verdict, dln_settings)
-    _window_note(verdict, dln_runs, _windows(dln_runs, ("none", "batch"), dln_settings), ("none", "batch"))
-    early = _landscape_ratios(dln_runs, dln_settings, "grad_change", early=True)
+    _window_note(verdict, dln_runs, _windows(dln_runs, ("none", "batch"), dln_settings, verdict))
+    early = _landscape_ratios(dln_runs, dln_settings, "grad_change", early=True, verdict=verdict)
     window = _landscape_ratios(dln_runs, dln_settings, "grad_change")
     verdict.measure(ratio_early=early, ratio_window=window,
                     grad_change_first_seed={n: _line_metric(dln_runs[n][0], "grad_change") for n in ("none", "batch")})
@@ -131,9 +139,9 @@ def test_gradients_more_predictive_with_bn(verdict, dln_runs, dln_settings):
 @pytest.mark.claim("S-LAND-BETA")
 def test_effective_beta_lower_with_bn(verdict, dln_runs, dln_settings):
     _provenance(verdict, dln_settings)
-    windows = _windows(dln_runs, ("none", "batch"), dln_settings)
-    _window_note(verdict, dln_runs, windows, ("none", "batch"))
-    lower = [float(np.mean(np.array(_line_metric(dln_runs["batch"][i], "beta")[:w]) < np.array(_line_metric(dln_runs["none"][i], "beta")[:w])))
+    windows = _windows(dln_runs, ("none", "batch"), dln_settings, verdict)
+    _window_note(verdict, dln_runs, windows)
+    lower = [float(np.mean([_line_metric(dln_runs["batch"][i], "beta")[k] < _line_metric(dln_runs["none"][i], "beta")[k] for k in w]))
              for i, w in enumerate(windows)]
     verdict.measure(fraction_of_window_bn_lower=lower)
     verdict.add_figure("effective β-smoothness along the gradient",
@@ -144,7 +152,7 @@ def test_effective_beta_lower_with_bn(verdict, dln_runs, dln_settings):
 @pytest.mark.claim("S-LAND-RANDOM")
 def test_smoothing_along_random_directions(verdict, dln_runs, dln_settings):
     _provenance(verdict, dln_settings)
-    _window_note(verdict, dln_runs, _windows(dln_runs, ("none", "batch"), dln_settings), ("none", "batch"))
+    _window_note(verdict, dln_runs, _windows(dln_runs, ("none", "batch"), dln_settings, verdict))
     loss = _landscape_ratios(dln_runs, dln_settings, "loss_range", line="random_line")
     grad = _landscape_ratios(dln_runs, dln_settings, "grad_change", line="random_line")
     verdict.measure(loss_range_ratio=loss, grad_change_ratio=grad)
@@ -178,24 +186,26 @@ def test_lp_normalizations_perform_like_bn(verdict, dln_runs, dln_settings):
 @pytest.mark.claim("S-LP-SMOOTH")
 def test_lp_normalizations_smooth_the_landscape(verdict, dln_runs, dln_settings):
     _provenance(verdict, dln_settings)
-    ratios = {(p, m): _landscape_ratios(dln_runs, dln_settings, m, den=p) for p in ("l1", "l2", "linf") for m in ("grad_change", "beta")}
+    ratios = {(p, m): _landscape_ratios(dln_runs, dln_settings, m, den=p, verdict=verdict) for p in ("l1", "l2", "linf")
+              for m in ("grad_change", "beta")}
     verdict.measure(standard_over_lp={f"{LABELS[p]} {m}": v for (p, m), v in ratios.items()},
-                    window_checkpoints={LABELS[p]: _windows(dln_runs, ("none", p), dln_settings) for p in ("l1", "l2", "linf")})
+                    window_checkpoints={LABELS[p]: [list(w) for w in _windows(dln_runs, ("none", p), dln_settings)] for p in ("l1", "l2", "linf")})
     verdict.add_figure("max gradient change along the gradient, every normalization",
                        _landscape_figure(dln_runs, "grad_change", "max ‖Δ∇L‖", "Gradient predictiveness (DLN)", norms=tuple(dln_runs)))
     verdict.decide(*(Condition.at_least(f"standard/{LABELS[p]} {'gradient change' if m == 'grad_change' else 'β'}", v, 1, log=True, strict=True)
                      for (p, m), v in ratios.items()))
 
 
-def _shift(run, window: int) -> float:
+def _shift(run, window: range) -> float:
     """Mean over the window's successive checkpoint pairs and the units of |Δmean|/std + |Δvar|/var of
     the shift layer's input (before normalization)."""
     out = []
-    for a, b in zip(run.checkpoints[:window], run.checkpoints[1:window]):
+    for k in window[:-1]:
+        a, b = run.checkpoints[k], run.checkpoints[k + 1]
         m0, m1 = np.array(a.shift_input["mean"]), np.array(b.shift_input["mean"])
         v0, v1 = np.array(a.shift_input["var"]), np.array(b.shift_input["var"])
         out.append(float(np.mean(np.abs(m1 - m0) / np.sqrt(v0) + np.abs(v1 - v0) / v0)))
-    return float(np.mean(out)) if out else float("nan")
+    return float(np.mean(out))
 
 
 @pytest.mark.claim("S-LP-SHIFT")
@@ -203,8 +213,8 @@ def test_lp_normalizations_shift_distributions_more(verdict, dln_runs, dln_setti
     _provenance(verdict, dln_settings)
     layer, ratios, shifts = dln_settings["shift_layer"], {}, {}
     for p in ("l1", "l2", "linf"):
-        windows = _windows(dln_runs, ("none", p), dln_settings)
-        if min(windows) < 2:
+        windows = _windows(dln_runs, ("none", p), dln_settings, verdict)
+        if min(map(len, windows)) < 2:
             verdict.conclude("inconclusive", f"{LABELS[p]}: a seed's window holds one checkpoint, so no shift between checkpoints")
         shifts[p] = [_shift(dln_runs[p][i], w) for i, w in enumerate(windows)]
         shifts[f"none vs {p}"] = [_shift(dln_runs["none"][i], w) for i, w in enumerate(windows)]

@@ -36,22 +36,26 @@ def geometric_mean_ratio(numerator: Sequence[float], denominator: Sequence[float
     return float(np.exp(np.mean(np.log(a) - np.log(b))))
 
 
-def before_convergence(checkpoint_losses: Sequence[Sequence[float]], final_losses: Sequence[float], within: float) -> int:
-    """How many leading checkpoints lie in the training phase of *every* run compared: a run has
-    converged from the first checkpoint whose loss is within ``within`` (a fraction, 0.1 = 10%)
-    of its final loss, and the window ends at the earliest such checkpoint over the runs. At
-    least 1: the start is always before convergence.
+def training_window(checkpoint_losses: Sequence[Sequence[float]], final_losses: Sequence[float], within: float) -> tuple[int, int]:
+    """The checkpoints ``[start, end)`` at which *every* run compared is training: it has left its
+    start (its loss is below ``1 − within`` times its loss at the first checkpoint) and has not yet
+    converged (its loss is above ``1 + within`` times its final loss). ``start`` is the first
+    checkpoint at which every run has left its start, ``end`` the first at which some run is
+    within ``within`` (a fraction, 0.1 = 10%) of its final loss. ``start >= end``: no such
+    checkpoint.
 
     santurkar2018 reads its landscape and ICS figures while training goes on, and calls what
-    follows convergence "an artifact of parameter convergence"; comparing two nets over one
-    window keeps a converged net's flat late phase out of either side of a ratio."""
+    follows convergence "an artifact of parameter convergence". A net that sits on the plateau of
+    its initialization (a narrow net with Glorot init) is not training yet either. Comparing two
+    nets over one window keeps both phases out of either side of a ratio."""
     if not checkpoint_losses or len(checkpoint_losses) != len(final_losses):
         raise ValueError(f"need one final loss per run, got {len(checkpoint_losses)} runs and {len(final_losses)} finals")
-    if not within > 0:
-        raise ValueError(f"within must be a positive fraction, got {within}")
-    ends = []
+    if not 0 < within < 1:
+        raise ValueError(f"within must be a fraction in (0, 1), got {within}")
+    starts, ends = [], []
     for losses, final in zip(checkpoint_losses, final_losses):
         if not losses or not np.isfinite(final) or final < 0:
             raise ValueError(f"a run needs checkpoint losses and a finite final loss ≥ 0, got {list(losses)} and {final}")
+        starts.append(next((i for i, loss in enumerate(losses) if loss < (1 - within) * losses[0]), len(losses)))
         ends.append(next((i for i, loss in enumerate(losses) if loss <= (1 + within) * final), len(losses)))
-    return max(1, min(ends))
+    return max(starts), min(ends)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from harness.stats import before_convergence, fitted_slope, strictly_decreasing, strictly_increasing
+from harness.stats import fitted_slope, strictly_decreasing, strictly_increasing, training_window
 
 
 def test_orderings():
@@ -23,27 +23,29 @@ def test_fitted_slope_interval_has_its_nominal_coverage():
 
 
 def _reference_window(runs, finals, within):
-    """Walk the checkpoints one by one and stop at the first where some run is within ``within`` of its end."""
-    n = 0
-    while n < min(map(len, runs)) and all(run[n] > (1 + within) * final for run, final in zip(runs, finals)):
-        n += 1
-    return max(n, 1)
+    """Check every checkpoint on its own: is every run below 90% of its start and above 110% of its end?"""
+    inside = [k for k in range(min(map(len, runs)))
+              if all(run[k] < (1 - within) * run[0] and run[k] > (1 + within) * final for run, final in zip(runs, finals))]
+    return inside
 
 
 @pytest.mark.parametrize("runs, finals, expected", [
-    ([[100, 50, 20, 10, 10.5]], [10], 3),  # within 10% of 10 from the fourth checkpoint on
-    ([[100, 50, 20, 10], [8, 1.05, 1.0, 1.0]], [10, 1.0], 1),  # the second run converges at checkpoint 1
-    ([[100, 90, 80]], [1.0], 3),  # still training at the end: every checkpoint
-    ([[1.0, 1.0]], [1.0], 1),  # converged from the start: the start alone
+    ([[100, 50, 20, 10, 10.5]], [10], (1, 3)),  # leaves its start at 1, within 10% of 10 from 3 on
+    ([[100, 95, 50, 20, 10]], [10], (2, 4)),  # a plateau at the start (95 > 90)
+    ([[100, 50, 20, 10], [8, 1.05, 1.0, 1.0]], [10, 1.0], (1, 1)),  # the second run converges at 1: empty
+    ([[100, 90, 80]], [1.0], (2, 3)),  # still training at the end
+    ([[1.0, 1.0]], [1.0], (2, 0)),  # never leaves its start, converged from the start: empty
 ])
-def test_before_convergence_matches_a_walk_over_the_checkpoints(runs, finals, expected):
-    assert before_convergence(runs, finals, 0.1) == expected == _reference_window(runs, finals, 0.1)
+def test_training_window_matches_a_check_of_every_checkpoint(runs, finals, expected):
+    start, end = training_window(runs, finals, 0.1)
+    assert (start, end) == expected
+    assert list(range(start, end)) == _reference_window(runs, finals, 0.1)
 
 
-def test_before_convergence_rejects_bad_input():
+def test_training_window_rejects_bad_input():
     with pytest.raises(ValueError, match="one final loss per run"):
-        before_convergence([[1.0]], [1.0, 2.0], 0.1)
-    with pytest.raises(ValueError, match="positive fraction"):
-        before_convergence([[1.0]], [1.0], 0)
+        training_window([[1.0]], [1.0, 2.0], 0.1)
+    with pytest.raises(ValueError, match="fraction in"):
+        training_window([[1.0]], [1.0], 0)
     with pytest.raises(ValueError, match="finite final loss"):
-        before_convergence([[1.0]], [float("nan")], 0.1)
+        training_window([[1.0]], [float("nan")], 0.1)
