@@ -191,14 +191,9 @@ def test_bn_high_lr_generalizes_better(verdict, lr_lab, lab_preconditions):
 
 
 def _seed_condition(verdict, make, name: str, values, *args, **kwargs) -> Condition:
-    """``make(name, values, ...)`` (``Condition.at_least``/``at_most``) on seed-level values. A full
-    run that diverged (NaN) has no final value, so its seed cannot be judged: the claim is then
-    inconclusive, saying which seeds."""
-    values = [float(v) for v in values]
-    bad = [seed for seed, v in zip(verdict.seeds, values) if not np.isfinite(v)]
-    if bad:
-        verdict.conclude("inconclusive", f"{name}: a full run diverged on seed(s) {bad}, so they have no final value")
-    return make(name, values, *args, **kwargs)
+    """``make(name, values, ...)`` (``Condition.at_least``/``at_most``) on seed-level values; a
+    seed whose full run diverged has none, and the claim is then inconclusive (``Verdict.finite``)."""
+    return make(name, verdict.finite(name, values), *args, **kwargs)
 
 
 @pytest.mark.claim("B-GEN-LOWLR")

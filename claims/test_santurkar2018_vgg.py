@@ -3,7 +3,9 @@
 (§3.2), ℓp normalizations (§3.3) and the range of working learning rates (§3.1).
 
 All claims but S-LR-RANGE read one probed SGD run per normalization and seed (fixture
-``vgg_runs``). Claims with a DLN half (claims/test_santurkar2018_dln.py) are their VGG half here,
+``vgg_runs``) and decide from the seeds (harness.evidence); the comparisons with the standard net
+require that both nets train (``vgg_preconditions``), and the landscape and ICS readings compare
+nets over the checkpoints before any of them has converged, as the DLN half does. Claims with a DLN half (claims/test_santurkar2018_dln.py) are their VGG half here,
 ``@pytest.mark.claim(ID, case="vgg")``, with test ids like ``S-LAND-LOSS-fast-vgg``.
 """
 
@@ -14,8 +16,9 @@ import math
 import numpy as np
 import pytest
 
+from harness.evidence import Condition
 from harness.report import figures
-from harness.stats import geometric_mean_ratio
+from harness.stats import geometric_mean_ratio, training_window
 from harness.vgg_runs import lr_range, lr_works, tail_mean
 
 LABELS = {"none": "standard", "batch": "BN", "noisy_batch": "noisy BN", "noise": "standard + noise",
@@ -24,13 +27,12 @@ LP = ("l1", "l2", "linf")
 CURVE_POINTS = 60  # points per training curve in a figure (block means of the per-step series)
 
 
-def _provenance(verdict, settings, data):
+def _provenance(verdict, settings, data, preconditions=None):
+    """Dataset and seeds; with ``preconditions`` (fixture ``vgg_preconditions``), the ones the claim requires."""
     verdict.dataset = f"{data.name} ({settings['config']}, width {settings['width']}, {settings['steps']} steps)"
     verdict.seeds = list(settings["seeds"])
-
-
-def _seed_mean(runs, fn) -> float:
-    return float(np.mean([fn(r) for r in runs]))
+    if preconditions is not None:
+        preconditions.check(verdict)
 
 
 def _tail_loss(run) -> float:
@@ -41,9 +43,13 @@ def _tail_acc(run) -> float:
     return tail_mean(run.accs)
 
 
-def _shift(runs, where="activations") -> float:
-    """Mean step-to-step distribution change, averaged over seeds."""
-    return _seed_mean(runs, lambda r: float(np.mean(r.activation_changes(where))))
+def _shift(run, where="activations") -> float:
+    """Mean step-to-step distribution change of one run."""
+    return float(np.mean(run.activation_changes(where)))
+
+
+def _per_seed(runs, fn) -> list[float]:
+    return [float(fn(r)) for r in runs]
 
 
 def _curve(runs, series: str) -> tuple[list[int], list[float]]:
@@ -76,13 +82,38 @@ def _steps(runs, n=None) -> list[int]:
     return [c.step for c in runs[0].checkpoints[: n or _checkpoints(runs)]]
 
 
-def _landscape_ratio(runs, metric, line="gradient_line", early=False, num="none", den="batch") -> float:
-    n = min(_checkpoints(runs[num]), _checkpoints(runs[den]))
-    a, b = _line_metric(runs[num], metric, line, n), _line_metric(runs[den], metric, line, n)
-    if early:
-        k = math.ceil(n / 2)
-        a, b = a[:k], b[:k]
-    return geometric_mean_ratio(a, b)
+def _windows(vgg_runs, norms, settings, verdict=None) -> list[range]:
+    """Per seed, the checkpoints at which every net of ``norms`` is training (``training_window``:
+    left its start, not yet within ``converged_within`` of its final loss, the mean over its last
+    10% of steps). With ``verdict``, an empty window makes the claim inconclusive."""
+    out = []
+    for i, seed in enumerate(settings["seeds"]):
+        runs = [vgg_runs[n][i] for n in norms]
+        start, end = training_window([[c.loss for c in r.checkpoints] for r in runs], [tail_mean(r.losses) for r in runs],
+                                     settings["converged_within"])
+        if verdict is not None and start >= end:
+            verdict.conclude("inconclusive", f"seed {seed}: no checkpoint at which {', '.join(LABELS[n] for n in norms)} are all "
+                                             f"training (window {start}..{end})")
+        out.append(range(start, end))
+    return out
+
+
+def _window_note(verdict, vgg_runs, windows) -> None:
+    steps = [c.step for c in vgg_runs["none"][0].checkpoints]
+    verdict.measure(window_steps=[[steps[k] for k in w] for w in windows])
+    verdict.note("Window (checkpoints where every net compared is training: left its start, not within the YAML's "
+                 "converged_within of its end), per seed: steps " + "; ".join(f"{steps[w[0]]}–{steps[w[-1]]}" for w in windows)
+                 + f" of 0–{steps[-1]}.")
+
+
+def _landscape_ratios(vgg_runs, settings, metric, line="gradient_line", early=False, num="none", den="batch", verdict=None) -> list[float]:
+    """Per seed, the geometric-mean ratio num/den of ``metric`` over the window (its first half if ``early``)."""
+    out = []
+    for i, w in enumerate(_windows(vgg_runs, (num, den), settings, verdict)):
+        ks = w[: math.ceil(len(w) / 2)] if early else w
+        a, b = ([getattr(vgg_runs[n][i].checkpoints[k], line)[metric] for k in ks] for n in (num, den))
+        out.append(geometric_mean_ratio(a, b))
+    return out
 
 
 def _landscape_figure(runs, metric, ylabel, title, norms=("none", "batch"), line="gradient_line"):
@@ -119,121 +150,101 @@ def _changes_figure(runs, norms, title):
 
 
 @pytest.mark.claim("S-PERF")
-def test_bn_trains_faster_and_generalizes_better(verdict, vgg_runs, vgg_settings, vgg_data):
-    _provenance(verdict, vgg_settings, vgg_data)
-    loss = {n: _seed_mean(vgg_runs[n], _tail_loss) for n in ("none", "batch")}
-    test_acc = {n: _seed_mean(vgg_runs[n], lambda r: r.final["test_acc"]) for n in ("none", "batch")}
+def test_bn_trains_faster_and_generalizes_better(verdict, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
+    _provenance(verdict, vgg_settings, vgg_data, vgg_preconditions)
+    loss = {n: _per_seed(vgg_runs[n], _tail_loss) for n in ("none", "batch")}
+    test_acc = {n: _per_seed(vgg_runs[n], lambda r: r.final["test_acc"]) for n in ("none", "batch")}
     verdict.measure(final_training_loss=loss, test_accuracy=test_acc,
-                    train_accuracy_eval={n: _seed_mean(vgg_runs[n], lambda r: r.final["train_acc"]) for n in ("none", "batch")})
-    verdict.add_figure("training loss (mini-batch, block means)", _curves_figure(
+                    train_accuracy_eval={n: _per_seed(vgg_runs[n], lambda r: r.final["train_acc"]) for n in ("none", "batch")})
+    verdict.add_figure("training loss (mini-batch, block means, seed mean)", _curves_figure(
         vgg_runs, ("none", "batch"), "losses", "training loss", "Fig. 1a: training"))
     evals = {n: vgg_runs[n][0].evals for n in ("none", "batch")}
-    verdict.add_figure("test accuracy (eval mode) over training, seed 0", figures.lines(
+    verdict.add_figure("test accuracy (eval mode) over training, first seed", figures.lines(
         [e["step"] for e in evals["none"]], {LABELS[n]: [e["test_acc"] for e in evals[n]] for n in evals},
         xlabel="SGD step", ylabel="test accuracy", title="Fig. 1b: generalization"))
-    holds = loss["batch"] < loss["none"] and test_acc["batch"] > test_acc["none"]
-    verdict.conclude(holds=holds, summary=f"training loss standard {loss['none']:.3f} vs BN {loss['batch']:.3f}; "
-                                          f"test accuracy standard {test_acc['none']:.1%} vs BN {test_acc['batch']:.1%}")
+    verdict.decide(Condition.every_seed("BN's final training loss lower", [b < a for a, b in zip(loss["none"], loss["batch"])]),
+                   Condition.at_least("test accuracy BN − standard", np.subtract(test_acc["batch"], test_acc["none"]), 0, strict=True))
 
 
 @pytest.mark.claim("S-DIST")
-def test_distribution_change_similar_with_and_without_bn(verdict, vgg_runs, vgg_settings, vgg_data):
-    _provenance(verdict, vgg_settings, vgg_data)
-    shift = {n: _shift(vgg_runs[n]) for n in ("none", "batch")}
-    ratio = shift["none"] / shift["batch"]
+def test_distribution_change_similar_with_and_without_bn(verdict, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
+    _provenance(verdict, vgg_settings, vgg_data, vgg_preconditions)
+    shift = {n: _per_seed(vgg_runs[n], _shift) for n in ("none", "batch")}
+    ratio = np.divide(shift["none"], shift["batch"])
     verdict.measure(mean_step_change=shift, ratio_standard_over_bn=ratio, layer=vgg_settings["dist_layer"],
-                    mean_step_change_after_the_norm={n: _shift(vgg_runs[n], "normalized") for n in ("none", "batch")})
+                    mean_step_change_after_the_norm={n: _per_seed(vgg_runs[n], lambda r: _shift(r, "normalized")) for n in ("none", "batch")})
     verdict.add_figure(f"distribution of one unit of conv layer {vgg_settings['dist_layer']} over training",
                        _distribution_figure(vgg_runs, ("none", "batch"), "Fig. 1c: layer-input distribution"))
     verdict.add_figure("step-to-step change of the sampled units' distributions",
                        _changes_figure(vgg_runs, ("none", "batch"), "Distributional stability"))
-    verdict.conclude(holds=0.5 <= ratio <= 2, summary=f"mean step change standard {shift['none']:.3g}, BN {shift['batch']:.3g}: "
-                                                      f"ratio {ratio:.3g} (needs [0.5, 2])")
+    verdict.decide(Condition.at_least("step change standard/BN", ratio, 0.5, log=True),
+                   Condition.at_most("step change standard/BN (≤ 2)", ratio, 2, log=True))
 
 
 @pytest.mark.claim("S-NOISY-MATCH")
-def test_noisy_bn_nearly_matches_bn(verdict, vgg_runs, vgg_settings, vgg_data):
-    _provenance(verdict, vgg_settings, vgg_data)
+def test_noisy_bn_nearly_matches_bn(verdict, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
+    _provenance(verdict, vgg_settings, vgg_data, vgg_preconditions)
     norms = ("none", "batch", "noisy_batch")
-    acc = {n: _seed_mean(vgg_runs[n], _tail_acc) for n in norms}
-    gap = abs(acc["noisy_batch"] - acc["batch"])
-    verdict.measure(final_training_accuracy=acc, gap_noisy_bn=gap,
-                    test_accuracy={n: _seed_mean(vgg_runs[n], lambda r: r.final["test_acc"]) for n in norms})
+    acc = {n: np.asarray(_per_seed(vgg_runs[n], _tail_acc)) for n in norms}
+    verdict.measure(final_training_accuracy=acc,
+                    test_accuracy={n: _per_seed(vgg_runs[n], lambda r: r.final["test_acc"]) for n in norms})
     verdict.add_figure("training accuracy (mini-batch, as trained)", _curves_figure(
         vgg_runs, norms, "accs", "training accuracy", "Fig. 2: standard, BN, noisy BN"))
     verdict.add_figure(f"distribution of one unit of conv layer {vgg_settings['dist_layer']} over training",
                        _distribution_figure(vgg_runs, norms, "Fig. 2: layer-input distributions"))
-    holds = gap <= 0.03 and acc["batch"] > acc["none"] and acc["noisy_batch"] > acc["none"]
-    verdict.conclude(holds=holds, summary=f"training accuracy: standard {acc['none']:.1%}, BN {acc['batch']:.1%}, "
-                                          f"noisy BN {acc['noisy_batch']:.1%} (gap {gap:.1%}, needs ≤ 3 points)")
+    verdict.decide(Condition.at_most("|noisy BN − BN| training accuracy", np.abs(acc["noisy_batch"] - acc["batch"]), 0.03),
+                   Condition.at_least("BN − standard", acc["batch"] - acc["none"], 0, strict=True),
+                   Condition.at_least("noisy BN − standard", acc["noisy_batch"] - acc["none"], 0, strict=True))
 
 
 @pytest.mark.claim("S-NOISY-UNSTABLE")
-def test_noisy_bn_less_stable_than_standard(verdict, vgg_runs, vgg_settings, vgg_data):
-    _provenance(verdict, vgg_settings, vgg_data)
+def test_noisy_bn_less_stable_than_standard(verdict, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
+    _provenance(verdict, vgg_settings, vgg_data, vgg_preconditions)
     norms = ("none", "batch", "noisy_batch")
-    shift = {n: _shift(vgg_runs[n]) for n in norms}
-    ratio = shift["noisy_batch"] / shift["none"]
+    shift = {n: _per_seed(vgg_runs[n], _shift) for n in norms}
+    ratio = np.divide(shift["noisy_batch"], shift["none"])
     verdict.measure(mean_step_change=shift, ratio_noisy_over_standard=ratio, layer=vgg_settings["dist_layer"],
-                    mean_step_change_after_the_norm={n: _shift(vgg_runs[n], "normalized") for n in norms})
+                    mean_step_change_after_the_norm={n: _per_seed(vgg_runs[n], lambda r: _shift(r, "normalized")) for n in norms})
     verdict.add_figure("step-to-step change of the sampled units' distributions",
                        _changes_figure(vgg_runs, norms, "Fig. 7: change of mean and variance"))
-    verdict.conclude(holds=ratio >= 2, summary=f"mean step change noisy BN {shift['noisy_batch']:.3g} vs standard "
-                                               f"{shift['none']:.3g}: ×{ratio:.3g} (needs ≥ 2)")
+    verdict.decide(Condition.at_least("step change noisy BN/standard", ratio, 2, log=True))
 
 
 @pytest.mark.claim("S-NOISE-STD")
-def test_noise_prevents_the_standard_net_from_training(verdict, vgg_runs, vgg_settings, vgg_data):
-    _provenance(verdict, vgg_settings, vgg_data)
+def test_noise_prevents_the_standard_net_from_training(verdict, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
+    _provenance(verdict, vgg_settings, vgg_data, vgg_preconditions)
     runs = vgg_runs["noise"]
-    acc = _seed_mean(runs, _tail_acc)
+    acc = _per_seed(runs, _tail_acc)
     diverged = [r.diverged_at for r in runs]
     verdict.measure(final_training_accuracy=acc, diverged_at=diverged,
-                    standard_final_training_accuracy=_seed_mean(vgg_runs["none"], _tail_acc))
+                    standard_final_training_accuracy=_per_seed(vgg_runs["none"], _tail_acc))
     verdict.add_figure("training accuracy (mini-batch, as trained)", _curves_figure(
         vgg_runs, ("none", "noise"), "accs", "training accuracy", "Standard net with and without the noise"))
-    holds = all(d is not None for d in diverged) or acc <= 0.15
-    verdict.conclude(holds=holds, summary=f"standard + noise: training accuracy {acc:.1%} (needs ≤ 15% or divergence), "
-                                          f"diverged at {diverged}")
+    verdict.decide(Condition.every_seed("standard + noise diverges or stays ≤ 15% training accuracy",
+                                        [d is not None or a <= 0.15 for d, a in zip(diverged, acc)]),
+                   summary="training accuracy per seed " + ", ".join(f"{a:.1%}" for a in acc) + f"; diverged at {diverged}")
 
 
 @pytest.mark.claim("S-ICS-VGG")
-def test_bn_does_not_reduce_ics(verdict, vgg_runs, vgg_settings, vgg_data):
-    _provenance(verdict, vgg_settings, vgg_data)
+def test_bn_does_not_reduce_ics(verdict, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
+    _provenance(verdict, vgg_settings, vgg_data, vgg_preconditions)
     norms = ("none", "batch")
+    windows = _windows(vgg_runs, norms, vgg_settings, verdict)
+    _window_note(verdict, vgg_runs, windows)
+    median = {k: [float(np.median([[layer["cos"] for layer in r.checkpoints[j].ics] for j in w])) for r, w in zip(vgg_runs[k], windows)]
+              for k in norms}
+    verdict.measure(median_cos=median, layers=vgg_settings["ics_layers"])
     n = min(_checkpoints(vgg_runs[k]) for k in norms)
-    # per norm: checkpoints × layers, averaged over seeds
-    cos = {k: np.mean([[[layer["cos"] for layer in c.ics] for c in r.checkpoints[:n]] for r in vgg_runs[k]], axis=0) for k in norms}
-    l2 = {k: np.mean([[[layer["l2"] for layer in c.ics] for c in r.checkpoints[:n]] for r in vgg_runs[k]], axis=0) for k in norms}
-    median = {k: float(np.median(cos[k])) for k in norms}
-    verdict.measure(median_cos=median, cos_by_checkpoint_and_layer={k: v.tolist() for k, v in cos.items()},
-                    l2_by_checkpoint_and_layer={k: v.tolist() for k, v in l2.items()}, layers=vgg_settings["ics_layers"])
+    cos = {k: np.array([[layer["cos"] for layer in c.ics] for c in vgg_runs[k][0].checkpoints[:n]]) for k in norms}
+    l2 = {k: np.array([[layer["l2"] for layer in c.ics] for c in vgg_runs[k][0].checkpoints[:n]]) for k in norms}
     steps = _steps(vgg_runs["none"], n)
-    verdict.add_figure("cos(G, G′) over training, median and range over layers", figures.bands(
+    verdict.add_figure("cos(G, G′) over training (first seed), median and range over layers", figures.bands(
         steps, {LABELS[k]: (cos[k].min(axis=1), np.median(cos[k], axis=1), cos[k].max(axis=1)) for k in norms},
         xlabel="SGD step", ylabel="cos(G, G′)", title="ICS (Definition 2.1), VGG"))
-    verdict.add_figure("‖G − G′‖₂ over training, median and range over layers", figures.bands(
+    verdict.add_figure("‖G − G′‖₂ over training (first seed), median and range over layers", figures.bands(
         steps, {LABELS[k]: (l2[k].min(axis=1), np.median(l2[k], axis=1), l2[k].max(axis=1)) for k in norms},
         xlabel="SGD step", ylabel="‖G − G′‖₂", title="ICS (Definition 2.1), VGG", logy=True))
-    verdict.conclude(holds=median["batch"] <= median["none"] + 0.1,
-                     summary=f"median cos(G, G′): standard {median['none']:.3f}, BN {median['batch']:.3f} (BN needs ≤ standard + 0.1)")
-
-
-@pytest.mark.claim("S-LAND-LOSS", case="vgg")
-def test_loss_varies_less_along_gradient_with_bn(verdict, vgg_runs, vgg_settings, vgg_data):
-    _provenance(verdict, vgg_settings, vgg_data)
-    early = _landscape_ratio(vgg_runs, "loss_range", early=True)
-    overall = _landscape_ratio(vgg_runs, "loss_range")
-    verdict.measure(ratio_early=early, ratio_all=overall,
-                    loss_range={n: _line_metric(vgg_runs[n], "loss_range") for n in ("none", "batch")})
-    n = min(_checkpoints(vgg_runs[k]) for k in ("none", "batch"))
-    bands = {}
-    for k in ("none", "batch"):
-        losses = np.mean([[c.gradient_line["losses"] for c in r.checkpoints[:n]] for r in vgg_runs[k]], axis=0)
-        bands[LABELS[k]] = (losses.min(axis=1), _line_metric_of(vgg_runs[k], "loss", n), losses.max(axis=1))
-    verdict.add_figure("loss along the gradient, band over steps [½, 4] × LR", figures.bands(
-        _steps(vgg_runs["none"], n), bands, xlabel="SGD step", ylabel="loss", title="Fig. 4a: loss landscape (VGG)", logy=True))
-    verdict.conclude(holds=early >= 10, summary=f"loss range standard/BN: ×{early:.3g} early (needs ≥ 10), ×{overall:.3g} over all checkpoints")
+    verdict.decide(Condition.at_most("median cos(G, G′) BN − standard", np.subtract(median["batch"], median["none"]), 0.1))
 
 
 def _line_metric_of(runs, field, n=None) -> list[float]:
@@ -242,100 +253,123 @@ def _line_metric_of(runs, field, n=None) -> list[float]:
     return list(np.mean([[getattr(c, field) for c in r.checkpoints[:n]] for r in runs], axis=0))
 
 
+def _early_and_window(verdict, vgg_runs, vgg_settings, metric, line="gradient_line") -> tuple[list[float], list[float]]:
+    _window_note(verdict, vgg_runs, _windows(vgg_runs, ("none", "batch"), vgg_settings, verdict))
+    return (_landscape_ratios(vgg_runs, vgg_settings, metric, line, early=True),
+            _landscape_ratios(vgg_runs, vgg_settings, metric, line))
+
+
+@pytest.mark.claim("S-LAND-LOSS", case="vgg")
+def test_loss_varies_less_along_gradient_with_bn(verdict, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
+    _provenance(verdict, vgg_settings, vgg_data, vgg_preconditions)
+    early, window = _early_and_window(verdict, vgg_runs, vgg_settings, "loss_range")
+    verdict.measure(ratio_early=early, ratio_window=window, loss_range={n: _line_metric(vgg_runs[n], "loss_range") for n in ("none", "batch")})
+    n = min(_checkpoints(vgg_runs[k]) for k in ("none", "batch"))
+    bands = {}
+    for k in ("none", "batch"):
+        losses = np.mean([[c.gradient_line["losses"] for c in r.checkpoints[:n]] for r in vgg_runs[k]], axis=0)
+        bands[LABELS[k]] = (losses.min(axis=1), _line_metric_of(vgg_runs[k], "loss", n), losses.max(axis=1))
+    verdict.add_figure("loss along the gradient, band over steps [½, 4] × LR (seed mean)", figures.bands(
+        _steps(vgg_runs["none"], n), bands, xlabel="SGD step", ylabel="loss", title="Fig. 4a: loss landscape (VGG)", logy=True))
+    verdict.decide(Condition.at_least("loss range standard/BN, early in the window", early, 10, log=True),
+                   summary="over the whole window: ×" + ", ×".join(f"{r:.3g}" for r in window))
+
+
 @pytest.mark.claim("S-LAND-GRAD", case="vgg")
-def test_gradients_more_predictive_with_bn(verdict, vgg_runs, vgg_settings, vgg_data):
-    _provenance(verdict, vgg_settings, vgg_data)
-    early = _landscape_ratio(vgg_runs, "grad_change", early=True)
-    overall = _landscape_ratio(vgg_runs, "grad_change")
-    verdict.measure(ratio_early=early, ratio_all=overall,
+def test_gradients_more_predictive_with_bn(verdict, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
+    _provenance(verdict, vgg_settings, vgg_data, vgg_preconditions)
+    early, window = _early_and_window(verdict, vgg_runs, vgg_settings, "grad_change")
+    verdict.measure(ratio_early=early, ratio_window=window,
                     grad_change={n: _line_metric(vgg_runs[n], "grad_change") for n in ("none", "batch")},
                     gradient_norm={n: _line_metric_of(vgg_runs[n], "grad_norm") for n in ("none", "batch")})
-    verdict.add_figure("max ℓ2 change of the gradient along the gradient direction", _landscape_figure(
+    verdict.add_figure("max ℓ2 change of the gradient along the gradient direction (seed mean)", _landscape_figure(
         vgg_runs, "grad_change", "max ‖∇L(θ) − ∇L(θ − ηg)‖", "Fig. 4b: gradient predictiveness (VGG)"))
-    verdict.conclude(holds=early >= 10, summary=f"gradient change standard/BN: ×{early:.3g} early (needs ≥ 10), ×{overall:.3g} overall")
+    verdict.decide(Condition.at_least("gradient change standard/BN, early in the window", early, 10, log=True),
+                   summary="over the whole window: ×" + ", ×".join(f"{r:.3g}" for r in window))
 
 
 @pytest.mark.claim("S-LAND-BETA", case="vgg")
-def test_effective_beta_lower_with_bn(verdict, vgg_runs, vgg_settings, vgg_data):
-    _provenance(verdict, vgg_settings, vgg_data)
-    n = min(_checkpoints(vgg_runs[k]) for k in ("none", "batch"))
-    none, bn = _line_metric(vgg_runs["none"], "beta", n=n), _line_metric(vgg_runs["batch"], "beta", n=n)
-    lower = float(np.mean(np.array(bn) < np.array(none)))
-    verdict.measure(fraction_of_checkpoints_bn_lower=lower, beta={"none": none, "batch": bn})
-    verdict.add_figure("effective β-smoothness along the gradient", _landscape_figure(
+def test_effective_beta_lower_with_bn(verdict, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
+    _provenance(verdict, vgg_settings, vgg_data, vgg_preconditions)
+    windows = _windows(vgg_runs, ("none", "batch"), vgg_settings, verdict)
+    _window_note(verdict, vgg_runs, windows)
+    lower = [float(np.mean([rb.checkpoints[k].gradient_line["beta"] < rn.checkpoints[k].gradient_line["beta"] for k in w]))
+             for rn, rb, w in zip(vgg_runs["none"], vgg_runs["batch"], windows)]
+    verdict.measure(fraction_of_window_bn_lower=lower)
+    verdict.add_figure("effective β-smoothness along the gradient (seed mean)", _landscape_figure(
         vgg_runs, "beta", "max ‖Δ∇L‖ / ‖ηg‖", "Fig. 4c: effective β-smoothness (VGG)"))
-    verdict.conclude(holds=lower >= 2 / 3, summary=f"BN's β lower at {lower:.0%} of checkpoints (needs ≥ 67%)")
+    verdict.decide(Condition.at_least("share of the window's checkpoints where BN's β is lower", lower, 2 / 3))
 
 
 @pytest.mark.claim("S-LAND-RANDOM", case="vgg")
-def test_smoothing_along_random_directions(verdict, vgg_runs, vgg_settings, vgg_data):
-    _provenance(verdict, vgg_settings, vgg_data)
-    loss = _landscape_ratio(vgg_runs, "loss_range", line="random_line")
-    grad = _landscape_ratio(vgg_runs, "grad_change", line="random_line")
+def test_smoothing_along_random_directions(verdict, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
+    _provenance(verdict, vgg_settings, vgg_data, vgg_preconditions)
+    _window_note(verdict, vgg_runs, _windows(vgg_runs, ("none", "batch"), vgg_settings, verdict))
+    loss = _landscape_ratios(vgg_runs, vgg_settings, "loss_range", line="random_line")
+    grad = _landscape_ratios(vgg_runs, vgg_settings, "grad_change", line="random_line")
     verdict.measure(loss_range_ratio=loss, grad_change_ratio=grad)
-    verdict.add_figure("max gradient change along a random direction", _landscape_figure(
+    verdict.add_figure("max gradient change along a random direction (seed mean)", _landscape_figure(
         vgg_runs, "grad_change", "max ‖Δ∇L‖", "Random direction (VGG)", line="random_line"))
-    verdict.conclude(holds=loss > 1 and grad > 1, summary=f"standard/BN along a random direction: loss range ×{loss:.3g}, "
-                                                          f"gradient change ×{grad:.3g} (each needs > 1)")
+    verdict.decide(Condition.at_least("loss range standard/BN along a random direction", loss, 1, log=True, strict=True),
+                   Condition.at_least("gradient change standard/BN along a random direction", grad, 1, log=True, strict=True))
 
 
 @pytest.mark.claim("S-LP-PERF", case="vgg")
-def test_lp_normalizations_perform_like_bn(verdict, vgg_runs, vgg_settings, vgg_data):
-    _provenance(verdict, vgg_settings, vgg_data)
+def test_lp_normalizations_perform_like_bn(verdict, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
+    _provenance(verdict, vgg_settings, vgg_data, vgg_preconditions)
     norms = ("none", "batch") + LP
-    final = {n: _seed_mean(vgg_runs[n], _tail_loss) for n in norms}
-    comparable = {p: final[p] <= 2 * final["batch"] for p in LP}
-    beat_standard = {p: final[p] < final["none"] for p in LP}
-    verdict.measure(final_training_loss=final, within_2x_of_bn=comparable, below_standard=beat_standard,
-                    test_accuracy={n: _seed_mean(vgg_runs[n], lambda r: r.final["test_acc"]) for n in norms})
-    verdict.add_figure("training loss per normalization (mini-batch, block means)", _curves_figure(
+    final = {n: _per_seed(vgg_runs[n], _tail_loss) for n in norms}
+    verdict.measure(final_training_loss=final, test_accuracy={n: _per_seed(vgg_runs[n], lambda r: r.final["test_acc"]) for n in norms})
+    verdict.add_figure("training loss per normalization (mini-batch, block means, seed mean)", _curves_figure(
         vgg_runs, norms, "losses", "training loss", "Fig. 11a: ℓp normalizations (VGG)"))
-    holds = all(comparable.values()) and all(beat_standard.values())
-    verdict.conclude(holds=holds, summary="final training loss: " + ", ".join(f"{LABELS[n]} {v:.3f}" for n, v in final.items()))
+    conditions = []
+    for p in LP:
+        name = f"{LABELS[p]}/BN final loss"
+        conditions.append(Condition.at_most(name, verdict.finite(name, np.divide(final[p], final["batch"])), 2, log=True))
+        conditions.append(Condition.every_seed(f"{LABELS[p]} below the standard net", [a < b for a, b in zip(final[p], final["none"])]))
+    verdict.decide(*conditions)
 
 
 @pytest.mark.claim("S-LP-SMOOTH", case="vgg")
-def test_lp_normalizations_smooth_the_landscape(verdict, vgg_runs, vgg_settings, vgg_data):
-    _provenance(verdict, vgg_settings, vgg_data)
-    ratios = {p: {"grad_change": _landscape_ratio(vgg_runs, "grad_change", den=p), "beta": _landscape_ratio(vgg_runs, "beta", den=p)}
-              for p in LP}
-    verdict.measure(standard_over_lp=ratios)
-    verdict.add_figure("max gradient change along the gradient, every normalization", _landscape_figure(
+def test_lp_normalizations_smooth_the_landscape(verdict, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
+    _provenance(verdict, vgg_settings, vgg_data, vgg_preconditions)
+    ratios = {(p, m): _landscape_ratios(vgg_runs, vgg_settings, m, den=p, verdict=verdict) for p in LP for m in ("grad_change", "beta")}
+    verdict.measure(standard_over_lp={f"{LABELS[p]} {m}": v for (p, m), v in ratios.items()},
+                    window_checkpoints={LABELS[p]: [list(w) for w in _windows(vgg_runs, ("none", p), vgg_settings)] for p in LP})
+    verdict.add_figure("max gradient change along the gradient, every normalization (seed mean)", _landscape_figure(
         vgg_runs, "grad_change", "max ‖Δ∇L‖", "Fig. 11c: gradient predictiveness (VGG)", norms=("none", "batch") + LP))
-    verdict.add_figure("effective β-smoothness, every normalization", _landscape_figure(
+    verdict.add_figure("effective β-smoothness, every normalization (seed mean)", _landscape_figure(
         vgg_runs, "beta", "max ‖Δ∇L‖ / ‖ηg‖", "Fig. 11d: effective β-smoothness (VGG)", norms=("none", "batch") + LP))
-    holds = all(v > 1 for r in ratios.values() for v in r.values())
-    verdict.conclude(holds=holds, summary="; ".join(f"{LABELS[p]}: ×{r['grad_change']:.3g} gradient change, ×{r['beta']:.3g} β"
-                                                    for p, r in ratios.items()))
+    verdict.decide(*(Condition.at_least(f"standard/{LABELS[p]} {'gradient change' if m == 'grad_change' else 'β'}", v, 1, log=True, strict=True)
+                     for (p, m), v in ratios.items()))
 
 
 @pytest.mark.claim("S-LP-SHIFT", case="vgg")
-def test_lp_normalizations_shift_distributions_more(verdict, vgg_runs, vgg_settings, vgg_data):
-    _provenance(verdict, vgg_settings, vgg_data)
+def test_lp_normalizations_shift_distributions_more(verdict, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
+    _provenance(verdict, vgg_settings, vgg_data, vgg_preconditions)
     norms = ("none", "batch") + LP
-    shift = {n: _shift(vgg_runs[n]) for n in norms}
+    shift = {n: _per_seed(vgg_runs[n], _shift) for n in norms}
     verdict.measure(mean_step_change=shift, layer=vgg_settings["dist_layer"],
-                    mean_step_change_after_the_norm={n: _shift(vgg_runs[n], "normalized") for n in norms})
+                    mean_step_change_after_the_norm={n: _per_seed(vgg_runs[n], lambda r: _shift(r, "normalized")) for n in norms})
     verdict.add_figure(f"distribution of one unit of conv layer {vgg_settings['dist_layer']} over training",
                        _distribution_figure(vgg_runs, ("none",) + LP, "Fig. 14: layer-input distributions"))
     verdict.add_figure("step-to-step change of the sampled units' distributions",
                        _changes_figure(vgg_runs, norms, "Distributional shift per normalization"))
-    holds = all(shift[p] > shift["none"] for p in LP)
-    verdict.conclude(holds=holds, summary="mean step change: " + ", ".join(f"{LABELS[n]} {v:.3g}" for n, v in shift.items()))
+    verdict.decide(*(Condition.at_least(f"step change {LABELS[p]}/standard", np.divide(shift[p], shift["none"]), 1, log=True, strict=True)
+                     for p in LP))
 
 
 @pytest.mark.claim("S-LR-RANGE", case="vgg")
 def test_bn_trains_over_a_broader_lr_range(verdict, settings, vgg_settings, vgg_data, device, model_cache):
     _provenance(verdict, vgg_settings, vgg_data)
-    seed = vgg_settings["seeds"][0]
-    verdict.seeds = [seed]
-    runs = lr_range(("none", "batch"), vgg_data, vgg_settings, settings["lrs"], settings["steps"], seed, device, model_cache)
-    works = {n: [lr for lr, run in r.items() if lr_works(run)] for n, r in runs.items()}
-    acc = {n: [run.final["train_acc"] if run.diverged_at is None else 0.0 for run in r.values()] for n, r in runs.items()}
-    verdict.measure(working_lrs=works, final_train_accuracy=acc,
-                    diverged_at={n: {str(lr): run.diverged_at for lr, run in r.items()} for n, r in runs.items()})
-    verdict.add_figure("training accuracy after training at each learning rate (0 = diverged)", figures.lines(
+    runs = [lr_range(("none", "batch"), vgg_data, vgg_settings, settings["lrs"], settings["steps"], seed, device, model_cache)
+            for seed in vgg_settings["seeds"]]
+    works = [{n: [lr for lr, run in r.items() if lr_works(run)] for n, r in per_seed.items()} for per_seed in runs]
+    acc = {n: [run.final["train_acc"] if run.diverged_at is None else 0.0 for run in r.values()] for n, r in runs[0].items()}
+    verdict.measure(working_lrs=works, final_train_accuracy_first_seed=acc,
+                    diverged_at=[{n: {str(lr): run.diverged_at for lr, run in r.items()} for n, r in per_seed.items()} for per_seed in runs])
+    verdict.add_figure("training accuracy after training at each learning rate (first seed; 0 = diverged)", figures.lines(
         settings["lrs"], {LABELS[n]: a for n, a in acc.items()}, xlabel="learning rate", ylabel="training accuracy (eval mode)",
         title=f"{settings['steps']} SGD steps per LR (VGG)", logx=True))
-    verdict.conclude(holds=len(works["batch"]) > len(works["none"]),
-                     summary=f"achievable LRs: standard {len(works['none'])} {works['none']}, BN {len(works['batch'])} {works['batch']}")
+    verdict.decide(Condition.every_seed("BN achieves more LRs than the standard net", [len(w["batch"]) > len(w["none"]) for w in works]),
+                   summary="achievable LRs per seed: " + "; ".join(f"standard {len(w['none'])}, BN {len(w['batch'])}" for w in works))

@@ -28,6 +28,7 @@ from harness.lr_search import CHANCE, LRSearch, RunStore
 from harness.models import resnet_cifar
 from harness.probes.divergence import DivergedBeforeBatch, along_update, batch_lines, find_diverging_update
 from harness.train import TrainConfig, TrainResult
+from harness.verdicts import Preconditions
 
 REQUIRED = ("depth", "width", "grid", "search_steps", "learning_margin", "train_steps", "eval_every", "seeds")
 
@@ -142,8 +143,7 @@ def _lab_task(lab: ResNetLab, kind: str, kwargs: dict):
     return getattr(lab, kind)(**kwargs)
 
 
-@dataclasses.dataclass(frozen=True)
-class LabPreconditions:
+class LabPreconditions(Preconditions):
     """Whether the lab can show the LR and generalization claims at all (bjorck2018 Table 2, App. J),
     measured on the base nets' LR searches, every seed:
 
@@ -151,12 +151,9 @@ class LabPreconditions:
     - ``none_learns``: the unnormalized net has an achievable LR on the grid (a baseline that learns);
     - ``none_fails_top``: the unnormalized net is not achievable at the top of the grid.
 
-    A claim declares the ones it depends on (YAML ``requires``); :meth:`check` records them in its
+    A claim declares the ones it depends on (YAML ``requires``); ``check`` records them in its
     verdict, which is then inconclusive when one fails.
     """
-
-    met: dict[str, bool]
-    detail: dict[str, str]
 
     @classmethod
     def measure(cls, lab: ResNetLab) -> LabPreconditions:
@@ -179,11 +176,3 @@ class LabPreconditions:
             "none_fails_top": f"unnormalized at {top:g}, seeds {seeds}: " + ", ".join(at_top(s) for s in none),
         }
         return cls(met, detail)
-
-    def check(self, verdict) -> None:
-        """Record every precondition the verdict's claim requires."""
-        for name in verdict.claim.preconditions:
-            if name not in self.met:
-                raise KeyError(f"{verdict.claim.id} requires precondition '{name}', which the training lab does not "
-                               f"measure (it measures {', '.join(self.met)})")
-            verdict.check_precondition(name, self.met[name], self.detail[name])

@@ -121,6 +121,16 @@ class Verdict:
         self.preconditions[name] = {"met": bool(met), "detail": detail, "requires": self.claim.preconditions[name]}
         self.measure(preconditions=self.preconditions)
 
+    def finite(self, name: str, values: Sequence[float]) -> list[float]:
+        """Seed-level values of ``name`` for a condition. A seed without a finite value (its run
+        diverged, so it has no final loss or accuracy) cannot be judged: the claim then concludes
+        inconclusive, saying which seeds (``conclude`` raises)."""
+        values = [float(v) for v in values]
+        bad = [seed for seed, v in zip(self.seeds, values) if not math.isfinite(v)]
+        if bad or len(values) != len(self.seeds):
+            self.conclude(INCONCLUSIVE, f"{name}: no finite value on seed(s) {bad or self.seeds} (a run diverged): {values}")
+        return values
+
     def decide(self, *conditions: Condition, summary: str | None = None) -> None:
         """Decide on seed-level conditions (harness.evidence.decide) and conclude with the result;
         ``summary`` goes before the conditions' own description."""
@@ -156,3 +166,19 @@ class Verdict:
             raise ClaimRefuted(f"{self.claim.id} refuted at profile '{self.profile}': {summary}")
         if verdict == INCONCLUSIVE:
             raise ClaimInconclusive(f"{self.claim.id} inconclusive at profile '{self.profile}': {summary}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Preconditions:
+    """What a family's lab showed, by precondition name (the claims file's ``preconditions``):
+    whether it is met and the measured detail. :meth:`check` records the ones a claim requires."""
+
+    met: dict[str, bool]
+    detail: dict[str, str]
+
+    def check(self, verdict: Verdict) -> None:
+        for name in verdict.claim.preconditions:
+            if name not in self.met:
+                raise KeyError(f"{verdict.claim.id} requires precondition '{name}', which its family does not "
+                               f"measure (it measures {', '.join(self.met)})")
+            verdict.check_precondition(name, self.met[name], self.detail[name])

@@ -177,5 +177,5 @@ def test_lab_preconditions_reach_the_verdict_of_a_claim_that_requires_them():
         verdict.conclude(True, "max LR 0.1 vs 1e-4")
     unknown = Claim("B-X-2", "bjorck2018", "§1", "§1", "s", "p", "t", {"fast": {}}, {"fast": "x"}, None, "x.yaml",
                     tiers={"fast": "stand-in"}, preconditions={"gpu_present": "a GPU"})
-    with pytest.raises(KeyError, match="requires precondition 'gpu_present', which the training lab does not measure"):
+    with pytest.raises(KeyError, match="requires precondition .gpu_present., which its family does not measure"):
         pre.check(Verdict(unknown, "fast", None, {}, seeds=[0, 1, 2]))

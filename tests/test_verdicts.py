@@ -91,3 +91,11 @@ def test_a_precondition_must_be_declared_and_every_declared_one_checked():
         v.check_precondition("bn_learns", True, "")
     with pytest.raises(RuntimeError, match=r"concluded without checking its precondition\(s\) \['none_learns'\]"):
         v.conclude(True, "x")
+
+
+def test_a_seed_without_a_finite_value_makes_the_claim_inconclusive():
+    v = Verdict(SEEDED, "fast", None, {}, seeds=[0, 1, 2])
+    assert v.finite("acc gap", [0.1, 0.2, 0.3]) == [0.1, 0.2, 0.3]
+    with pytest.raises(ClaimInconclusive, match=r"acc gap: no finite value on seed\(s\) \[1\]"):
+        v.finite("acc gap", [0.1, float("nan"), 0.3])
+    assert v.verdict == "inconclusive"
