@@ -19,7 +19,9 @@ from fixtures.dln import run_settings
 from harness.dln import lr_range, lr_works
 from harness.evidence import Condition
 from harness.report import figures
-from harness.stats import geometric_mean_ratio, training_window
+from harness.stats import geometric_mean_ratio
+from harness.windows import early as early_half
+from harness.windows import note_windows, seed_windows
 
 DATASET = "synthetic Gaussian regression (x, Ax), 1000 samples"
 LABELS = {"none": "standard", "batch": "BN", "l1": "ℓ1", "l2": "ℓ2", "linf": "ℓ∞"}
@@ -39,32 +41,12 @@ def _line_metric(run, metric, line="gradient_line"):
 
 
 def _windows(dln_runs, norms, settings, verdict=None) -> list[range]:
-    """Per seed, the checkpoints at which every net of ``norms`` is training (``training_window``:
-    left its start, not yet within ``converged_within`` of its final loss). With ``verdict``, an
-    empty window makes the claim inconclusive."""
-    out = []
-    for i, seed in enumerate(settings["seeds"]):
-        runs = [dln_runs[n][i] for n in norms]
-        start, end = training_window([[c.loss for c in r.checkpoints] for r in runs], [r.losses[-1] for r in runs],
-                                     settings["converged_within"])
-        if verdict is not None and start >= end:
-            verdict.conclude("inconclusive", f"seed {seed}: no checkpoint at which {', '.join(LABELS[n] for n in norms)} are all "
-                                             f"training (window {start}..{end})")
-        out.append(range(start, end))
-    return out
-
-
-def _early(window: range) -> range:
-    """The first half of the window (at least one checkpoint)."""
-    return window[: math.ceil(len(window) / 2)]
+    """Per seed, the checkpoints at which every net of ``norms`` is training (harness.windows)."""
+    return seed_windows(dln_runs, norms, settings["seeds"], lambda r: r.losses[-1], settings["converged_within"], verdict, LABELS)
 
 
 def _window_note(verdict, dln_runs, windows) -> None:
-    steps = _steps(dln_runs["none"][0])
-    verdict.measure(window_steps=[[steps[k] for k in w] for w in windows])
-    verdict.note("Window (checkpoints where every net compared is training: left its start, not within the YAML's "
-                 "converged_within of its end), per seed: steps " + "; ".join(f"{steps[w[0]]}–{steps[w[-1]]}" for w in windows)
-                 + f" of 0–{steps[-1]}.")
+    note_windows(verdict, _steps(dln_runs["none"][0]), windows)
 
 
 @pytest.mark.claim("S-ICS-DLN")
@@ -92,7 +74,7 @@ def _landscape_ratios(dln_runs, settings, metric, line="gradient_line", early=Fa
     """Per seed, the geometric-mean ratio num/den of ``metric`` over the window (its first half if ``early``)."""
     out = []
     for i, w in enumerate(_windows(dln_runs, (num, den), settings, verdict)):
-        ks = _early(w) if early else w
+        ks = early_half(w) if early else w
         a, b = ([_line_metric(dln_runs[n][i], metric, line)[k] for k in ks] for n in (num, den))
         out.append(geometric_mean_ratio(a, b))
     return out

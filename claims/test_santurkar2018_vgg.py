@@ -18,7 +18,9 @@ import pytest
 
 from harness.evidence import Condition
 from harness.report import figures
-from harness.stats import geometric_mean_ratio, training_window
+from harness.stats import geometric_mean_ratio
+from harness.windows import early as early_half
+from harness.windows import note_windows, seed_windows
 from harness.vgg_runs import lr_range, lr_works, tail_mean
 
 LABELS = {"none": "standard", "batch": "BN", "noisy_batch": "noisy BN", "noise": "standard + noise",
@@ -83,34 +85,20 @@ def _steps(runs, n=None) -> list[int]:
 
 
 def _windows(vgg_runs, norms, settings, verdict=None) -> list[range]:
-    """Per seed, the checkpoints at which every net of ``norms`` is training (``training_window``:
-    left its start, not yet within ``converged_within`` of its final loss, the mean over its last
-    10% of steps). With ``verdict``, an empty window makes the claim inconclusive."""
-    out = []
-    for i, seed in enumerate(settings["seeds"]):
-        runs = [vgg_runs[n][i] for n in norms]
-        start, end = training_window([[c.loss for c in r.checkpoints] for r in runs], [tail_mean(r.losses) for r in runs],
-                                     settings["converged_within"])
-        if verdict is not None and start >= end:
-            verdict.conclude("inconclusive", f"seed {seed}: no checkpoint at which {', '.join(LABELS[n] for n in norms)} are all "
-                                             f"training (window {start}..{end})")
-        out.append(range(start, end))
-    return out
+    """Per seed, the checkpoints at which every net of ``norms`` is training (harness.windows; a
+    run ends at the mean loss over its last 10% of steps)."""
+    return seed_windows(vgg_runs, norms, settings["seeds"], lambda r: tail_mean(r.losses), settings["converged_within"], verdict, LABELS)
 
 
 def _window_note(verdict, vgg_runs, windows) -> None:
-    steps = [c.step for c in vgg_runs["none"][0].checkpoints]
-    verdict.measure(window_steps=[[steps[k] for k in w] for w in windows])
-    verdict.note("Window (checkpoints where every net compared is training: left its start, not within the YAML's "
-                 "converged_within of its end), per seed: steps " + "; ".join(f"{steps[w[0]]}–{steps[w[-1]]}" for w in windows)
-                 + f" of 0–{steps[-1]}.")
+    note_windows(verdict, [c.step for c in vgg_runs["none"][0].checkpoints], windows)
 
 
 def _landscape_ratios(vgg_runs, settings, metric, line="gradient_line", early=False, num="none", den="batch", verdict=None) -> list[float]:
     """Per seed, the geometric-mean ratio num/den of ``metric`` over the window (its first half if ``early``)."""
     out = []
     for i, w in enumerate(_windows(vgg_runs, (num, den), settings, verdict)):
-        ks = w[: math.ceil(len(w) / 2)] if early else w
+        ks = early_half(w) if early else w
         a, b = ([getattr(vgg_runs[n][i].checkpoints[k], line)[metric] for k in ks] for n in (num, den))
         out.append(geometric_mean_ratio(a, b))
     return out

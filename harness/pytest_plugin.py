@@ -203,7 +203,7 @@ def seed_offset(config: pytest.Config) -> int:
 
 def pytest_configure(config: pytest.Config) -> None:
     for name, text in (
-        ("fast", "CPU profile: seconds per claim, synthetic data"),
+        ("fast", "CPU profile: small nets, three seeds, real offline data (scikit-learn digits and photographs)"),
         ("slow", "nightly GPU profile at the papers' scale"),
         ("paper", "the paper's full protocol (opt-in, hours)"),
         ("claim(id, case=None)", "the claim ID (claims/*.yaml) a test checks; case: which half of it"),
