@@ -52,21 +52,9 @@ def test_worker_processes_apply_the_patch_only_when_asked(monkeypatch):
     assert torch.nn.functional.batch_norm is bn_identity.identity_batch_norm
 
 
-# Claims whose one-seed verdict still "would hold" with BN as the identity. The BN variant of these
-# nets is not the unnormalized net plus BN alone (VGG's BN convs have no bias; the draws differ),
-# and their readings ("ratio > 1", "lower at 2/3 of checkpoints") let one seed's noise pass. They
-# are inconclusive today (one seed); each must fail here once it decides on three seeds.
-WOULD_HOLD_ON_ONE_SEED = {
-    ("S-PERF", None): "one seed: identity-BN VGG 35.4% vs standard 31.3% test accuracy",
-    ("S-LAND-BETA", "vgg"): "one seed: identity-BN VGG's β lower at 100% of checkpoints",
-    ("S-LAND-RANDOM", None): "one seed: DLN ratios ×1.21 and ×1.03 pass '> 1'",
-}
-
-
 def _cases():
     for key in sorted(bn_vs_none_claims(), key=str):
-        marks = [pytest.mark.xfail(strict=True, reason=WOULD_HOLD_ON_ONE_SEED[key])] if key in WOULD_HOLD_ON_ONE_SEED else []
-        yield pytest.param(key, id=f"{key[0]}-{key[1]}" if key[1] else key[0], marks=marks)
+        yield pytest.param(key, id=f"{key[0]}-{key[1]}" if key[1] else key[0])
 
 
 @pytest.fixture(scope="module")
