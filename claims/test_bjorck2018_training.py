@@ -304,7 +304,7 @@ def _div_provenance(verdict, lab, diverging_updates, settings) -> dict:
         verdict.conclude("inconclusive", f"no divergence up to LR {settings['lr'] * 2 ** settings['doublings']:g} within "
                                          f"{settings['max_steps']} steps on seed(s) {missing}: no diverging update to probe")
     verdict.note("Diverging update per seed: " + ", ".join(f"seed {seed}: step {u.step} at LR {u.lr:g}"
-                                                        for seed, (u, _) in diverging_updates.items())
+                                                        for seed, u in diverging_updates.items())
                  + " (paper: LR 0.002); the next batch's loss exceeded 1e3. Δ is the update SGD applied "
                    "(gradient, momentum and weight decay).")
     return diverging_updates
@@ -314,16 +314,16 @@ def _div_provenance(verdict, lab, diverging_updates, settings) -> dict:
 def test_diverging_update_loss_path(verdict, training_lab, diverging_updates, settings):
     found = _div_provenance(verdict, training_lab, diverging_updates, settings)
     rows, exploded, flat = {}, [], []
-    for seed, (update, path) in found.items():
-        t, loss = np.asarray(path["t"]), np.asarray(path["loss"])
+    for seed, update in found.items():
+        t, loss = np.asarray(update.path["t"]), np.asarray(update.path["loss"])
         early = float(np.max(np.where(np.isfinite(loss[t <= 0.5]), loss[t <= 0.5], np.inf)))
         rows[str(seed)] = {"lr": update.lr, "step": update.step, "loss_t0": float(loss[0]), "loss_t1": float(loss[-1]),
                            "max_loss_first_half": early}
         exploded.append(not np.isfinite(loss[-1]) or loss[-1] > DIVERGENCE_LOSS)
         flat.append(early <= 2 * loss[0])
-    verdict.measure(per_seed=rows, loss={str(seed): path["loss"] for seed, (_, path) in found.items()})
+    verdict.measure(per_seed=rows, loss={str(seed): u.path["loss"] for seed, u in found.items()})
     verdict.add_figure("Batch loss along the diverging update, like Fig. 5", figures.curves(
-        {f"seed {seed}: LR {u.lr:g}, step {u.step}": (path["t"], np.clip(path["loss"], None, 1e30)) for seed, (u, path) in found.items()},
+        {f"seed {seed}: LR {u.lr:g}, step {u.step}": (u.path["t"], np.clip(u.path["loss"], None, 1e30)) for seed, u in found.items()},
         xlabel="t (fraction of the update)", ylabel="batch loss", title="Loss along θ + tΔ", logy=True))
     verdict.decide(Condition.every_seed("loss(1) > 1e3", exploded), Condition.every_seed("loss(t) ≤ 2·loss(0) for t ≤ ½", flat),
                    summary="per seed loss(0) → max over t ≤ ½ → loss(1): " + "; ".join(
@@ -334,7 +334,7 @@ def test_diverging_update_loss_path(verdict, training_lab, diverging_updates, se
 def test_diverging_update_moments(verdict, training_lab, diverging_updates, settings):
     found = _div_provenance(verdict, training_lab, diverging_updates, settings)
     ratios = {"mean": [], "var": []}
-    for _, path in found.values():
+    for path in (u.path for u in found.values()):
         layers = sorted(path["var"])
         third = len(layers) // 3
         for moment in ratios:
@@ -342,7 +342,7 @@ def test_diverging_update_moments(verdict, training_lab, diverging_updates, sett
             g = np.where(np.isfinite(g), np.maximum(g, 1e-30), 1e30)  # non-finite at t = 1: exploded
             ratios[moment].append(float(np.exp(np.mean(np.log(g[-third:])) - np.mean(np.log(g[:third])))))
     verdict.measure(growth_ratio_top_over_bottom=ratios, layers=f"conv layers 1..{layers[-1]} (paper numbering); thirds of {len(layers)}")
-    first_seed, (_, path) = next(iter(found.items()))
+    first_seed, path = next(iter(found)), next(iter(found.values())).path
     shown = [layers[0], layers[third], layers[2 * third], layers[-1]]
     for moment, label in (("mean", "|channel mean|"), ("var", "channel variance")):
         verdict.add_figure(f"{label} along the diverging update (seed {first_seed}), like Fig. 6", figures.curves(

@@ -26,8 +26,9 @@ from filelock import FileLock
 
 log = logging.getLogger(__name__)
 CACHE_ENV = "BNCLAIMS_CACHE"
-# what a cached entry depends on: training, data, models, the run store, and the probed runs with their probes
-_VERSIONED_SOURCES = ("train.py", "data.py", "norms.py", "models", "lr_search.py", "dln.py", "vgg_runs.py", "probes")
+# what a cached entry depends on: training, data, models, the run store and the ResNet lab (search and
+# few-step records), and the probed runs with their probes
+_VERSIONED_SOURCES = ("train.py", "data.py", "norms.py", "models", "lr_search.py", "resnet_lab.py", "dln.py", "vgg_runs.py", "probes")
 
 
 def code_version() -> str:

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from harness.cache import ModelCache
+from harness.cache import ModelCache, cached_record
 from harness.concurrent import parallel_map
 from harness.data import ImageData
 from harness.lr_search import CHANCE, LRSearch, RunStore
@@ -45,6 +45,22 @@ def overridden(settings: dict, key: str) -> dict | None:
     if unknown:
         raise KeyError(f"settings['{key}'] overrides settings that do not exist: {unknown}")
     return {k: v for k, v in settings.items() if k != key} | override
+
+
+@dataclasses.dataclass
+class DivergingPath:
+    """The update that made a run diverge (its LR and 1-based step) and ``along_update``'s record."""
+
+    lr: float | None
+    step: int | None
+    path: dict | None
+
+
+@dataclasses.dataclass
+class GradientLines:
+    """``batch_lines``' record per probed batch, or None when the run diverged before one."""
+
+    lines: dict | None
 
 
 @dataclasses.dataclass
@@ -95,29 +111,45 @@ class ResNetLab:
     def trained(self, model: dict, lr: float, seed: int = 0, batch_size: int = 128, steps: int | None = None) -> TrainResult:
         return self.store.run(model, self.train_config(lr, seed, batch_size, steps))
 
-    def diverging_update(self, lr: float, max_steps: int, doublings: int, points: int, seed: int = 0) -> tuple | None:
+    def diverging_update(self, lr: float, max_steps: int, doublings: int, points: int, seed: int = 0) -> DivergingPath | None:
         """The first update that makes the unnormalized base net diverge (§3.4, Figs. 5–6), trying
         ``lr``, then doubling it up to ``doublings`` times, each run at most ``max_steps`` steps from
         a fresh net drawn from ``seed``; with ``along_update`` at ``points`` values of t over every
-        layer. ``(update, path)``, or None when no LR tried diverges."""
-        for k in range(doublings + 1):
-            torch.manual_seed(seed)
-            model = resnet_cifar(**self.model("none"))
-            config = TrainConfig(lr=lr * 2**k, steps=max_steps, seed=seed, pad=self.pad)
-            update = find_diverging_update(model, self.data, config, self.device)
-            if update is not None:
-                return update, along_update(model, update, np.linspace(0, 1, points), list(range(1, model.depth)))
-        return None
+        layer. None when no LR tried diverges. Made once ever (the model cache keeps the record)."""
+        config = {"kind": "diverging-update", "model": self.model("none"), "data": self.data_config, "lr": lr, "max_steps": max_steps,
+                  "doublings": doublings, "points": points, "seed": seed, "pad": self.pad}
+
+        def create() -> DivergingPath:
+            for k in range(doublings + 1):
+                torch.manual_seed(seed)
+                model = resnet_cifar(**self.model("none"))
+                update = find_diverging_update(model, self.data, TrainConfig(lr=lr * 2**k, steps=max_steps, seed=seed, pad=self.pad),
+                                               self.device)
+                if update is not None:
+                    return DivergingPath(update.lr, update.step, along_update(model, update, np.linspace(0, 1, points),
+                                                                              list(range(1, model.depth))))
+            return DivergingPath(None, None, None)
+
+        found = cached_record(self.cache, config, create, lambda record: DivergingPath(**record))
+        return found if found.lr is not None else None
 
     def gradient_lines(self, norm: str, lr: float, batches: Sequence[int], etas: Sequence[float], seed: int = 0) -> dict[int, dict] | None:
         """``batch_lines`` (App. N, Fig. 24) of a fresh base net with ``norm`` drawn from ``seed``,
-        trained at ``lr`` up to the last of ``batches``; None when the run diverges before one of them."""
-        torch.manual_seed(seed)
-        try:
-            return batch_lines(resnet_cifar(**self.model(norm)), self.data,
-                               TrainConfig(lr=lr, steps=max(batches), seed=seed, pad=self.pad), batches, etas, self.device)
-        except DivergedBeforeBatch:
-            return None
+        trained at ``lr`` up to the last of ``batches``; None when the run diverges before one of
+        them. Made once ever (the model cache keeps the record)."""
+        etas = [float(e) for e in etas]
+        config = {"kind": "gradient-lines", "model": self.model(norm), "data": self.data_config, "lr": lr, "batches": list(batches),
+                  "etas": etas, "seed": seed, "pad": self.pad}
+
+        def create() -> GradientLines:
+            torch.manual_seed(seed)
+            try:
+                return GradientLines(batch_lines(resnet_cifar(**self.model(norm)), self.data,
+                                                 TrainConfig(lr=lr, steps=max(batches), seed=seed, pad=self.pad), batches, etas, self.device))
+            except DivergedBeforeBatch:
+                return GradientLines(None)
+
+        return cached_record(self.cache, config, create, lambda record: GradientLines(**record)).lines
 
     def side_by_side(self, method: str, calls: Sequence[dict]) -> list:
         """``[getattr(self, method)(**kw) for kw in calls]``, one worker process per core on the CPU
