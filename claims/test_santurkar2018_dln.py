@@ -157,7 +157,7 @@ def test_lp_normalizations_perform_like_bn(verdict, dln_runs, dln_settings):
         xlabel="GD step", ylabel="training loss ‖f(x) − Ax‖²", title="ℓp normalizations (DLN)", logy=True, markers=False))
 
     def ratio(a: str, b: str) -> list[float]:
-        return [x / y for x, y in zip(final[a], final[b])]
+        return verdict.finite(f"{LABELS[a]}/{LABELS[b]} final loss", [x / y for x, y in zip(final[a], final[b])])
 
     conditions = [Condition.at_most(f"{LABELS[p]}/BN final loss", ratio(p, "batch"), 2, log=True) for p in ("l1", "l2", "linf")]
     conditions += [Condition.at_most(f"{LABELS[p]}/standard final loss", ratio(p, "none"), 1, log=True, strict=True) for p in ("l1", "l2", "linf")]

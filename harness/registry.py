@@ -114,12 +114,13 @@ class Claim:
         return self.tiers[profile]
 
 
-def _is_seed_key(key: str) -> bool:
-    return key == "seed" or key.endswith("_seed")
+def _is_seed_key(key: Any) -> bool:
+    return isinstance(key, str) and (key == "seed" or key.endswith("_seed"))
 
 
 def shift_seeds(settings: Mapping[str, Any], offset: int) -> dict[str, Any]:
-    """A copy of ``settings`` with every seed moved by ``offset × SEED_STRIDE``."""
+    """A copy of ``settings`` with every seed moved by ``offset × SEED_STRIDE``, in nested
+    settings too (a profile's ``lr_lab: {seeds: ...}`` override)."""
     shift = offset * SEED_STRIDE
     out = {}
     for key, value in settings.items():
@@ -127,6 +128,8 @@ def shift_seeds(settings: Mapping[str, Any], offset: int) -> dict[str, Any]:
             value = value + shift
         elif key == "seeds":
             value = [s + shift for s in value]
+        elif isinstance(value, Mapping):
+            value = shift_seeds(value, offset)
         out[key] = value
     return out
 
@@ -134,6 +137,9 @@ def shift_seeds(settings: Mapping[str, Any], offset: int) -> dict[str, Any]:
 def _check_seeds(path: Path, claim: str | None, field: str, profile: str, settings: Mapping[str, Any]) -> None:
     for key, value in settings.items():
         where = _where(path, claim, f"{field}.{profile}.{key}")
+        if isinstance(value, Mapping):
+            _check_seeds(path, claim, field, f"{profile}.{key}", value)
+            continue
         if _is_seed_key(key) and (isinstance(value, bool) or not isinstance(value, int)):
             raise RegistryError(f"{where}: a seed must be an integer, got {value!r}")
         if key == "seeds" and (not isinstance(value, list) or not value

@@ -113,18 +113,18 @@ class ResNetLab:
 
     def diverging_update(self, lr: float, max_steps: int, doublings: int, points: int, seed: int = 0) -> DivergingPath | None:
         """The first update that makes the unnormalized base net diverge (§3.4, Figs. 5–6), trying
-        ``lr``, then doubling it up to ``doublings`` times, each run at most ``max_steps`` steps from
-        a fresh net drawn from ``seed``; with ``along_update`` at ``points`` values of t over every
+        ``lr``, then doubling it up to ``doublings`` times, each run at most ``max_steps`` steps at that
+        constant LR (the first batches of training: no decay yet) from a fresh net drawn from ``seed``; with ``along_update`` at ``points`` values of t over every
         layer. None when no LR tried diverges. Made once ever (the model cache keeps the record)."""
         config = {"kind": "diverging-update", "model": self.model("none"), "data": self.data_config, "lr": lr, "max_steps": max_steps,
-                  "doublings": doublings, "points": points, "seed": seed, "pad": self.pad}
+                  "doublings": doublings, "points": points, "seed": seed, "pad": self.pad, "milestones": []}
 
         def create() -> DivergingPath:
             for k in range(doublings + 1):
                 torch.manual_seed(seed)
                 model = resnet_cifar(**self.model("none"))
-                update = find_diverging_update(model, self.data, TrainConfig(lr=lr * 2**k, steps=max_steps, seed=seed, pad=self.pad),
-                                               self.device)
+                config = TrainConfig(lr=lr * 2**k, steps=max_steps, seed=seed, pad=self.pad, milestones=())  # the LR under test throughout
+                update = find_diverging_update(model, self.data, config, self.device)
                 if update is not None:
                     return DivergingPath(update.lr, update.step, along_update(model, update, np.linspace(0, 1, points),
                                                                               list(range(1, model.depth))))
@@ -135,17 +135,18 @@ class ResNetLab:
 
     def gradient_lines(self, norm: str, lr: float, batches: Sequence[int], etas: Sequence[float], seed: int = 0) -> dict[int, dict] | None:
         """``batch_lines`` (App. N, Fig. 24) of a fresh base net with ``norm`` drawn from ``seed``,
-        trained at ``lr`` up to the last of ``batches``; None when the run diverges before one of
-        them. Made once ever (the model cache keeps the record)."""
+        trained at the constant ``lr`` (the first batches of training: no decay yet) up to the last of
+        ``batches``; None when the run diverges before one of them. Made once ever (the model cache keeps the record)."""
         etas = [float(e) for e in etas]
         config = {"kind": "gradient-lines", "model": self.model(norm), "data": self.data_config, "lr": lr, "batches": list(batches),
-                  "etas": etas, "seed": seed, "pad": self.pad}
+                  "etas": etas, "seed": seed, "pad": self.pad, "milestones": []}
 
         def create() -> GradientLines:
             torch.manual_seed(seed)
             try:
                 return GradientLines(batch_lines(resnet_cifar(**self.model(norm)), self.data,
-                                                 TrainConfig(lr=lr, steps=max(batches), seed=seed, pad=self.pad), batches, etas, self.device))
+                                                 TrainConfig(lr=lr, steps=max(batches), seed=seed, pad=self.pad, milestones=()), batches, etas,
+                                                 self.device))
             except DivergedBeforeBatch:
                 return GradientLines(None)
 

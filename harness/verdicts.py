@@ -126,9 +126,11 @@ class Verdict:
         diverged, so it has no final loss or accuracy) cannot be judged: the claim then concludes
         inconclusive, saying which seeds (``conclude`` raises)."""
         values = [float(v) for v in values]
+        if len(values) != len(self.seeds):
+            raise ValueError(f"{self.claim.id}: {name} has {len(values)} values for the seeds {self.seeds}")
         bad = [seed for seed, v in zip(self.seeds, values) if not math.isfinite(v)]
-        if bad or len(values) != len(self.seeds):
-            self.conclude(INCONCLUSIVE, f"{name}: no finite value on seed(s) {bad or self.seeds} (a run diverged): {values}")
+        if bad:
+            self.conclude(INCONCLUSIVE, f"{name}: no finite value on seed(s) {bad} (a run diverged): {values}")
         return values
 
     def decide(self, *conditions: Condition, summary: str | None = None) -> None:

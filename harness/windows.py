@@ -17,14 +17,21 @@ from harness.stats import training_window
 def seed_windows(runs: Mapping[str, Sequence], norms: Sequence[str], seeds: Sequence[int], final_loss: Callable[[object], float],
                  within: float, verdict=None, labels: Mapping[str, str] | None = None) -> list[range]:
     """Per seed (``runs[norm][i]`` is seed ``seeds[i]``'s run), the checkpoints at which every net of
-    ``norms`` is training. ``final_loss(run)`` is where a run ends. With ``verdict``, a seed with an
-    empty window makes the claim inconclusive (``conclude`` raises)."""
+    ``norms`` is training. ``final_loss(run)`` is where a run ends. A seed whose run diverged (a
+    non-finite loss) has an empty window. With ``verdict``, a seed with an empty window makes the
+    claim inconclusive (``conclude`` raises)."""
     out = []
     for i, seed in enumerate(seeds):
         compared = [runs[n][i] for n in norms]
-        start, end = training_window([[c.loss for c in r.checkpoints] for r in compared], [final_loss(r) for r in compared], within)
+        losses, finals = [[c.loss for c in r.checkpoints] for r in compared], [final_loss(r) for r in compared]
+        names = ", ".join((labels or {}).get(n, n) for n in norms)
+        if not all(math.isfinite(v) for v in finals + [x for run in losses for x in run]):  # a run diverged: no end to measure from
+            if verdict is not None:
+                verdict.conclude("inconclusive", f"seed {seed}: a run of {names} diverged, so it has no training window")
+            out.append(range(0))
+            continue
+        start, end = training_window(losses, finals, within)
         if verdict is not None and start >= end:
-            names = ", ".join((labels or {}).get(n, n) for n in norms)
             verdict.conclude("inconclusive", f"seed {seed}: no checkpoint at which {names} are all training (window {start}..{end})")
         out.append(range(start, end))
     return out

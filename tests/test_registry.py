@@ -225,6 +225,12 @@ def test_seed_offset_shifts_every_seed_and_nothing_else(tmp_path):
     shifted = Registry.load(tmp_path, seed_offset=2)
     assert shifted.settings(claim, "fast") == {"x": 1, "seed": 2003, "data_seed": 2007, "seeds": [2000, 2001, 2002], "runs": 5}
     assert shifted.shared_settings("B-TEST-ONE", "fast") == {"N": 10}
+    nested = GOOD.replace("  fast: {N: 10}", "  fast: {N: 10, seeds: [0], lab: {seeds: [0, 1], width: 8}}")
+    (tmp_path / "a.yaml").write_text(textwrap.dedent(nested), encoding="utf-8")
+    assert Registry.load(tmp_path, seed_offset=1).shared_settings("B-TEST-ONE", "fast") == {
+        "N": 10, "seeds": [1000], "lab": {"seeds": [1000, 1001], "width": 8}}  # a profile's nested override moves too
+    with pytest.raises(RegistryError, match=r"field 'shared.fast.lab.seeds': must be a non-empty list"):
+        load_claims_file(write(tmp_path, "n.yaml", GOOD.replace("  fast: {N: 10}", "  fast: {N: 10, lab: {seeds: 3}}")))
     with pytest.raises(RegistryError, match=r"field 'profiles.fast.seeds': must be a non-empty list of integer seeds, got 5"):
         load_claims_file(write(tmp_path, "s.yaml", GOOD.replace("fast: {x: 1}", "fast: {seeds: 5}")))
     with pytest.raises(RegistryError, match=r"field 'profiles.fast.seed': a seed must be an integer"):

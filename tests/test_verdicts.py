@@ -99,3 +99,8 @@ def test_a_seed_without_a_finite_value_makes_the_claim_inconclusive():
     with pytest.raises(ClaimInconclusive, match=r"acc gap: no finite value on seed\(s\) \[1\]"):
         v.finite("acc gap", [0.1, float("nan"), 0.3])
     assert v.verdict == "inconclusive"
+
+
+def test_finite_refuses_a_value_list_that_does_not_match_the_seeds():
+    with pytest.raises(ValueError, match=r"B-X-2: gap has 2 values for the seeds \[0, 1, 2\]"):
+        Verdict(SEEDED, "fast", None, {}, seeds=[0, 1, 2]).finite("gap", [0.1, 0.2])

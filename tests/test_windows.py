@@ -33,3 +33,11 @@ def test_an_empty_window_makes_the_claim_inconclusive():
     v = Verdict(CLAIM, "fast", None, {}, seeds=[0])
     with pytest.raises(ClaimInconclusive, match=r"seed 7: no checkpoint at which standard, BN are all training"):
         seed_windows(runs, ("none", "batch"), [7], lambda r: r.final, 0.1, v, {"none": "standard", "batch": "BN"})
+
+
+def test_a_diverged_run_has_no_window():
+    runs = {"none": [_run(100, 50, float("inf"))], "batch": [_run(10, 5, 1)]}
+    assert seed_windows(runs, ("none", "batch"), [0], lambda r: r.final, 0.1) == [range(0)]
+    v = Verdict(CLAIM, "fast", None, {}, seeds=[0])
+    with pytest.raises(ClaimInconclusive, match=r"seed 0: a run of none, batch diverged, so it has no training window"):
+        seed_windows(runs, ("none", "batch"), [0], lambda r: r.final, 0.1, v)
