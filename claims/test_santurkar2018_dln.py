@@ -183,7 +183,7 @@ def _shift(run, window: range) -> float:
     the shift layer's input (before normalization)."""
     out = []
     for k in window[:-1]:
-        a, b = run.checkpoints[k], run.checkpoints[k + 1]
+        a, b = run.norm_stats[k], run.norm_stats[k + 1]
         m0, m1 = np.array(a.shift_input["mean"]), np.array(b.shift_input["mean"])
         v0, v1 = np.array(a.shift_input["var"]), np.array(b.shift_input["var"])
         out.append(float(np.mean(np.abs(m1 - m0) / np.sqrt(v0) + np.abs(v1 - v0) / v0)))
@@ -203,7 +203,7 @@ def test_lp_normalizations_shift_distributions_more(verdict, dln_runs, dln_setti
         ratios[p] = [a / b for a, b in zip(shifts[p], shifts[f"none vs {p}"])]
     verdict.measure(mean_shift=shifts, lp_over_standard=ratios, layer=layer)
     first = {n: dln_runs[n][0] for n in ("none", "l1", "l2", "linf")}
-    unit = {n: ([c.shift_input["mean"][0] for c in r.checkpoints], [math.sqrt(c.shift_input["var"][0]) for c in r.checkpoints])
+    unit = {n: ([c.shift_input["mean"][0] for c in r.norm_stats], [math.sqrt(c.shift_input["var"][0]) for c in r.norm_stats])
             for n, r in first.items()}
     verdict.add_figure(f"one unit of layer {layer}'s input before normalization over training (first seed): mean ± std over the batch",
                        figures.bands(_steps(first["none"]), {LABELS[n]: (np.subtract(m, s), m, np.add(m, s)) for n, (m, s) in unit.items()},
@@ -230,9 +230,9 @@ def test_bn_trains_over_a_broader_lr_range(verdict, settings, dln_settings, mode
 @pytest.mark.claim("S-SIGMA")
 def test_gamma_over_sigma_shrinks_gradients(verdict, dln_runs, dln_settings):
     _provenance(verdict, dln_settings)
-    medians = [[float(np.median(c.gamma_over_sigma)) for c in run.checkpoints] for run in dln_runs["batch"]]
+    medians = [[float(np.median(c.gamma_over_sigma)) for c in run.norm_stats] for run in dln_runs["batch"]]
     verdict.measure(median_gamma_over_sigma=medians)
-    ratios = [np.array(c.gamma_over_sigma) for c in dln_runs["batch"][0].checkpoints]
+    ratios = [np.array(c.gamma_over_sigma) for c in dln_runs["batch"][0].norm_stats]
     verdict.add_figure("γ_j/σ_j over training (first seed): median with 10th–90th percentile band", figures.bands(
         _steps(dln_runs["batch"][0]), {"BN DLN": ([float(np.quantile(r, 0.1)) for r in ratios], medians[0],
                                                  [float(np.quantile(r, 0.9)) for r in ratios])},

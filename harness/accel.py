@@ -24,7 +24,7 @@ Levers (each can be switched on alone, so its gain is measured alone):
 
 While ``train`` runs with an ``Accel``, the TF32 and cudnn.benchmark flags are set to the
 ``Accel``'s values (so ``Accel()`` means TF32 *off*, whatever the process default) and restored
-afterwards. Probes that ``train`` hands batches to (``on_batch``) refuse levers altogether.
+afterwards. A run that carries probes (``train(..., probes=...)``) refuses levers altogether.
 
 Probes: :func:`float32_probe` is the context every gradient measurement runs in (TF32 off for
 matmuls and cuDNN, autocast off on CPU and CUDA), and :func:`check_float32` raises

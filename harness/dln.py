@@ -18,10 +18,10 @@ from torch import nn
 
 from harness.cache import ModelCache, cached_record
 from harness.concurrent import cached_side_by_side
+from harness.lr_search import lr_grid
 from harness.models import deep_linear
-from harness.probes.functional import ParamLoss
-from harness.probes.ics import internal_covariate_shift
-from harness.probes.landscape import landscape_line
+from harness.probes.checkpoints import Checkpoint, LandscapeProbe
+from harness.train import FullBatch, Probe, TrainConfig, train
 
 
 def squared_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -35,27 +35,9 @@ def regression_problem(samples: int, width: int, seed: int) -> tuple[torch.Tenso
     return x, x @ A.T
 
 
-def layer_groups(model: nn.Module) -> tuple[list[list[str]], list[str]]:
-    """Parameter names per numbered layer (its weight plus the norm after it) and the weight names."""
-    groups: list[list[str]] = []
-    weights: list[str] = []
-    for name, module in model.named_modules():
-        own = [f"{name}.{p}" for p, _ in module.named_parameters(recurse=False)]
-        if isinstance(module, nn.Linear):
-            groups.append(own)
-            weights.append(f"{name}.weight")
-        elif own and groups:
-            groups[-1].extend(own)
-    return groups, weights
-
-
 @dataclasses.dataclass
-class Checkpoint:
-    step: int
-    loss: float
-    ics: list[dict]  # per probed layer: layer, l2, cos, grad_norm
-    gradient_line: dict  # LandscapeLine fields along the gradient
-    random_line: dict  # along a random direction of the gradient's norm
+class NormStats:
+    step: int  # updates done
     gamma_over_sigma: list[float]  # per unit and normalized layer (empty without normalization)
     shift_input: dict  # mean and var per unit of the shift layer's input before normalization
 
@@ -63,13 +45,29 @@ class Checkpoint:
 @dataclasses.dataclass
 class DLNRun:
     norm: str
-    losses: list[float]  # per step, the start included
-    checkpoints: list[Checkpoint]
-    diverged_at: int | None
+    losses: list[float]  # per step, the start and the end included
+    checkpoints: list[Checkpoint]  # ICS and landscape lines (harness.probes.checkpoints)
+    norm_stats: list[NormStats]  # at the same steps
+    diverged_at: int | None  # 1-based number of the loss that diverged
 
     @classmethod
     def from_dict(cls, d: dict) -> DLNRun:
-        return cls(**{**d, "checkpoints": [Checkpoint(**c) for c in d["checkpoints"]]})
+        return cls(**{**d, "checkpoints": [Checkpoint(**c) for c in d["checkpoints"]],
+                      "norm_stats": [NormStats(**c) for c in d["norm_stats"]]})
+
+
+class NormStatsProbe(Probe):
+    """γ/σ of every normalization layer and the shift layer's input moments, every ``every`` updates."""
+
+    def __init__(self, every: int, shift_layer: int):
+        self.every, self.shift_layer = every, shift_layer
+        self.record: list[NormStats] = []
+
+    def due(self, step: int) -> bool:
+        return step % self.every == 0
+
+    def measure(self, step, model, x, y) -> None:
+        self.record.append(NormStats(step, *_norm_stats(model, x, self.shift_layer)))
 
 
 def _norm_stats(model: nn.Module, x: torch.Tensor, shift_layer: int) -> tuple[list[float], dict]:
@@ -134,44 +132,21 @@ def _train_dln(norm: str, settings: dict, probes: bool, lr: float | None, steps:
     x, y = regression_problem(settings["samples"], settings["width"], settings["seed"])
     torch.manual_seed(settings["seed"])
     model = deep_linear(depth=settings["depth"], width=settings["width"], norm=norm, init="xavier_uniform").train()
-    objective = ParamLoss(model, x, y, squared_error)
-    groups, weights = layer_groups(model)
-    every = max(1, steps // settings["checkpoints"]) if probes else 0
-    gen = torch.Generator().manual_seed(settings["seed"] + 1)  # random directions only, never the global RNG
-    losses, checkpoints, diverged_at = [], [], None
-    params = list(model.parameters())
-    for step in range(steps + 1):
-        if probes and step % every == 0:
-            # one loss and gradient at θ serves every probe of this checkpoint
-            current = objective.params()
-            base = objective.loss_and_grad(current)
-            multipliers = [m * lr for m in settings["step_multipliers"]]
-            ics = internal_covariate_shift(objective, groups, weights, lr, probe=settings.get("ics_layers"),
-                                           params=current, base=base)
-            ratios, shift = _norm_stats(model, x, settings["shift_layer"])
-            checkpoints.append(Checkpoint(
-                step=step, loss=base[0], ics=[dataclasses.asdict(r) for r in ics],
-                gradient_line=dataclasses.asdict(landscape_line(objective, multipliers, "gradient", params=current, base=base)),
-                random_line=dataclasses.asdict(landscape_line(objective, multipliers, "random", gen, params=current, base=base)),
-                gamma_over_sigma=ratios, shift_input=shift,
-            ))
-        loss = squared_error(model(x), y)
-        value = float(loss.detach())
-        losses.append(value)
-        if not math.isfinite(value) or value > 1e3 * max(losses[0], 1e-12):
-            diverged_at = step
-            break
-        if step == steps:
-            break
-        grads = torch.autograd.grad(loss, params)
-        with torch.no_grad():
-            for p, g in zip(params, grads):
-                p.sub_(lr * g)
-    return DLNRun(norm, losses, checkpoints, diverged_at)
+    config = TrainConfig(lr=lr, steps=steps, batch_size=len(x), momentum=0.0, weight_decay=0.0, milestones=(), augment=False,
+                         divergence_relative=True, loss_at_end=True)
+    landscape, stats = None, None
+    if probes:
+        every = max(1, steps // settings["checkpoints"])
+        landscape = LandscapeProbe(model, every, lr, settings["step_multipliers"], settings.get("ics_layers"), squared_error,
+                                   torch.Generator().manual_seed(settings["seed"] + 1))  # random directions only
+        stats = NormStatsProbe(every, settings["shift_layer"])
+    result = train(model, FullBatch(x, y, squared_error), config, probes=[p for p in (landscape, stats) if p])
+    return DLNRun(norm, result.losses, landscape.record if landscape else [], stats.record if stats else [], result.diverged_at)
 
 
 def lr_works(run: DLNRun) -> bool:
-    """GD "works" at a learning rate: the loss stays finite and under 10× its start, and ends below half of it."""
+    """GD "works" at a learning rate on the regression: the loss stays finite and under 10× its
+    start, and ends below half of it."""
     start, losses = run.losses[0], run.losses
     return all(math.isfinite(v) and v < 10 * start for v in losses) and losses[-1] < 0.5 * start
 
@@ -179,6 +154,4 @@ def lr_works(run: DLNRun) -> bool:
 def lr_range(norms: Sequence[str], settings: dict, lrs: Sequence[float], steps: int, cache: ModelCache | None = None,
              workers: int | None = None) -> dict[str, dict[float, DLNRun]]:
     """Unprobed ``steps``-step runs of every norm at every LR, side by side (``train_dln_many``)."""
-    calls = [{"norm": norm, "settings": settings, "probes": False, "lr": lr, "steps": steps} for norm in norms for lr in lrs]
-    runs = iter(train_dln_many(calls, cache, workers))
-    return {norm: {lr: next(runs) for lr in lrs} for norm in norms}
+    return lr_grid(lambda calls: train_dln_many(calls, cache, workers), norms, lrs, settings=settings, probes=False, steps=steps)

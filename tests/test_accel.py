@@ -12,7 +12,7 @@ from harness.accel import LEVERS, Accel, PrecisionError, check_float32, float32_
 from harness.data import synthetic_cifar
 from harness.models import resnet_cifar
 from harness.probes.functional import ParamLoss
-from harness.train import TrainConfig, train
+from harness.train import EachBatch, TrainConfig, train
 
 CFG = TrainConfig(lr=0.05, steps=6, batch_size=32, eval_every=3, seed=1)
 
@@ -83,10 +83,10 @@ def test_train_restores_the_backend_flags(data):
     before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark
     seen = []
 
-    def spy(step, x, y):
+    def spy(batch, model, x, y):
         seen.append((torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32))
 
-    train(small_resnet(), data, TrainConfig(lr=0.05, steps=2, batch_size=32), on_batch=spy, accel=Accel())
+    train(small_resnet(), data, TrainConfig(lr=0.05, steps=2, batch_size=32), probes=[EachBatch(spy)], accel=Accel())
     assert seen == [(False, False)] * 2  # Accel() means TF32 off, whatever the process default
     train(small_resnet(), data, TrainConfig(lr=0.05, steps=2, batch_size=32), accel=Accel(tf32=True, cudnn_benchmark=True))
     assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark) == before
@@ -95,7 +95,7 @@ def test_train_restores_the_backend_flags(data):
 @pytest.mark.parametrize("lever", LEVERS)
 def test_levers_are_refused_when_a_probe_sees_the_batches(data, lever):
     with pytest.raises(ValueError, match="training-only"):
-        train(small_resnet(), data, CFG, on_batch=lambda *a: None, accel=Accel.only(lever))
+        train(small_resnet(), data, CFG, probes=[EachBatch(lambda *a: None)], accel=Accel.only(lever))
 
 
 @pytest.mark.parametrize("kwargs, error, message", [

@@ -10,9 +10,10 @@ import torch
 from torch import nn
 
 from harness.cache import ModelCache
-from harness.dln import layer_groups, lr_range, lr_works, squared_error, train_dln, train_dln_many
+from harness.dln import lr_range, lr_works, squared_error, train_dln, train_dln_many
 from harness.models import deep_linear
 from harness.norms import LpNorm, make_norm
+from harness.probes.checkpoints import layer_groups
 from harness.probes.functional import ParamLoss
 from harness.probes.ics import internal_covariate_shift
 from harness.probes.landscape import landscape_line
@@ -133,7 +134,8 @@ def test_train_dln_records_checkpoints_and_divergence():
                 "step_multipliers": [0.1, 1.0], "ics_layers": [2, 4], "shift_layer": 2}
     run = train_dln("batch", settings)
     assert [c.step for c in run.checkpoints] == [0, 5, 10, 15, 20] and len(run.losses) == 21
-    assert len(run.checkpoints[0].ics) == 2 and len(run.checkpoints[0].gamma_over_sigma) == 9
+    assert len(run.checkpoints[0].ics) == 2 and len(run.norm_stats[0].gamma_over_sigma) == 9
+    assert [s.step for s in run.norm_stats] == [c.step for c in run.checkpoints]
     assert run.diverged_at is None and lr_works(run)
     diverged = train_dln("none", settings, probes=False, lr=10.0)
     assert diverged.diverged_at is not None and not lr_works(diverged)

@@ -10,7 +10,8 @@ import torch
 from harness.cache import ModelCache
 from harness.data import synthetic_cifar
 from harness.models import vgg_cifar
-from harness.vgg_runs import VGGRun, layer_groups, lr_range, lr_works, norm_after, tail_mean, train_vgg
+from harness.probes.checkpoints import layer_groups
+from harness.vgg_runs import VGGRun, lr_range, lr_works, norm_after, tail_mean, train_vgg
 
 TINY = dict(config="vgg11", width=1 / 16, lr=0.1, momentum=0.0, weight_decay=0.0, batch_size=16, steps=6, checkpoints=2,
             step_multipliers=[0.5, 4], ics_layers=[2, 9], ics_norms=["none", "batch"], probe_norms=["none", "batch", "l2"],
@@ -65,8 +66,8 @@ def test_norm_after_a_conv_layer():
 
 def test_divergence_is_a_measured_outcome(data):
     run = train_vgg("none", data, {**TINY, "lr": 1e4}, seed=0)
-    assert run.diverged_at is not None and len(run.losses) == run.diverged_at + 1
-    assert run.final["step"] == run.diverged_at  # the end state is evaluated, not an earlier checkpoint
+    assert run.diverged_at is not None and len(run.losses) == run.diverged_at  # the diverged batch is the last
+    assert run.final["step"] == run.diverged_at - 1  # the end state is evaluated, not an earlier checkpoint
     assert not lr_works(run)
     assert all(math.isfinite(c) for c in run.activation_changes())  # non-finite records are cut off
 

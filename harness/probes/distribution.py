@@ -17,10 +17,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Iterator, Sequence
+from typing import ContextManager
 
 import numpy as np
 import torch
 from torch import nn
+
+from harness.train import Probe
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
@@ -51,8 +54,9 @@ class UnitRecord:
     quantiles: list[list[list[float]]] = dataclasses.field(default_factory=list)
 
 
-class ActivationSampler:
-    """Records the output distribution of fixed units of ``module`` at every captured forward."""
+class ActivationSampler(Probe):
+    """Records the output distribution of fixed units of ``module`` at every captured forward; as a
+    training probe, at every training forward (not the forwards of other probes)."""
 
     def __init__(self, module: nn.Module, units: Sequence[int]):
         if not units:
@@ -80,8 +84,13 @@ class ActivationSampler:
         finally:
             self._step = None
 
+    def watch(self, step: int) -> ContextManager:
+        return self.capture(step)
+
     def remove(self) -> None:
         self._handle.remove()
+
+    close = remove
 
 
 def step_changes(mean: Sequence[Sequence[float]], var: Sequence[Sequence[float]]) -> list[float]:

@@ -28,7 +28,7 @@ from torch.func import functional_call
 
 from harness.data import ImageData
 from harness.probes.functional import ParamLoss, Params
-from harness.train import TrainConfig, train
+from harness.train import EachBatch, TrainConfig, train
 
 
 class DivergedBeforeBatch(RuntimeError):
@@ -53,11 +53,11 @@ def find_diverging_update(model: nn.Module, data: ImageData, config: TrainConfig
     before any update)."""
     history: list[tuple[Params, torch.Tensor, torch.Tensor]] = []  # the last two (θ, batch) pairs
 
-    def keep(step: int, x: torch.Tensor, y: torch.Tensor) -> None:
+    def keep(batch: int, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
         history.append(({k: v.detach().clone() for k, v in model.named_parameters()}, x, y))
         del history[:-2]
 
-    result = train(model, data, config, device, on_batch=keep)
+    result = train(model, data, config, device, probes=[EachBatch(keep)])
     if not result.diverged or len(history) < 2:
         return None
     (before, x, y), (after, _, _) = history
@@ -137,11 +137,11 @@ def batch_lines(model: nn.Module, data: ImageData, config: TrainConfig, batches:
     lines: dict[int, dict] = {}
     wanted = set(batches)
 
-    def probe(step: int, x: torch.Tensor, y: torch.Tensor) -> None:
-        if step in wanted:
-            lines[step] = gradient_line(ParamLoss(model, x, y, F.cross_entropy), etas)
+    def probe(batch: int, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
+        if batch in wanted:
+            lines[batch] = gradient_line(ParamLoss(model, x, y, F.cross_entropy), etas)
 
-    train(model, data, dataclasses.replace(config, steps=max(batches), eval_every=0), device, on_batch=probe)
+    train(model, data, dataclasses.replace(config, steps=max(batches), eval_every=0), device, probes=[EachBatch(probe)])
     missing = wanted - set(lines)
     if missing:
         raise DivergedBeforeBatch(f"the run diverged before batch(es) {sorted(missing)}; no landscape there")
