@@ -7,7 +7,7 @@ import os
 # machine's cores, and two workers with two spinning OpenBLAS threads each on a 2-core machine run
 # several times slower than one.
 _threads = os.environ.get("BNCLAIMS_THREADS", "1")
-if _threads.isdigit() and int(_threads) > 0:  # a bad value is reported by the claims plugin, in one line
+if _threads.isascii() and _threads.isdigit() and int(_threads) > 0:  # a bad value is reported by the claims plugin, in one line
     for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(_var, _threads)
 

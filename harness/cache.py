@@ -1,16 +1,23 @@
-"""Trained-model cache: one file per (full config, code version), shared by xdist workers.
+"""Trained-model cache: one file per (full config, code version, environment), shared by xdist workers.
 
-- key: SHA-256 of the JSON config plus a code version (a hash of the harness sources that shape
-  a trained model), so editing the training code or the model invalidates old entries;
+- key: SHA-256 of the JSON config, the code version and the environment. The code version hashes
+  every module that decides what is stored: the modules that store entries (they call the cache)
+  and, transitively, every project module they import (``fixtures/`` included) — computed from
+  the sources' imports, not listed by hand, so editing any of them invalidates old entries. The
+  environment is the torch version, the device type and the torch thread count (results differ
+  across each of them in the last bits, and at fast some verdicts sit inside that noise);
 - a file lock per key, so parallel workers train each model once and the others wait and load;
 - atomic writes (temporary file + rename), so a crash never leaves half an entry;
 - ``torch.load(..., weights_only=True)``: entries are plain tensors and containers, never code;
-- an entry that fails to load or whose key does not match is logged, deleted and rebuilt.
+- an entry that fails to load or whose key does not match is logged, deleted and rebuilt;
+- a read-only cache folder is served without locking; a run it lacks is a :class:`CacheError`.
 """
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -26,38 +33,111 @@ from filelock import FileLock
 
 log = logging.getLogger(__name__)
 CACHE_ENV = "BNCLAIMS_CACHE"
-# what a cached entry depends on: training, data, models, the run store and the ResNet lab (search and
-# few-step records), and the probed runs with their probes
-_VERSIONED_SOURCES = ("train.py", "data.py", "norms.py", "models", "lr_search.py", "resnet_lab.py", "dln.py", "vgg_runs.py", "probes")
+PACKAGES = ("harness", "fixtures")  # the project's importable packages, under the repository root
+STORES = ("cached_record", "get_or_create", "cached_side_by_side")  # a module naming one of these stores entries
 
 
-def code_version() -> str:
-    """Hash of the sources that determine what a cached model is."""
-    root = Path(__file__).parent
+class CacheError(RuntimeError):
+    """The cache cannot serve or store an entry (e.g. a read-only cache that lacks it)."""
+
+
+def _project_modules(repo: Path) -> dict[str, Path]:
+    """Dotted name → file of every module of the project's packages."""
+    modules = {}
+    for package in PACKAGES:
+        for f in sorted((repo / package).rglob("*.py")):
+            parts = f.relative_to(repo).with_suffix("").parts
+            modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = f
+    return modules
+
+
+def _imports(tree: ast.AST, modules: dict[str, Path]) -> set[str]:
+    """Project modules a source imports, anywhere in it (function-level imports included)."""
+    found = set()
+    for node in ast.walk(tree):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        for name in names:
+            while name and name not in modules:  # a name imported from a module → the module
+                name = name.rpartition(".")[0]
+            if name:
+                found.add(name)
+    return found
+
+
+def versioned_modules(repo: Path | None = None) -> list[Path]:
+    """The files the code version hashes: every module that stores cache entries (it names one of
+    ``STORES``), every ``fixtures`` module (fixtures decide what is asked for and stored), and
+    every project module these import, transitively."""
+    repo = Path(__file__).resolve().parent.parent if repo is None else Path(repo)
+    modules = _project_modules(repo)
+    trees = {name: ast.parse(path.read_bytes(), str(path)) for name, path in modules.items()}
+    todo = [name for name, tree in trees.items() if name.startswith("fixtures")
+            or any(isinstance(n, (ast.Name, ast.Attribute)) and (getattr(n, "id", None) or getattr(n, "attr", None)) in STORES
+                   for n in ast.walk(tree))]
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(_imports(trees[name], modules) - seen)
+            todo.extend(p for p in modules if name.startswith(p + ".") and p not in seen)  # parent packages run first
+    return sorted(modules[n] for n in seen)
+
+
+@functools.cache
+def code_version(repo: Path | None = None) -> str:
+    """Hash of the sources that determine what a cached entry is (:func:`versioned_modules`)."""
+    repo = Path(__file__).resolve().parent.parent if repo is None else Path(repo)
     digest = hashlib.sha256()
-    for name in _VERSIONED_SOURCES:
-        path = root / name
-        for f in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
-            digest.update(f.relative_to(root).as_posix().encode())
-            digest.update(f.read_bytes())
+    for f in versioned_modules(repo):
+        digest.update(f.relative_to(repo).as_posix().encode())
+        digest.update(f.read_bytes())
     return digest.hexdigest()[:16]
 
 
-def config_key(config: Mapping[str, Any], version: str) -> str:
+def environment(device: str = "cpu") -> dict[str, Any]:
+    """What besides config and code changes a result's bits: torch version, device type, threads."""
+    import torch
+
+    return {"torch": str(torch.__version__), "device": str(device).split(":")[0], "threads": torch.get_num_threads()}
+
+
+def config_key(config: Mapping[str, Any], version: str, env: Mapping[str, Any] | None = None) -> str:
     try:
-        text = json.dumps({"config": config, "code": version}, sort_keys=True)
+        text = json.dumps({"config": config, "code": version, **({"env": env} if env else {})}, sort_keys=True)
     except TypeError as err:
         raise TypeError(f"cache configs must be JSON data (numbers, strings, lists, dicts): {err}") from None
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def describe_config(config: Mapping[str, Any]) -> str:
+    """A short name for a cached run: its kind and its scalar settings (for error messages)."""
+    scalars = [f"{k}={v}" for k, v in config.items() if k != "kind" and isinstance(v, (str, int, float, bool)) and v is not None]
+    return f"{config.get('kind', 'entry')}({', '.join(scalars[:6])})"
+
+
 class ModelCache:
-    def __init__(self, root: Path | str, version: str | None = None):
+    """``env`` defaults to :func:`environment` on the CPU; the suite's cache names the session's
+    device. ``judge_only``: never create an entry — a missing one is a :class:`CacheError` (a judge
+    pass on a login node must not start hours of training)."""
+
+    def __init__(self, root: Path | str, version: str | None = None, env: Mapping[str, Any] | None = None,
+                 judge_only: bool = False):
         self.root = Path(root)
         self.version = version or code_version()
+        self.env = dict(env) if env is not None else environment()
+        self.judge_only = judge_only
+
+    def missing(self, configs: list[Mapping[str, Any]]) -> CacheError:
+        """The error for runs a judge-only cache lacks."""
+        names = ", ".join(describe_config(c) for c in configs[:5]) + (f" and {len(configs) - 5} more" if len(configs) > 5 else "")
+        return CacheError(f"--judge-only: the model cache {self.root} lacks {len(configs)} run(s) this claim needs: {names}; "
+                          "run without --judge-only where they can train (same code, torch version, device type and threads)")
 
     def path(self, config: Mapping[str, Any]) -> Path:
-        return self.root / f"{config_key(config, self.version)}.pt"
+        return self.root / f"{config_key(config, self.version, self.env)}.pt"
 
     def contains(self, config: Mapping[str, Any]) -> bool:
         """Whether an entry for ``config`` is stored (it may still prove unreadable when loaded)."""
@@ -69,21 +149,37 @@ class ModelCache:
         ``create`` returns a dict of tensors / numbers / strings / lists (e.g. a state_dict and a
         training record); the stored entry adds ``key``, ``config`` and ``code_version``.
         """
-        key = config_key(config, self.version)
+        key = config_key(config, self.version, self.env)
         path = self.root / f"{key}.pt"
-        self.root.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(path) + ".lock"):
+        if self.judge_only:
+            entry = self._load(path, key, delete=False)
+            if entry is None:
+                raise self.missing([config])
+            return entry
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            lock = FileLock(str(path) + ".lock")
+            lock.acquire()
+        except OSError as err:  # a read-only (or unusable) cache folder: serve what it holds, without a lock
+            entry = self._load(path, key, delete=False)
+            if entry is None:
+                raise CacheError(f"the model cache {self.root} (--cache-dir / {CACHE_ENV}) cannot store a new entry "
+                                 f"({err.strerror or err}); make it writable or point to another folder") from None
+            return entry
+        try:
             entry = self._load(path, key)
             if entry is not None:
                 return entry
             entry = dict(create())
-            entry.update(key=key, config=json.loads(json.dumps(config)), code_version=self.version)
+            entry.update(key=key, config=json.loads(json.dumps(config)), code_version=self.version, env=self.env)
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             torch.save(entry, tmp)
             os.replace(tmp, path)
             return entry
+        finally:
+            lock.release()
 
-    def _load(self, path: Path, key: str) -> dict[str, Any] | None:
+    def _load(self, path: Path, key: str, delete: bool = True) -> dict[str, Any] | None:
         if not path.exists():
             return None
         try:
@@ -93,7 +189,8 @@ class ModelCache:
             return entry
         except Exception as err:  # unreadable, truncated, foreign or tampered file
             log.warning("corrupt cache entry %s (%s: %s): deleting and rebuilding", path, type(err).__name__, err)
-            path.unlink(missing_ok=True)
+            if delete:
+                path.unlink(missing_ok=True)
             return None
 
 

@@ -167,6 +167,8 @@ def cached_side_by_side(fn: Callable[..., T], calls: Sequence[dict], cache: Mode
     side (``parallel_map``), the workers store them, and every record is then loaded here, so a
     cold and a warm run hand back the same values. Without a cache the made records are returned."""
     missing = [c for c in calls if cache is None or not cache.contains(config(c))]
+    if missing and cache is not None and cache.judge_only:
+        raise cache.missing([config(c) for c in missing])
     made = parallel_map(_call, [(fn, {**c, "cache": cache}) for c in missing], workers) if missing else []
     if cache is None:
         return made

@@ -36,7 +36,7 @@ def compute_threads() -> int:
     this project's small nets also does more work per second than threads (ResNet-56 w8 steps:
     1.57×, DLN runs: 2×, measured on 2 cores)."""
     value = os.environ.get(THREADS_ENV, "1")
-    if not value.isdigit() or int(value) < 1:
+    if not (value.isascii() and value.isdigit()) or int(value) < 1:
         raise ValueError(f"{THREADS_ENV} must be a positive integer, got {value!r}")
     return int(value)
 
@@ -97,7 +97,7 @@ def describe(device: torch.device | None = None) -> str:
 GPUS_ENV = "BNCLAIMS_GPUS"
 MAPPING_SWITCH_ENV = "BNCLAIMS_GPU_PER_WORKER"
 _WORKER_ID = re.compile(r"gw(\d+)")
-_GPU_ID = re.compile(r"\d+|(?:GPU|MIG)-[0-9A-Za-z/-]+")
+_GPU_ID = re.compile(r"[0-9]+|(?:GPU|MIG)-[0-9A-Za-z/-]+")
 _SMI_GPU = re.compile(r"^GPU (\d+): .*\(UUID: (GPU-[^)]+)\)")
 _SMI_MIG = re.compile(r"^\s+MIG .*\(UUID: (MIG-[^)]+)\)")
 
@@ -123,7 +123,7 @@ def parse_gpu_list(text: str, source: str) -> list[str]:
     if text in ("", "-1"):
         return []
     entries = [e.strip() for e in text.split(",")]
-    if source == GPUS_ENV and len(entries) == 1 and entries[0].isdigit():
+    if source == GPUS_ENV and len(entries) == 1 and entries[0].isascii() and entries[0].isdigit():
         return [str(i) for i in range(int(entries[0]))]
     bad = [e for e in entries if not _GPU_ID.fullmatch(e)]
     if bad or len(set(entries)) != len(entries):

@@ -9,8 +9,10 @@ The plugin then
 - shifts every seed by ``--seed-offset`` (env ``BNCLAIMS_SEED_OFFSET``), so a run can draw fresh
   randomness,
 - ships one record per test to the controlling process (through ``report.user_properties``, so
-  pytest-xdist workers need no shared files) and writes ``reports/claims.json`` after every
-  claim and ``reports/claims.html`` at the end, also after Ctrl-C.
+  pytest-xdist workers need no shared files) and merges it into ``reports/claims.json`` after
+  every claim, and renders ``reports/claims.html`` at the end, also after Ctrl-C or SIGTERM;
+- checks the configuration (report and cache folders, claims folder, CIFAR-10 root, GPU list)
+  before any claim runs, each problem one line naming the option.
 """
 
 from __future__ import annotations
@@ -20,12 +22,17 @@ import json
 import os
 import platform
 import re
+import signal
 import socket
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from harness import checks
+from harness.cache import CACHE_ENV, default_cache_dir
+from harness.data import CIFAR10_ENV, cifar10_root
 from harness.registry import ID_PATTERN, PROFILES, SEED_STRIDE, Registry, RegistryError
 from harness.verdicts import ERROR, HOLDS, INCONCLUSIVE, NOT_RUN, REFUTED, ClaimInconclusive, ClaimRefuted, Verdict
 
@@ -54,8 +61,8 @@ class ClaimsSession:
         self.fresh = bool(config.getoption("fresh_report"))  # ignore the stored records, once
         self.report_paths: tuple[Path, Path] | None = None
         self.warned = False
-        report_dir = config.getoption("report_dir") or os.environ.get("BNCLAIMS_REPORT_DIR")
-        self.report_dir = Path(report_dir) if report_dir else Path(config.rootpath) / "reports"
+        self.report_dir = report_dir(config)
+        self.deselected_profiles: list[str] = []  # node ids of slow / paper cases this selection leaves out
 
     def run_info(self, *, finished: bool, interrupted: bool = False) -> dict:
         import torch
@@ -92,10 +99,18 @@ class ClaimsSession:
             if warning:
                 self._warn(warning)
             if finished:
-                return json_path, write_html(records, runs, self.report_dir / "claims.html")
+                return json_path, write_html(records, runs, self.report_dir / "claims.html", self.stale(records))
         except OSError as err:
-            self._warn(f"could not write the claims report in {self.report_dir}: {err}")
+            self._warn(f"could not write the claims report in {self.report_dir} (--report-dir): {err}")
         return None
+
+    def stale(self, records: list[dict]) -> dict[str, str]:
+        """Why stored records are stale: made at another commit than this checkout's, or with other
+        settings than the YAML now gives their claim."""
+        from harness.report.records import stale_reasons
+
+        return stale_reasons(records, self.commit,
+                             lambda r: self.registry.current_settings_hash(r["claim_id"], r.get("case"), r["profile"]))
 
     def _warn(self, text: str) -> None:
         if not self.warned:
@@ -140,6 +155,11 @@ class ClaimsSession:
         terminalreporter.write_line(f"wrote {self.report_paths[1]} and {self.report_paths[0]}")
 
 
+def report_dir(config: pytest.Config) -> Path:
+    value = config.getoption("report_dir") or os.environ.get("BNCLAIMS_REPORT_DIR")
+    return Path(value) if value else Path(config.rootpath) / "reports"
+
+
 def _git_commit(root: Path) -> str | None:
     """The checkout's commit (short), or None outside a git checkout."""
     import subprocess
@@ -173,6 +193,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="trained-model cache (default: <rootdir>/fixtures/cache; env BNCLAIMS_CACHE)",
     )
     group.addoption(
+        "--judge-only", action="store_true", default=False,
+        help="judge from the model cache only: a claim whose trained runs are missing fails, naming them, instead of training",
+    )
+    group.addoption(
         "--fresh-report", action="store_true", default=False,
         help="start claims.json afresh instead of merging this run's records into it",
     )
@@ -201,6 +225,46 @@ def seed_offset(config: pytest.Config) -> int:
     return value
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """With ``-n N``, distribute by file (``--dist loadfile``) unless the user chose a mode: a claim
+    family is one file and shares session fixtures (trained runs, probed records), so each file
+    runs on one worker. Not loadgroup: with pytest 9, xdist 3.8's loadgroup ignores xdist_group
+    marks. Set here rather than in addopts, so ``-p no:xdist`` keeps working."""
+    if getattr(config.option, "numprocesses", None) and getattr(config.option, "dist", "no") == "no":
+        config.option.dist = "loadfile"
+
+
+def _check_configuration(config: pytest.Config) -> None:
+    """Everything a claim run needs that can be wrong before it starts; one line per problem."""
+    root = Path(config.rootpath)
+    try:
+        checks.gpus(os.environ)
+        if config.getoption("collectonly"):
+            return
+        checks.report_dir(report_dir(config), "--report-dir (env BNCLAIMS_REPORT_DIR)")
+        cache = default_cache_dir(config.getoption("cache_dir"), root)
+        if not checks.cache_dir(cache, f"--cache-dir (env {CACHE_ENV})"):
+            _print_warning(config, f"the model cache {cache} is read-only: stored runs are served, a missing one "
+                                   "stops its claim with an error")
+        checks.cifar10(cifar10_root(config.getoption("cifar10_root")), f"--cifar10-root (env {CIFAR10_ENV})")
+    except checks.ConfigError as err:
+        raise pytest.UsageError(str(err)) from None
+
+
+def _terminate_like_ctrl_c(config: pytest.Config) -> None:
+    """SIGTERM (``timeout``, a batch scheduler) ends the run as Ctrl-C does: the claims that finished
+    are kept and the HTML is rendered with the run marked interrupted, consistent with the JSON."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    config.add_cleanup(lambda: signal.signal(signal.SIGTERM, previous))
+
+
 def pytest_configure(config: pytest.Config) -> None:
     for name, text in (
         ("fast", "CPU profile: small nets, three seeds, real offline data (scikit-learn digits and photographs)"),
@@ -216,6 +280,14 @@ def pytest_configure(config: pytest.Config) -> None:
     except ValueError as err:  # a bad BNCLAIMS_THREADS: one line, before any claim runs
         raise pytest.UsageError(f"{err} (unset it for the default of 1)") from None
     claims_dir = Path(config.getoption("claims_dir") or Path(config.rootpath) / "claims")
+    try:
+        if config.getoption("claims_dir"):
+            checks.claims_dir(claims_dir, "--claims-dir")
+    except checks.ConfigError as err:
+        raise pytest.UsageError(str(err)) from None
+    if not hasattr(config, "workerinput"):  # the controller checks once; workers inherit a checked setup
+        _check_configuration(config)
+        _terminate_like_ctrl_c(config)
     try:
         offset = seed_offset(config)
         registry = Registry.load(claims_dir, offset) if claims_dir.is_dir() else Registry([], seed_offset=offset)
@@ -274,16 +346,28 @@ def _case_id(item: pytest.Item, claim_id: str, profile: str) -> str | None:
     return full.replace(token, "").strip("-") or None
 
 
+def named_profiles(markexpr: str | None) -> set[str]:
+    """The profiles a ``-m`` expression names (as words)."""
+    return {p for p in PROFILES if re.search(rf"\b{p}\b", markexpr or "")}
+
+
+def selected_profiles(markexpr: str | None) -> set[str]:
+    """The profiles whose claim cases a ``-m`` expression may select: ``fast`` always, ``slow`` and
+    ``paper`` only when the expression names them (``-m slow``, ``-m "fast or paper"``). So a plain
+    ``pytest`` or ``pytest -m "not benchmark"`` never starts hours of training on a CPU."""
+    return {"fast"} | named_profiles(markexpr)
+
+
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     state = _state(config)
     keep, dropped = [], []
-    default_selection = not config.getoption("markexpr")
+    allowed = selected_profiles(config.getoption("markexpr"))
     for item in items:
         marker = item.get_closest_marker("claim")
         if marker is not None:
             profile = item.callspec.params["profile"]
-            if default_selection and profile != "fast":
-                dropped.append(item)  # plain `pytest` runs the fast profile only
+            if profile not in allowed:
+                dropped.append(item)  # slow and paper cases run only when -m names their profile
                 continue
             claim = state.registry.claim(marker.args[0], case=marker.kwargs.get("case"))
             case = _case_id(item, claim.id, profile)
@@ -301,11 +385,30 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
+        state.deselected_profiles = [i.nodeid for i in dropped]
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     state = _state(session.config)
     state.profiles = {i.stash[CLAIM_KEY][1] for i in session.items if CLAIM_KEY in i.stash}
+
+
+def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> list[str]:
+    """Say why slow / paper cases did not run when the user asked for some (-m or node ids), and
+    when they run without CIFAR-10, that other images stand in."""
+    state, lines = _state(config), []
+    markexpr = config.getoption("markexpr")
+    # said when the selection did not name a profile itself (-m "not benchmark", node ids), not for -m fast
+    asked = (markexpr and not named_profiles(markexpr)) or any("::" in str(a) for a in config.args)
+    if state.deselected_profiles and asked:
+        shown = ", ".join(state.deselected_profiles[:3]) + (" …" if len(state.deselected_profiles) > 3 else "")
+        lines.append(f"bnclaims: {len(state.deselected_profiles)} slow/paper claim case(s) not run ({shown}): they run "
+                     "only when -m names their profile, e.g. -m slow or -m paper")
+    profiles = {i.stash[CLAIM_KEY][1] for i in items if CLAIM_KEY in i.stash}
+    if profiles & {"slow", "paper"} and cifar10_root(config.getoption("cifar10_root")) is None:
+        lines.append(f"bnclaims: CIFAR-10 is not configured (--cifar10-root or {CIFAR10_ENV}): slow/paper claims that "
+                     "ask for it run on stand-in images, and the report counts them as stand-ins")
+    return lines
 
 
 @pytest.fixture(scope="session")
@@ -407,6 +510,7 @@ def _build_record(item: pytest.Item, report: pytest.TestReport, call: pytest.Cal
         "seed_exempt": claim.seed_exempt,
         "seed_offset": state.registry.seed_offset,
         "settings": v.settings if v else state.registry.settings(claim, profile),
+        "settings_hash": state.registry.settings_hash(claim, profile),
         "verdict": verdict_value,
         "tentative": v.tentative if v else None,
         "summary": summary,

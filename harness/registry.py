@@ -47,6 +47,8 @@ Every error names the file, the claim and the field, so a broken YAML is fixed i
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -462,6 +464,23 @@ class Registry:
     def settings(self, claim: Claim, profile: str) -> dict[str, Any]:
         """A claim's settings at a profile, with the session's seed offset applied."""
         return claim.settings(profile, self.seed_offset)
+
+    def settings_hash(self, claim: Claim, profile: str) -> str:
+        """A digest of what the YAML says a claim runs with at a profile (its own settings and its
+        family's shared ones, before any seed offset): a stored record whose digest differs is stale."""
+        own = claim.settings(profile, 0) if profile in claim.profiles else None
+        shared = self.shared[claim.id].shared.get(profile, {}) if claim.id in self.shared else {}
+        text = json.dumps({"claim": own, "shared": shared}, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def current_settings_hash(self, claim_id: str, case: str | None, profile: str) -> str | None:
+        """:meth:`settings_hash` of the claim (or half) a record speaks for; None when the catalogue
+        no longer has it at that profile."""
+        if claim_id not in self.claims:
+            return None
+        half = self.half_of(claim_id, case)
+        claim = self.cases.get((claim_id, half)) if half else self.claims[claim_id]
+        return self.settings_hash(claim, profile) if claim is not None and profile in claim.profiles else None
 
     def half_of(self, cid: str, case: str | None) -> str | None:
         """The half a test case belongs to (``vgg`` for cases ``vgg`` and ``vgg-…``), None for the main entry."""

@@ -168,7 +168,7 @@ class ResNetLab:
             return
         tasks = [("max_lr", kw) for kw in searches] + [("trained", kw) for kw in runs]
         todo = [(self, kind, kw) for kind, kw in tasks if not self.store.is_stored(lambda: getattr(self, kind)(**kw))]
-        if len(todo) > 1:
+        if len(todo) > 1 and not self.cache.judge_only:  # judge-only: the first missing run raises, in process
             parallel_map(_lab_task, todo)
 
 

@@ -7,7 +7,6 @@ tests read the JSON report the run wrote.
 from __future__ import annotations
 
 import json
-import re
 import textwrap
 from pathlib import Path
 
@@ -213,7 +212,7 @@ def test_xdist_gives_same_verdicts_and_one_report(project):
     project.runpytest("claims", "-m", "fast")
     serial, _ = records(project)
     (project.path / "reports" / "claims.json").unlink()
-    result = project.runpytest_subprocess("claims", "-m", "fast", "-n", "2", "-p", "xdist", *_project_dist())
+    result = project.runpytest_subprocess("claims", "-m", "fast", "-n", "2", "-p", "xdist")
     result.assert_outcomes(passed=3, xfailed=2)
     parallel, payload = records(project)
     assert verdicts(parallel) == verdicts(serial)
@@ -221,16 +220,9 @@ def test_xdist_gives_same_verdicts_and_one_report(project):
     assert sorted(p.name for p in (project.path / "reports").iterdir()) == [".claims.json.lock", "claims.html", "claims.json"]
 
 
-def _project_dist() -> list[str]:
-    """The --dist option of the project's pytest addopts (pyproject.toml)."""
-    mode = re.search(r'"--dist",\s*"(\w+)"', (Path(__file__).parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
-    assert mode, "pyproject.toml's addopts set no --dist mode"
-    return ["--dist", mode.group(1)]
-
-
 def test_a_family_runs_on_one_xdist_worker(project):
-    """Under the project's --dist mode, every test of a claims file runs on the same worker, so a
-    family's shared session fixtures (trained runs, probed records) are built once."""
+    """With -n and no --dist, the plugin distributes by file: every test of a claims file runs on
+    the same worker, so a family's shared session fixtures (trained runs, probed records) are built once."""
     family = textwrap.dedent('''
         import os, pytest
 
@@ -241,8 +233,7 @@ def test_a_family_runs_on_one_xdist_worker(project):
     ''')
     for name in ("test_family_a.py", "test_family_b.py"):
         (project.path / "claims" / name).write_text(family, encoding="utf-8")
-    result = project.runpytest_subprocess("claims/test_family_a.py", "claims/test_family_b.py", "-n", "2", "-p", "xdist",
-                                          *_project_dist())
+    result = project.runpytest_subprocess("claims/test_family_a.py", "claims/test_family_b.py", "-n", "2", "-p", "xdist")
     result.assert_outcomes(passed=12)
     for name in ("test_family_a", "test_family_b"):
         workers = (project.path / "claims" / f"{name}.workers").read_text().split()

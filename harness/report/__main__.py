@@ -13,6 +13,12 @@ from harness.report.html import render_html
 from harness.report.records import ReportError, atomic_write_text, load_records, merge_records, merge_runs, write_json
 
 
+def _describe(rec: dict) -> str:
+    when = rec.get("recorded") or "an unrecorded time"
+    commit = f" (commit {rec['commit']})" if rec.get("commit") else ""
+    return f"the run of {when}{commit} from {rec['_file']}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.report", description=__doc__.strip().splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -22,21 +28,27 @@ def main(argv: list[str] | None = None) -> int:
     merge.add_argument("--json", type=Path, help="also write the merged records as JSON here")
     args = parser.parse_args(argv)
 
-    groups, runs = [], []
+    groups, runs, replaced = [], [], []
     try:
         for path in args.inputs:
             records, file_runs = load_records(path)
-            groups.append(records)
+            groups.append([{**r, "_file": str(path)} for r in records])
             runs.extend(file_runs)
+        merged = [{k: v for k, v in r.items() if k != "_file"} for r in merge_records(*groups, replaced=replaced)]
+        atomic_write_text(args.output, render_html(merged, merge_runs(runs)))
+        if args.json:
+            write_json(merged, args.json, merge_runs(runs))
     except ReportError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    records, runs = merge_records(*groups), merge_runs(runs)
-    atomic_write_text(args.output, render_html(records, runs))
-    if args.json:
-        write_json(records, args.json, runs)
-    print(f"wrote {args.output} ({len(records)} records from {len(args.inputs)} file(s); "
-          f"where files overlap, the newest run's record was kept)")
+    except OSError as err:
+        print(f"error: cannot write {err.filename or args.output}: {err.strerror or err}", file=sys.stderr)
+        return 2
+    for kept, dropped in replaced:
+        case = f" [{kept['case']}]" if kept.get("case") else ""
+        where = f"{kept['claim_id']}{case} ({kept['profile']}, {kept.get('tier') or 'no'} tier)"
+        print(f"{where}: in several files; kept {_describe(kept)} over {_describe(dropped)} (the newer run wins)")
+    print(f"wrote {args.output} ({len(merged)} records from {len(args.inputs)} file(s), {len(replaced)} overlap(s))")
     return 0
 
 

@@ -11,12 +11,14 @@ import base64
 import datetime as _dt
 import math
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 
 import jinja2
 
 from harness.registry import PAPERS, TIERS
+from harness.report.records import key_text
 
 VERDICT_ORDER = ("holds", "refuted", "inconclusive", "not run", "error")
 DECIDED = ("holds", "refuted", "inconclusive")  # verdicts that come from a measurement
@@ -132,6 +134,7 @@ def _summary(records: list[dict]) -> dict:
             for p, c in sorted(by_paper.items(), key=lambda kv: list(PAPERS).index(kv[0]) if kv[0] in PAPERS else 99)
         ],
         "unexpected": unexpected,
+        "stale": sum(1 for r in records if r.get("stale")),
         "wall_time": sum(r.get("wall_time_s") or 0 for r in records),
     }
 
@@ -153,14 +156,20 @@ def _environment() -> jinja2.Environment:
 RUN_FIELDS = ("profiles", "commit", "seed_offset", "device", "torch_version", "python_version", "host", "started", "wall_time_s", "interrupted")
 
 
-# fields a record from an older or foreign file may lack
+# fields a record from an older or foreign file may lack (harness.report.records.REQUIRED_FIELDS it may not)
 RECORD_DEFAULTS = {"tier": None, "cause": None, "seed_exempt": None, "tentative": None, "seed_offset": 0,
-                   "recorded": None, "commit": None, "run_id": None}
+                   "recorded": None, "commit": None, "run_id": None, "case": None, "as_expected": None, "dataset": None,
+                   "deviation": None, "device": None, "error": None, "expected_measured": None, "expected_reason": None,
+                   "summary": None, "torch_version": None, "wall_time_s": None, "paper_value": None, "threshold": None,
+                   "figure": None}
 
 
-def render_html(records: list[dict], runs: list[dict] | None = None) -> str:
+def render_html(records: list[dict], runs: list[dict] | None = None, stale: Mapping[str, str] | None = None) -> str:
+    """The report page. ``stale``: ``key_text(record)`` → why that record no longer reflects the
+    code or settings (``harness.report.records.stale_reasons``)."""
     template = _environment().get_template("template.html.j2")
-    records = [{**RECORD_DEFAULTS, **r} for r in records]
+    stale = stale or {}
+    records = [{**RECORD_DEFAULTS, **r, "stale": stale.get(key_text(r))} for r in records]
     runs = [{**{f: None for f in RUN_FIELDS}, **run} for run in runs or []]  # runs from older or foreign files
     latest = runs[-1].get("id") if runs else None  # merge_runs sorts oldest first; records of other runs are marked
     return template.render(

@@ -5,12 +5,18 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 SCHEMA_VERSION = 1
-REQUIRED_KEYS = ("nodeid", "claim_id", "paper", "verdict", "profile")
+VERDICTS = ("holds", "refuted", "inconclusive", "not run", "error")
+# what the report shows of a record: a file whose records lack one of these is not a claims report
+# (a record from an older file may lack the fields of RECORD_DEFAULTS, harness.report.html)
+REQUIRED_FIELDS = {
+    "nodeid": str, "claim_id": str, "paper": str, "section": str, "source": str, "statement": str, "profile": str,
+    "verdict": str, "expected": str, "measured": dict, "figures": list, "notes": list, "seeds": list,
+}
 
 
 class ReportError(ValueError):
@@ -44,23 +50,71 @@ def load_records(path: Path | str) -> tuple[list[dict], list[dict]]:
         payload = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ReportError(f"{path}: no such claims JSON file") from None
+    except IsADirectoryError:
+        raise ReportError(f"{path}: is a folder; give the claims.json file inside it") from None
+    except UnicodeDecodeError:
+        raise ReportError(f"{path}: not a text file (a claims report is JSON)") from None
+    except OSError as err:
+        raise ReportError(f"{path}: cannot be read ({err.strerror or err})") from None
     except json.JSONDecodeError as err:
         raise ReportError(f"{path}: not valid JSON ({err})") from None
     if not isinstance(payload, dict) or payload.get("schema") != SCHEMA_VERSION:
         raise ReportError(f"{path}: not a claims report of schema {SCHEMA_VERSION}")
-    records = payload.get("records")
+    records, runs = payload.get("records"), payload.get("runs", [])
     if not isinstance(records, list):
         raise ReportError(f"{path}: 'records' must be a list")
+    if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):
+        raise ReportError(f"{path}: 'runs' must be a list of run descriptions")
     for i, rec in enumerate(records):
-        missing = [k for k in REQUIRED_KEYS if not isinstance(rec, dict) or k not in rec]
-        if missing:
-            raise ReportError(f"{path}: record #{i + 1} lacks {', '.join(missing)}")
-    return records, list(payload.get("runs", []))
+        problem = record_problem(rec)
+        if problem:
+            raise ReportError(f"{path}: record #{i + 1} {problem}")
+    return records, runs
+
+
+def record_problem(rec: Any) -> str | None:
+    """What makes ``rec`` unfit for the report (None when it is a complete record)."""
+    if not isinstance(rec, dict):
+        return f"is a {type(rec).__name__}, not a record"
+    missing = [k for k in REQUIRED_FIELDS if k not in rec]
+    if missing:
+        return f"({rec.get('claim_id', '?')}) lacks {', '.join(missing)}"
+    wrong = [f"{k} ({type(rec[k]).__name__}, not {t.__name__})" for k, t in REQUIRED_FIELDS.items() if not isinstance(rec[k], t)]
+    if wrong:
+        return f"({rec['claim_id']}) has fields of the wrong type: {', '.join(wrong)}"
+    if rec["verdict"] not in VERDICTS:
+        return f"({rec['claim_id']}) has an unknown verdict {rec['verdict']!r} (known: {', '.join(VERDICTS)})"
+    return None
 
 
 def record_key(rec: Mapping[str, Any]) -> tuple:
     """What one record speaks for: the claim, its case, the profile and the tier it ran at."""
     return rec["claim_id"], rec.get("case"), rec["profile"], rec.get("tier")
+
+
+def key_text(rec: Mapping[str, Any]) -> str:
+    return "|".join(str(k) for k in record_key(rec))
+
+
+def stale_reasons(records: Iterable[Mapping[str, Any]], commit: str | None,
+                  settings_hash: Callable[[Mapping[str, Any]], str | None] | None = None) -> dict[str, str]:
+    """``key_text(record)`` → why the record is stale: it was made at another commit than ``commit``
+    (the code now), or ``settings_hash(record)`` (the settings its claim has now) differs from the
+    one it was made with, or is None (the claim or profile is gone from the catalogue)."""
+    out = {}
+    for rec in records:
+        why = []
+        if commit and rec.get("commit") and rec["commit"] != commit:
+            why.append(f"made at commit {rec['commit']}; the code is now at {commit}")
+        if settings_hash is not None:
+            now = settings_hash(rec)
+            if now is None:
+                why.append("its claim or profile is no longer in the catalogue")
+            elif rec.get("settings_hash") and rec["settings_hash"] != now:
+                why.append("its settings in the claims YAML have changed since")
+        if why:
+            out[key_text(rec)] = "; ".join(why)
+    return out
 
 
 def run_time(run_id: str | None) -> float:
@@ -71,14 +125,21 @@ def run_time(run_id: str | None) -> float:
         return 0.0
 
 
-def merge_records(*groups: Iterable[Mapping[str, Any]]) -> list[dict]:
+def merge_records(*groups: Iterable[Mapping[str, Any]], replaced: list[tuple[dict, dict]] | None = None) -> list[dict]:
     """Union of records; for the same claim, case, profile and tier the newest run wins (records
-    without a run id count as oldest), and on a tie the later group."""
+    without a run id count as oldest), and on a tie the later group. ``replaced``, when given,
+    receives a (kept, dropped) pair for every overlap."""
     merged: dict[tuple, dict] = {}
     for group in groups:
         for rec in group:
             key = record_key(rec)
-            if key not in merged or run_time(rec.get("run_id")) >= run_time(merged[key].get("run_id")):
+            if key in merged:
+                newer = run_time(rec.get("run_id")) >= run_time(merged[key].get("run_id"))
+                kept, dropped = (dict(rec), merged[key]) if newer else (merged[key], dict(rec))
+                if replaced is not None:
+                    replaced.append((kept, dropped))
+                merged[key] = kept
+            else:
                 merged[key] = dict(rec)
     return sorted(merged.values(), key=lambda r: (r["paper"], r.get("section", ""), r["claim_id"], r["nodeid"]))
 
@@ -125,8 +186,8 @@ def write_report(records: list[dict], directory: Path | str, runs: list[dict] | 
     return json_path, write_html(records, runs or [], directory / f"{stem}.html")
 
 
-def write_html(records: list[dict], runs: list[dict], path: Path | str) -> Path:
+def write_html(records: list[dict], runs: list[dict], path: Path | str, stale: Mapping[str, str] | None = None) -> Path:
     from harness.report.html import render_html
 
-    atomic_write_text(path, render_html(records, runs))
+    atomic_write_text(path, render_html(records, runs, stale))
     return Path(path)
