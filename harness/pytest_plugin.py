@@ -119,11 +119,15 @@ class ClaimsSession:
 
     # hooks: this object is registered as a plugin in pytest_configure
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        # on the controller (or in a serial run) the records of every worker arrive here
+        # on the controller (or in a serial run) the records of every worker arrive here; the record
+        # (figures included) is taken out of the report, so --junitxml does not copy it
         if self.is_worker:
             return
-        for name, value in report.user_properties:
+        properties = report.user_properties
+        report.user_properties = [(n, v) for n, v in properties if n != RECORD_PROPERTY]
+        for name, value in properties:
             if name == RECORD_PROPERTY:
                 record = json.loads(value)
                 # this run's, also on xdist workers' records
@@ -393,6 +397,19 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     state.profiles = {i.stash[CLAIM_KEY][1] for i in session.items if CLAIM_KEY in i.stash}
 
 
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """What this run computes on and where its results go, above the test list."""
+    from harness.device import compute_threads, describe
+
+    root = Path(config.rootpath)
+    cifar = cifar10_root(config.getoption("cifar10_root"))
+    return [f"bnclaims: device {describe()}, {compute_threads()} torch thread(s) per process, seed offset "
+            f"{_state(config).registry.seed_offset}",
+            f"bnclaims: model cache {default_cache_dir(config.getoption('cache_dir'), root)}"
+            f"{' (judge only)' if config.getoption('judge_only') else ''}, report {report_dir(config)}, "
+            f"CIFAR-10 {cifar if cifar else 'not configured'}"]
+
+
 def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> list[str]:
     """Say why slow / paper cases did not run when the user asked for some (-m or node ids), and
     when they run without CIFAR-10, that other images stand in."""
@@ -511,6 +528,7 @@ def _build_record(item: pytest.Item, report: pytest.TestReport, call: pytest.Cal
         "seed_offset": state.registry.seed_offset,
         "settings": v.settings if v else state.registry.settings(claim, profile),
         "settings_hash": state.registry.settings_hash(claim, profile),
+        "order": list(state.registry.claims).index(claim.id),  # the catalogue's (the papers') order
         "verdict": verdict_value,
         "tentative": v.tentative if v else None,
         "summary": summary,

@@ -296,3 +296,24 @@ def test_judge_only_on_the_real_suite_fails_naming_the_missing_runs(tmp_path):
     assert proc.returncode == pytest.ExitCode.TESTS_FAILED, proc.stdout[-2000:]
     assert "--judge-only: the model cache" in proc.stdout and "product-spectra(" in proc.stdout
     assert not (tmp_path / "empty-cache").exists() or not any((tmp_path / "empty-cache").iterdir())  # nothing trained
+
+
+# --- pytest conventions ---------------------------------------------------------------------------
+
+def test_the_header_names_device_threads_cache_report_and_data(project):
+    result = project.runpytest("claims", "-m", "fast")
+    result.stdout.fnmatch_lines(["bnclaims: device *, 1 torch thread(s) per process, seed offset 0",
+                                 "bnclaims: model cache *fixtures/cache, report *reports, CIFAR-10 not configured"])
+
+
+def test_junitxml_does_not_copy_the_records(project):
+    project.runpytest("claims", "-m", "fast", "--junitxml", "out.xml").assert_outcomes(passed=3, xfailed=2)
+    xml = (project.path / "out.xml").read_text(encoding="utf-8")
+    assert "bnclaims_record" not in xml and len(records(project)[0]) == 5
+
+
+def test_the_report_lists_claims_in_the_catalogue_order(project):
+    project.runpytest("claims", "-m", "fast")
+    html = (project.path / "reports" / "claims.html").read_text(encoding="utf-8")
+    positions = [html.index(f'id="{cid}"') for cid in ("B-T-HOLDS", "B-T-REFUTED", "B-T-CASES")]  # YAML order, not A–Z
+    assert positions == sorted(positions)

@@ -72,7 +72,8 @@ def format_seeds(seeds: list) -> str:
 
 
 def _group(records: list[dict]) -> list[dict]:
-    """papers → sections → claims → records, in a stable reading order."""
+    """papers → sections → claims → records, in the papers' order: sections by their § number,
+    claims as the claims YAML lists them (a record's ``order``; by ID for records without one)."""
     papers: dict[str, dict[str, dict[str, list[dict]]]] = defaultdict(lambda: defaultdict(dict))
     for rec in records:
         papers[rec["paper"]][rec.get("section", "")].setdefault(rec["claim_id"], []).append(rec)
@@ -82,7 +83,8 @@ def _group(records: list[dict]) -> list[dict]:
         sections = []
         for section in sorted(papers[paper]):
             claims = []
-            for cid in sorted(papers[paper][section]):
+            by_order = lambda cid: (min(r.get("order", math.inf) for r in papers[paper][section][cid]), cid)  # noqa: E731
+            for cid in sorted(papers[paper][section], key=by_order):
                 recs = sorted(papers[paper][section][cid], key=lambda r: (_tier_rank(r), r.get("profile", ""), r.get("case") or ""))
                 claims.append({"id": cid, "info": recs[0], "records": recs, "headline": headline(recs)})
             sections.append({"name": section, "claims": claims})
