@@ -34,6 +34,7 @@ from harness import checks
 from harness.cache import CACHE_ENV, default_cache_dir
 from harness.data import CIFAR10_ENV, cifar10_root
 from harness.registry import ID_PATTERN, PROFILES, SEED_STRIDE, Registry, RegistryError
+from harness.report.records import suite_version
 from harness.verdicts import ERROR, HOLDS, INCONCLUSIVE, NOT_RUN, REFUTED, ClaimInconclusive, ClaimRefuted, Verdict
 
 SEED_OFFSET_ENV = "BNCLAIMS_SEED_OFFSET"
@@ -57,6 +58,7 @@ class ClaimsSession:
         self.started_text = _dt.datetime.fromtimestamp(self.started, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
         self.is_worker = hasattr(config, "workerinput")
         self.commit = None if self.is_worker else _git_commit(Path(config.rootpath))  # the controller stamps records
+        self.code_version = None if self.is_worker else suite_version(config.rootpath)
         self.run_id = f"{self.started:.6f} {socket.gethostname()} {os.getpid()}"  # records name the run they came from
         self.fresh = bool(config.getoption("fresh_report"))  # ignore the stored records, once
         self.report_paths: tuple[Path, Path] | None = None
@@ -105,11 +107,11 @@ class ClaimsSession:
         return None
 
     def stale(self, records: list[dict]) -> dict[str, str]:
-        """Why stored records are stale: made at another commit than this checkout's, or with other
+        """Why stored records are stale: made with other code than this checkout's, or with other
         settings than the YAML now gives their claim."""
         from harness.report.records import stale_reasons
 
-        return stale_reasons(records, self.commit,
+        return stale_reasons(records, self.code_version,
                              lambda r: self.registry.current_settings_hash(r["claim_id"], r.get("case"), r["profile"]))
 
     def _warn(self, text: str) -> None:
@@ -131,7 +133,7 @@ class ClaimsSession:
             if name == RECORD_PROPERTY:
                 record = json.loads(value)
                 # this run's, also on xdist workers' records
-                record.update(run_id=self.run_id, recorded=self.started_text, commit=self.commit)
+                record.update(run_id=self.run_id, recorded=self.started_text, commit=self.commit, code_version=self.code_version)
                 self.records[record["nodeid"]] = record
                 self.write(finished=False)  # an interrupted run keeps what finished
 

@@ -21,7 +21,7 @@ from harness import cache as cache_module
 from harness import checks
 from harness.cache import CacheError, ModelCache, code_version, config_key, environment
 from harness.report.__main__ import main as report_main
-from harness.report.records import load_records, stale_reasons, write_json
+from harness.report.records import load_records, stale_reasons, suite_version, write_json
 from tests.test_plugin import CLAIMS, EXPECTED, TESTS, records, scratch_project
 from tests.test_report import record
 
@@ -233,33 +233,43 @@ def test_merge_says_which_run_won_an_overlap(tmp_path, capsys):
 
 
 def test_records_of_other_code_or_settings_are_marked_stale(project):
-    git = ["git", "-C", str(project.path), "-c", "user.name=t", "-c", "user.email=t@t"]
-    subprocess.run(git[:3] + ["init", "-q"], check=True)
-    subprocess.run(git + ["add", "-A"], check=True)
-    subprocess.run(git + ["commit", "-qm", "scratch"], check=True)
     project.runpytest("claims", "-m", "fast")
     json_path = project.path / "reports" / "claims.json"
     payload = json.loads(json_path.read_text(encoding="utf-8"))
     for rec in payload["records"]:
         if rec["claim_id"] == "B-T-REFUTED":
-            rec["commit"] = "0ld0ld0"
+            rec.update(code_version="0ld0ld0", commit="abc1234")
     json_path.write_text(json.dumps(payload), encoding="utf-8")
+    (project.path / "README.md").write_text("docs do not make records stale")
     claims = project.path / "claims" / "scratch.yaml"
     claims.write_text(claims.read_text(encoding="utf-8").replace("{fast: {}}", "{fast: {extra: 1}}"), encoding="utf-8")
     project.runpytest("claims", "-m", "fast", "-k", "B-T-HOLDS")
     html = (project.path / "reports" / "claims.html").read_text(encoding="utf-8")
     assert html.count('<div class="stale"') == 4  # B-T-REFUTED (commit) and the three B-T-CASES (settings)
-    assert "made at commit 0ld0ld0" in html and "settings in the claims YAML have changed since" in html
+    assert "made with other code (commit abc1234)" in html and "settings in the claims YAML have changed since" in html
     assert "4 record(s) are stale" in html
 
 
-def test_stale_reasons_compare_commit_and_settings():
-    recs = [record(commit="a", settings_hash="s1"), record(claim="B-X-2", commit="b", settings_hash="s1"),
-            record(claim="B-X-3", commit="b", settings_hash="s2"), record(claim="B-X-4", commit="b")]
-    now = {"B-X-1": "s1", "B-X-2": "s1", "B-X-3": "s3"}
+def test_stale_reasons_compare_code_and_settings():
+    recs = [record(code_version="a", commit="c1", settings_hash="s1"), record(claim="B-X-2", code_version="b", settings_hash="s1"),
+            record(claim="B-X-3", code_version="b", settings_hash="s2"), record(claim="B-X-4", code_version="b"),
+            record(claim="B-X-5", settings_hash="s1")]  # a record from before code versions: not judged on code
+    now = {"B-X-1": "s1", "B-X-2": "s1", "B-X-3": "s3", "B-X-5": "s1"}
     reasons = stale_reasons(recs, "b", lambda r: now.get(r["claim_id"]))
     assert set(reasons) == {"B-X-1|None|fast|None", "B-X-3|None|fast|None", "B-X-4|None|fast|None"}
-    assert "commit a" in reasons["B-X-1|None|fast|None"] and "no longer in the catalogue" in reasons["B-X-4|None|fast|None"]
+    assert "other code (commit c1)" in reasons["B-X-1|None|fast|None"] and "no longer in the catalogue" in reasons["B-X-4|None|fast|None"]
+
+
+def test_the_suite_version_ignores_docs_and_rendering(tmp_path):
+    for package in ("harness", "fixtures", "claims"):
+        (tmp_path / package / "report").mkdir(parents=True)
+        (tmp_path / package / "a.py").write_text("x = 1")
+    before = suite_version(tmp_path)
+    (tmp_path / "README.md").write_text("docs")
+    (tmp_path / "harness" / "report" / "html.py").write_text("rendering")
+    assert suite_version(tmp_path) == before
+    (tmp_path / "claims" / "a.py").write_text("x = 2")
+    assert suite_version(tmp_path) != before
 
 
 def test_the_cache_check_creates_nothing(tmp_path):

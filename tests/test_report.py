@@ -135,3 +135,9 @@ def test_merge_keeps_the_newest_run_per_claim_case_profile_and_tier_whatever_the
     other_tier = record("n1", verdict="inconclusive", run_id="50.0 host 3", tier="paper")
     merged = merge_records([new], [old, other_tier])
     assert sorted((r["tier"], r["verdict"]) for r in merged) == [("paper", "inconclusive"), ("stand-in", "refuted")]
+
+
+def test_the_report_lists_only_runs_whose_records_it_shows():
+    runs = [{"id": "100.0 h 1", "started": "old"}, {"id": "200.0 h 2", "started": "new"}]
+    html = render_html([record(run_id="200.0 h 2")], runs)
+    assert "started new" in html and "started old" not in html

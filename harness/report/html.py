@@ -173,6 +173,9 @@ def render_html(records: list[dict], runs: list[dict] | None = None, stale: Mapp
     stale = stale or {}
     records = [{**RECORD_DEFAULTS, **r, "stale": stale.get(key_text(r))} for r in records]
     runs = [{**{f: None for f in RUN_FIELDS}, **run} for run in runs or []]  # runs from older or foreign files
+    contributing = {r.get("run_id") for r in records}
+    if any(run.get("id") in contributing for run in runs):  # list the runs whose records the report shows
+        runs = [run for run in runs if run.get("id") in contributing]
     latest = runs[-1].get("id") if runs else None  # merge_runs sorts oldest first; records of other runs are marked
     return template.render(
         papers=_group(records),

@@ -96,16 +96,32 @@ def key_text(rec: Mapping[str, Any]) -> str:
     return "|".join(str(k) for k in record_key(rec))
 
 
-def stale_reasons(records: Iterable[Mapping[str, Any]], commit: str | None,
+def suite_version(repo: Path | str) -> str:
+    """Hash of the code that decides a verdict: every Python file of ``harness/`` (but the report's
+    own rendering), ``fixtures/`` and ``claims/``. A docs or README edit leaves it alone."""
+    import hashlib
+
+    repo, digest = Path(repo), hashlib.sha256()
+    for package in ("harness", "fixtures", "claims"):
+        for f in sorted((repo / package).rglob("*.py")):
+            if "report" not in f.relative_to(repo).parts[1:-1]:
+                digest.update(f.relative_to(repo).as_posix().encode())
+                digest.update(f.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def stale_reasons(records: Iterable[Mapping[str, Any]], code: str | None,
                   settings_hash: Callable[[Mapping[str, Any]], str | None] | None = None) -> dict[str, str]:
-    """``key_text(record)`` → why the record is stale: it was made at another commit than ``commit``
-    (the code now), or ``settings_hash(record)`` (the settings its claim has now) differs from the
-    one it was made with, or is None (the claim or profile is gone from the catalogue)."""
+    """``key_text(record)`` → why the record is stale: it was made with other code than ``code``
+    (its ``code_version``, see :func:`suite_version`), or ``settings_hash(record)`` (the settings
+    its claim has now) differs from the one it was made with, or is None (the claim or profile is
+    gone from the catalogue). Records from before these fields existed are not judged."""
     out = {}
     for rec in records:
         why = []
-        if commit and rec.get("commit") and rec["commit"] != commit:
-            why.append(f"made at commit {rec['commit']}; the code is now at {commit}")
+        if code and rec.get("code_version") and rec["code_version"] != code:
+            made = f" (commit {rec['commit']})" if rec.get("commit") else ""
+            why.append(f"made with other code{made} than the code now")
         if settings_hash is not None:
             now = settings_hash(rec)
             if now is None:
