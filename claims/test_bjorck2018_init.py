@@ -127,8 +127,8 @@ def test_summands_align_without_bn(verdict, settings, init_probes):
             paper = PAPER_TABLE1.get((n, k))
             rows[f"layer {k}, {LABELS[n]}"] = [_fmt(ours[c]) + (f" ({_fmt(paper[i])})" if paper else "") for i, c in enumerate(TABLE1_COLUMNS)] \
                 + [_fmt(ours["sum_xy_abs_sum_bij"])]
-    verdict.add_figure("Table 1: ours (mean over seeds; paper's in brackets), mean over the kernel × 1/(spatial·batch)", figures.table(
-        [STATISTICS[c] for c in (*TABLE1_COLUMNS, "sum_xy_abs_sum_bij")], rows, title="Eq. 4 summands at initialization"))
+    verdict.add_table("Table 1, Eq. 4 summands at initialization: ours (mean over seeds; paper's in brackets), mean over the "
+                      "kernel × 1/(spatial·batch)", [STATISTICS[c] for c in (*TABLE1_COLUMNS, "sum_xy_abs_sum_bij")], rows)
     _conclude(verdict, readout)
 
 

@@ -68,10 +68,10 @@ def _trials(search: LRSearch) -> str:
     return ", ".join(f"{a:g}{'' if a == b else f'…{b:g}'}:{status[0]}" for a, b, status in runs)
 
 
-def _lr_table(rows: dict[str, tuple[list[LRSearch], float | None]], title: str) -> str:
-    return figures.table(["paper max LR", "our max LR per seed", "trials per seed (LR: outcome)"], {
-        name: [_lr(paper), _lrs(s), " | ".join(_trials(x) for x in s)] for name, (s, paper) in rows.items()},
-        title=title + " (d = diverged, c = chance, l = learning)")
+def _add_lr_table(verdict, title: str, rows: dict[str, tuple[list[LRSearch], float | None]]) -> None:
+    verdict.add_table(title + " (outcomes: d = diverged, c = chance, l = learning)",
+                      ["paper max LR", "our max LR per seed", "trials per seed (LR: outcome)"],
+                      {name: [_lr(paper), _lrs(s), " | ".join(_trials(x) for x in s)] for name, (s, paper) in rows.items()})
 
 
 def _grid(lab, settings) -> list[float]:
@@ -90,7 +90,7 @@ def test_max_lr_bn_vs_none(verdict, lr_lab, lab_preconditions):
     search = _searches(lab, {"BN": lab.model("batch"), "none": lab.model("none")})
     bn, none = search["BN"], search["none"]
     verdict.measure(bn=_search_record(bn), none=_search_record(none))
-    verdict.add_figure("Highest achievable LR, like Table 2", _lr_table({"BN": (bn, 0.1), "unnormalized": (none, 1e-4)}, "Max LR"))
+    _add_lr_table(verdict, "Highest achievable LR, like Table 2", {"BN": (bn, 0.1), "unnormalized": (none, 1e-4)})
     # an unnormalized net with no achievable LR counts as below the grid: ratio ∞
     ratios = [b.max_lr / n.max_lr if b.max_lr and n.max_lr else (np.inf if b.max_lr else 0.0) for b, n in zip(bn, none)]
     # §3.4: a too large LR "invariably" makes the unnormalized loss explode; at chance is not that
@@ -400,8 +400,8 @@ def test_bn_on_top_only(verdict, lr_lab, lab_preconditions, settings):
     margin = (acc["top only"] - acc["none"]) - 2 / 3 * (acc["BN"] - acc["none"])
     verdict.measure(max_lr={n: [s.max_lr for s in ss] for n, ss in search.items()}, test_acc_at_max_lr=acc,
                     top_gain_minus_two_thirds_of_bn_gain=margin)
-    verdict.add_figure("Highest achievable LR with BN on top only", _lr_table(
-        {"BN": (search["BN"], 0.1), "BN on top only": (search["top only"], 0.03), "none": (search["none"], 1e-4)}, "Max LR"))
+    _add_lr_table(verdict, "Highest achievable LR with BN on top only",
+        {"BN": (search["BN"], 0.1), "BN on top only": (search["top only"], 0.03), "none": (search["none"], 1e-4)})
     lr = {n: [_rank(s.max_lr) for s in ss] for n, ss in search.items()}
     verdict.decide(Condition.every_seed("unnormalized < top only < BN (max LR)",
                                         [a < b < c for a, b, c in zip(lr["none"], lr["top only"], lr["BN"])]),
@@ -417,8 +417,8 @@ def test_alternating_normalization_lr(verdict, lr_lab, lab_preconditions, settin
     grid = _grid(lab, settings)
     search = _searches(lab, {n: lab.model(k) for n, k in (("unnormalized", "none"), ("alternating", "alternating"), ("BN", "batch"))}, grid)
     verdict.measure(**{n: _search_record(s) for n, s in search.items()})
-    verdict.add_figure("Highest achievable LR, like Table 3", _lr_table(
-        {"unnormalized": (search["unnormalized"], 1e-4), "alternating normalization": (search["alternating"], 0.01), "BN": (search["BN"], 0.1)}, "Max LR"))
+    _add_lr_table(verdict, "Highest achievable LR, like Table 3",
+        {"unnormalized": (search["unnormalized"], 1e-4), "alternating normalization": (search["alternating"], 0.01), "BN": (search["BN"], 0.1)})
     lr = {n: [_rank(s.max_lr) for s in ss] for n, ss in search.items()}
     verdict.decide(Condition.every_seed("unnormalized < alternating < BN (max LR)",
                                         [a < b < c for a, b, c in zip(lr["unnormalized"], lr["alternating"], lr["BN"])]),
@@ -435,8 +435,8 @@ def test_shallower_tolerates_larger_lr(verdict, lr_lab, lab_preconditions, setti
     verdict.measure(max_lr={str(d): [s.max_lr for s in ss] for d, ss in search.items()},
                     **{f"depth_{d}": _search_record(s) for d, s in search.items()})
     paper = dict(zip(depths, (0.1, 0.01, 1e-4)))
-    verdict.add_figure("Highest achievable LR of unnormalized ResNets by depth, like Table 3", _lr_table(
-        {f"ResNet-{d} (paper: ResNet-{p})": (search[d], paper[d]) for d, p in zip(depths, (32, 56, 110))}, "Max LR"))
+    _add_lr_table(verdict, "Highest achievable LR of unnormalized ResNets by depth, like Table 3",
+        {f"ResNet-{d} (paper: ResNet-{p})": (search[d], paper[d]) for d, p in zip(depths, (32, 56, 110))})
     per_seed = [[_rank(search[d][i].max_lr) for d in depths] for i in range(len(lab.settings["seeds"]))]
     verdict.decide(Condition.every_seed("max LR non-increasing in depth, shallowest > deepest",
                                         [all(b <= a for a, b in zip(lr, lr[1:])) and lr[0] > lr[-1] for lr in per_seed]),
@@ -451,8 +451,8 @@ def test_warm_start_allows_larger_lr(verdict, lr_lab, lab_preconditions, setting
     cold = _searches(lab, {"cold": lab.model("none")}, grid)["cold"]
     warm = _searches(lab, {"warm": lab.model("none")}, grid, warm_start=True)["warm"]
     verdict.measure(cold=_search_record(cold), warm=_search_record(warm), warm_start_steps=lab.epoch_steps())
-    verdict.add_figure("Highest achievable LR with and without a warm start", _lr_table(
-        {"unnormalized, cold": (cold, 1e-4), "unnormalized, warm start": (warm, 0.01)}, "Max LR"))
+    _add_lr_table(verdict, "Highest achievable LR with and without a warm start",
+        {"unnormalized, cold": (cold, 1e-4), "unnormalized, warm start": (warm, 0.01)})
     verdict.decide(Condition.every_seed("max LR warm > cold", [_rank(w.max_lr) > _rank(c.max_lr) for w, c in zip(warm, cold)]),
                    summary=f"max LR per seed: warm {_lrs(warm)}, cold {_lrs(cold)}")
 
@@ -464,8 +464,8 @@ def test_parts_of_bn(verdict, lr_lab, lab_preconditions, settings):
     grid = _grid(lab, settings)
     search = _searches(lab, {row: lab.model(kind) for row, (kind, _) in PARTS_ROWS.items()}, grid)
     verdict.measure(max_lr={row: [s.max_lr for s in ss] for row, ss in search.items()})
-    verdict.add_figure("Highest achievable LR per part of BN, like Table 2", _lr_table(
-        {row: (search[row], paper) for row, (_, paper) in PARTS_ROWS.items()}, "Max LR"))
+    _add_lr_table(verdict, "Highest achievable LR per part of BN, like Table 2",
+        {row: (search[row], paper) for row, (_, paper) in PARTS_ROWS.items()})
     full = ("γ, β, μ, σ²", "γ, μ, σ²", "β, μ, σ²", "μ, σ²")
 
     def ordered(i: int) -> bool:
@@ -501,7 +501,7 @@ def test_group_and_layer_norm_lr(verdict, lr_lab, lab_preconditions):
     _provenance(verdict, lab, lab_preconditions)
     search = _searches(lab, {n: lab.model(k) for n, k in (("BN", "batch"), ("GroupNorm", "group"), ("LayerNorm", "layer"))})
     verdict.measure(**{n: _search_record(s) for n, s in search.items()})
-    verdict.add_figure("Highest achievable LR per normalization", _lr_table({n: (s, None) for n, s in search.items()}, "Max LR"))
+    _add_lr_table(verdict, "Highest achievable LR per normalization", {n: (s, None) for n, s in search.items()})
     lr = {n: [_rank(s.max_lr) for s in ss] for n, ss in search.items()}
     verdict.decide(Condition.every_seed("GroupNorm and LayerNorm max LR ≥ BN's",
                                         [g >= b and ln >= b for b, g, ln in zip(lr["BN"], lr["GroupNorm"], lr["LayerNorm"])]),
@@ -515,6 +515,6 @@ def test_fixup_trains_at_high_lr(verdict, lr_lab, lab_preconditions):
     search = _searches(lab, {"fixup": lab.model("none", fixup=True), "none": lab.model("none")})
     fixup, none = search["fixup"], search["none"]
     verdict.measure(fixup=_search_record(fixup), none=_search_record(none))
-    verdict.add_figure("Highest achievable LR with Fixup", _lr_table({"Fixup, no norm": (fixup, 0.1), "no norm": (none, 1e-4)}, "Max LR"))
+    _add_lr_table(verdict, "Highest achievable LR with Fixup", {"Fixup, no norm": (fixup, 0.1), "no norm": (none, 1e-4)})
     verdict.decide(Condition.every_seed("Fixup's max LR is 0.1", [f.max_lr == 0.1 for f in fixup]),
                    summary=f"Fixup max LR per seed {_lrs(fixup)}; plain unnormalized {_lrs(none)}")

@@ -109,6 +109,16 @@ class Verdict:
             raise ValueError(f"{self.claim.id}: figure '{title}' is not an SVG document")
         self.figures.append({"title": title, "svg": svg})
 
+    def add_table(self, title: str, columns: Sequence[str], rows: Mapping[str, Sequence[Any]]) -> None:
+        """A table for the report (as the paper's Tables 1–3): one row per label, one cell per
+        column, rendered as an HTML table (searchable, copyable, readable by a screen reader)."""
+        columns = [str(c) for c in columns]
+        bad = {label: len(cells) for label, cells in rows.items() if len(cells) != len(columns)}
+        if not columns or not rows or bad:
+            raise ValueError(f"{self.claim.id}: table '{title}' needs columns and rows of {len(columns)} cells each, got {bad or 'none'}")
+        self.figures.append({"title": title, "table": {"columns": columns,
+                                                       "rows": [[str(label), *map(str, cells)] for label, cells in rows.items()]}})
+
     def note(self, text: str) -> None:
         self.notes.append(text)
 

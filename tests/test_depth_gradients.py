@@ -53,7 +53,6 @@ def test_new_figures_are_svg():
     svgs = [
         figures.histogram_panels({"a": np.random.randn(50), "b": np.random.randn(50) * 100}, xlabel="g", title="t"),
         figures.heatmaps({"a": np.random.randn(4, 5)}, xlabel="x", ylabel="y", title="t", symmetric=True),
-        figures.table(["c1", "c2"], {"row <1>": ["1", "2"]}, title="t"),
         figures.scatter({"a": ([1, 2, 3], [1, 10, 100])}, xlabel="x", ylabel="y", title="t", logy=True),
         figures.bars({"a": [1, 2, 3]}, [0, 1, 2], ylabel="y", title="t", logy=True),
     ]

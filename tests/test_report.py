@@ -141,3 +141,10 @@ def test_the_report_lists_only_runs_whose_records_it_shows():
     runs = [{"id": "100.0 h 1", "started": "old"}, {"id": "200.0 h 2", "started": "new"}]
     html = render_html([record(run_id="200.0 h 2")], runs)
     assert "started new" in html and "started old" not in html
+
+
+def test_tables_render_as_html_tables_escaped():
+    table = {"title": "Max LR", "table": {"columns": ["paper", "ours"], "rows": [["none <b>", "1e-4", "0.01"]]}}
+    html = render_html([record(figures=[table])])
+    assert "<th>paper</th><th>ours</th>" in html and "<th>none &lt;b&gt;</th><td>1e-4</td><td>0.01</td>" in html
+    assert "data:image/svg+xml" not in html

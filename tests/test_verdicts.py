@@ -104,3 +104,14 @@ def test_a_seed_without_a_finite_value_makes_the_claim_inconclusive():
 def test_finite_refuses_a_value_list_that_does_not_match_the_seeds():
     with pytest.raises(ValueError, match=r"B-X-2: gap has 2 values for the seeds \[0, 1, 2\]"):
         Verdict(SEEDED, "fast", None, {}, seeds=[0, 1, 2]).finite("gap", [0.1, 0.2])
+
+
+def test_tables_are_data_and_malformed_ones_are_refused():
+    v = Verdict(CLAIM, "fast", None, {})
+    v.add_table("Max LR", ["paper", "ours"], {"BN": [0.1, "0.1, 0.1"], "none <b>": ["1e-4", "0.01"]})
+    assert v.figures == [{"title": "Max LR", "table": {"columns": ["paper", "ours"],
+                                                       "rows": [["BN", "0.1", "0.1, 0.1"], ["none <b>", "1e-4", "0.01"]]}}]
+    with pytest.raises(ValueError, match="rows of 2 cells each, got {'BN': 1}"):
+        v.add_table("t", ["a", "b"], {"BN": [1]})
+    with pytest.raises(ValueError, match="needs columns and rows"):
+        v.add_table("t", ["a"], {})

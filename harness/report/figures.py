@@ -248,22 +248,6 @@ def heatmaps(panels: Mapping[str, np.ndarray], *, xlabel: str, ylabel: str, titl
     return _to_svg(fig)
 
 
-def table(columns: Sequence[str], rows: Mapping[str, Sequence[str]], *, title: str) -> str:
-    """A table drawn as a figure (as Table 1): one row per label, cells given as text."""
-    cells = [[str(c) for c in v] for v in rows.values()]
-    chars = [max([len(str(h))] + [len(r[j]) for r in cells]) for j, h in enumerate(columns)]  # widest text per column
-    width = 0.4 + 0.065 * (max(map(len, map(str, rows)), default=0) + sum(chars) + 2 * len(columns))  # inches at 7 pt
-    fig, ax = plt.subplots(figsize=(max(width, 1.5 + 1.35 * len(columns)), 0.45 + 0.27 * (len(rows) + 1)))
-    ax.axis("off")
-    t = ax.table(cellText=cells, rowLabels=list(rows), colLabels=list(columns), loc="center", cellLoc="center")
-    t.auto_set_font_size(False)
-    t.set_fontsize(7)
-    t.auto_set_column_width(list(range(len(columns))))  # each column as wide as its text
-    t.scale(1, 1.2)
-    ax.set_title(title, fontsize=9)
-    return _to_svg(fig)
-
-
 def scatter(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *, xlabel: str, ylabel: str, title: str,
             logy: bool = False) -> str:
     """One panel per named (x, y) point cloud, each with its own scales (as Fig. 18)."""
