@@ -15,9 +15,9 @@
 Each test puts its numbers in ``benchmark.extra_info`` (images/s, ratio to ``plain``; wall time,
 speed-up over sequential) and into ``reports/throughput.json`` (``BNCLAIMS_REPORT_DIR``), rewritten
 after every test. Sizes come from environment variables (defaults: CPU ≤ about a minute; CUDA
-ResNet-110 at 32 px, batch 128), see ``Settings``. Run with ``--dist no`` and without ``-n``: pytest-benchmark
-switches itself off whenever xdist's ``--dist`` is set (the project's addopts set it); the same
-protocol is then timed by hand, and ``timed_by`` in the table says so.
+ResNet-110 at 32 px, batch 128), see ``Settings``. Run without ``-n``: pytest-benchmark switches
+itself off under xdist; the same protocol is then timed by hand, and ``timed_by`` in the table
+says so.
 """
 
 from __future__ import annotations
@@ -150,7 +150,7 @@ def images():
 
 def seconds_per_round(benchmark, target, rounds: int, warmup_rounds: int) -> tuple[float, str]:
     """Median seconds of one round, and what timed it: pytest-benchmark, or, when it switched itself
-    off (``--dist`` from addopts without ``--dist no``, ``-n``, ``--benchmark-disable``), the same
+    off (under xdist's ``-n``, or ``--benchmark-disable``), the same
     protocol (warm-up rounds, then timed rounds, median) by hand, so the numbers stay real."""
     if benchmark.enabled:
         benchmark.pedantic(target, rounds=rounds, warmup_rounds=warmup_rounds, iterations=1)
@@ -163,7 +163,7 @@ def seconds_per_round(benchmark, target, rounds: int, warmup_rounds: int) -> tup
         start = time.perf_counter()
         target()
         times.append(time.perf_counter() - start)
-    return statistics.median(times), "by hand (pytest-benchmark disabled: add --dist no)"
+    return statistics.median(times), "by hand (pytest-benchmark disabled: run without -n)"
 
 
 def sync():
