@@ -57,7 +57,7 @@ def test_density_follows_eq5(verdict, settings, gaussian_products, reading):
 @pytest.mark.claim("B-RMT-EDGE")
 def test_largest_squared_singular_value_approaches_edge(verdict, settings, gaussian_products, claims_registry, profile, model_cache):
     """Mean relative gap 1 − λ_max/edge(M) at N = 250, 500 and the shared N = 1000."""
-    shared = claims_registry.shared_settings("B-RMT-EDGE", profile)
+    shared = claims_registry.family_settings("bjorck2018_rmt", profile)
     by_size = {N: product_runs(N, settings["edge_factors"], settings["runs_by_size"][N], shared["seed"] + 1000 * N,
                                cache=model_cache, kappa=False) for N in settings["sizes"]}
     by_size[gaussian_products.N] = gaussian_products

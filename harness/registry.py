@@ -459,7 +459,16 @@ class Registry:
         return self.cases[(cid, case)]
 
     def shared_settings(self, cid: str, profile: str) -> dict[str, Any]:
+        """The ``shared:`` settings of the file that defines claim ``cid``, seeds shifted."""
         return shift_seeds(self.shared[cid].shared.get(profile, {}), self.seed_offset)
+
+    def family_settings(self, family: str, profile: str) -> dict[str, Any]:
+        """A claim family's ``shared:`` settings (the family is its claims file's name, e.g.
+        ``bjorck2018_training``) at a profile, seeds shifted; what the family's fixtures build from."""
+        files = {Path(f.path).stem: f for f in self.files}
+        if family not in files:
+            raise RegistryError(f"no claims file for family '{family}' (families: {', '.join(sorted(files))})")
+        return shift_seeds(files[family].shared.get(profile, {}), self.seed_offset)
 
     def settings(self, claim: Claim, profile: str) -> dict[str, Any]:
         """A claim's settings at a profile, with the session's seed offset applied."""

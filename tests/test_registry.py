@@ -258,3 +258,10 @@ def test_preconditions_are_declared_per_file_and_required_per_claim(tmp_path):
         load_claims_file(write(tmp_path, "e.yaml", text.replace("    deviations:\n", "    requires: bn_learns\n    deviations:\n")))
     with pytest.raises(RegistryError, match=r"field 'preconditions': must map lowercase names"):
         load_claims_file(write(tmp_path, "f.yaml", text.replace('bn_learns: "BN learns at 0.1"', 'BN: ""')))
+
+
+def test_fixtures_ask_for_a_familys_settings_by_its_file_name():
+    registry = Registry.load(Path(__file__).resolve().parents[1] / "claims")
+    assert registry.family_settings("bjorck2018_training", "fast") == registry.shared_settings("B-LR-MAX", "fast")
+    with pytest.raises(RegistryError, match="no claims file for family 'bjorck2018_trainin' .*bjorck2018_training"):
+        registry.family_settings("bjorck2018_trainin", "fast")
