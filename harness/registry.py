@@ -23,6 +23,10 @@ A claims file holds one paper section::
                                  # holding when BN is the identity (-p harness.bn_identity)
         requires: [bn_learns]    # optional: preconditions (below) the run must meet to show the claim
 
+A file declares the settings keys its ``shared`` block and its claims' profiles may use
+(``settings_keys: {shared: [N, factors], claims: [depths, seed]}``); any other key is an error
+naming file, claim, profile and key, so a typo never silently falls back to a default.
+
 A file may declare ``preconditions``: what its lab must show for a claim to bear on the paper
 (``bn_learns: "BN is achievable at LR 0.1 (Table 2)"``), each a name and a sentence. A claim
 lists the ones it depends on in ``requires``; its test checks each on every run
@@ -340,7 +344,7 @@ def load_claims_file(path: Path | str) -> ClaimsFile:
     if paper not in PAPERS:
         raise RegistryError(f"{_where(path, None, 'paper')}: unknown paper '{paper}' (known: {', '.join(PAPERS)})")
     section = _require_str(path, None, "section", data["section"])
-    unknown = set(data) - {"paper", "section", "shared", "claims", "tiers", "preconditions"}
+    unknown = set(data) - {"paper", "section", "shared", "claims", "tiers", "preconditions", "settings_keys"}
     if unknown:
         raise RegistryError(f"{_where(path, None, sorted(unknown)[0])}: unknown field")
     shared = _profiles_map(path, None, "shared", data["shared"]) if "shared" in data else {}
@@ -350,7 +354,27 @@ def load_claims_file(path: Path | str) -> ClaimsFile:
     if not isinstance(raw_claims, list) or not raw_claims:
         raise RegistryError(f"{_where(path, None, 'claims')}: must be a non-empty list")
     claims = tuple(_parse_claim(path, paper, section, raw, i, file_tiers, preconditions) for i, raw in enumerate(raw_claims))
+    if "settings_keys" in data:
+        _check_settings_keys(path, data["settings_keys"], shared, claims)
     return ClaimsFile(str(path), paper, section, shared, claims)
+
+
+def _check_settings_keys(path: Path, declared: Any, shared: Mapping[str, Mapping], claims: Iterable[Claim]) -> None:
+    """``settings_keys: {shared: [...], claims: [...]}`` names every settings key the file's shared
+    block and its claims' profiles may use; any other key (a typo, a leftover) is an error."""
+    if not isinstance(declared, Mapping) or set(declared) - {"shared", "claims"} or not all(
+            isinstance(v, list) and all(isinstance(k, str) for k in v) for v in declared.values()):
+        raise RegistryError(f"{_where(path, None, 'settings_keys')}: must map 'shared' and/or 'claims' to lists of key names")
+    allowed = {part: set(declared.get(part, [])) for part in ("shared", "claims")}
+    for profile, settings in shared.items():
+        for key in sorted(set(settings or {}) - allowed["shared"]):
+            raise RegistryError(f"{_where(path, None, 'shared')}: {profile}: unknown settings key '{key}' "
+                                f"(settings_keys.shared declares: {', '.join(sorted(allowed['shared'])) or 'none'})")
+    for claim in claims:
+        for profile, settings in claim.profiles.items():
+            for key in sorted(set(settings or {}) - allowed["claims"]):
+                raise RegistryError(f"{_where(path, claim.id, 'profiles')}: {profile}: unknown settings key '{key}' "
+                                    f"(settings_keys.claims declares: {', '.join(sorted(allowed['claims'])) or 'none'})")
 
 
 def load_expected(path: Path | str, known_ids: Iterable[str]) -> tuple[Expected, ...]:

@@ -265,3 +265,25 @@ def test_fixtures_ask_for_a_familys_settings_by_its_file_name():
     assert registry.family_settings("bjorck2018_training", "fast") == registry.shared_settings("B-LR-MAX", "fast")
     with pytest.raises(RegistryError, match="no claims file for family 'bjorck2018_trainin' .*bjorck2018_training"):
         registry.family_settings("bjorck2018_trainin", "fast")
+
+
+def test_settings_keys_reject_a_typo_naming_file_claim_profile_and_key(tmp_path):
+    declared = GOOD.replace("claims:\n", "settings_keys: {shared: [N], claims: [x]}\nclaims:\n", 1)
+    assert load_claims_file(write(tmp_path, "ok.yaml", declared)).claims[0].settings("fast") == {"x": 1}
+    typo = declared.replace("fast: {x: 1}", "fast: {x: 1, xx: 7}")
+    with pytest.raises(RegistryError, match=r"typo.yaml: claim B-TEST-ONE: field 'profiles': fast: unknown settings key 'xx' "
+                                            r"\(settings_keys.claims declares: x\)"):
+        load_claims_file(write(tmp_path, "typo.yaml", typo))
+    shared_typo = declared.replace("fast: {N: 10}", "fast: {N: 10, n: 3}")
+    with pytest.raises(RegistryError, match=r"field 'shared': fast: unknown settings key 'n'"):
+        load_claims_file(write(tmp_path, "shared.yaml", shared_typo))
+    with pytest.raises(RegistryError, match=r"field 'settings_keys': must map 'shared' and/or 'claims' to lists"):
+        load_claims_file(write(tmp_path, "bad.yaml", GOOD.replace("claims:\n", "settings_keys: [x]\nclaims:\n", 1)))
+
+
+def test_every_repository_claims_file_declares_its_settings_keys():
+    import yaml
+
+    for path in sorted((Path(__file__).resolve().parents[1] / "claims").glob("*.yaml")):
+        if path.name != "expected_verdicts.yaml":
+            assert "settings_keys" in yaml.safe_load(path.read_text(encoding="utf-8")), path.name
