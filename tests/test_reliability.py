@@ -327,3 +327,11 @@ def test_the_report_lists_claims_in_the_catalogue_order(project):
     html = (project.path / "reports" / "claims.html").read_text(encoding="utf-8")
     positions = [html.index(f'id="{cid}"') for cid in ("B-T-HOLDS", "B-T-REFUTED", "B-T-CASES")]  # YAML order, not A–Z
     assert positions == sorted(positions)
+
+
+def test_merge_marks_records_of_older_code_than_the_newest_run_stale(tmp_path):
+    write_json([record(run_id="100.0 h 1", code_version="old"), record(claim="B-X-2", run_id="200.0 h 2", code_version="new")],
+               tmp_path / "a.json")
+    assert report_main(["merge", str(tmp_path / "a.json"), "-o", str(tmp_path / "m.html")]) == 0
+    html = (tmp_path / "m.html").read_text(encoding="utf-8")
+    assert html.count('<div class="stale"') == 1 and "1 record(s) are stale" in html

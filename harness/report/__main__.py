@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 from harness.report.html import render_html
-from harness.report.records import ReportError, atomic_write_text, load_records, merge_records, merge_runs, write_json
+from harness.report.records import (ReportError, atomic_write_text, load_records, merge_records, merge_runs, run_time,
+                                    stale_reasons, write_json)
 
 
 def _describe(rec: dict) -> str:
@@ -35,7 +36,10 @@ def main(argv: list[str] | None = None) -> int:
             groups.append([{**r, "_file": str(path)} for r in records])
             runs.extend(file_runs)
         merged = [{k: v for k, v in r.items() if k != "_file"} for r in merge_records(*groups, replaced=replaced)]
-        atomic_write_text(args.output, render_html(merged, merge_runs(runs)))
+        newest = max(merged, key=lambda r: run_time(r.get("run_id")), default={})
+        # without the claims registry, "current" is the code of the newest run merged
+        stale = stale_reasons(merged, newest.get("code_version"))
+        atomic_write_text(args.output, render_html(merged, merge_runs(runs), stale))
         if args.json:
             write_json(merged, args.json, merge_runs(runs))
     except ReportError as err:
