@@ -31,9 +31,11 @@ T = TypeVar("T")
 import torch
 from filelock import FileLock
 
+from harness.sources import REPO, hash_files, imported_modules, project_modules
+
 log = logging.getLogger(__name__)
 CACHE_ENV = "BNCLAIMS_CACHE"
-PACKAGES = ("harness", "fixtures")  # the project's importable packages, under the repository root
+CACHED_PACKAGES = ("harness", "fixtures")  # where what is stored is decided (claims/ only judges)
 STORES = ("cached_record", "get_or_create", "cached_side_by_side")  # a module naming one of these stores entries
 
 
@@ -41,37 +43,12 @@ class CacheError(RuntimeError):
     """The cache cannot serve or store an entry (e.g. a read-only cache that lacks it)."""
 
 
-def _project_modules(repo: Path) -> dict[str, Path]:
-    """Dotted name → file of every module of the project's packages."""
-    modules = {}
-    for package in PACKAGES:
-        for f in sorted((repo / package).rglob("*.py")):
-            parts = f.relative_to(repo).with_suffix("").parts
-            modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = f
-    return modules
-
-
-def _imports(tree: ast.AST, modules: dict[str, Path]) -> set[str]:
-    """Project modules a source imports, anywhere in it (function-level imports included)."""
-    found = set()
-    for node in ast.walk(tree):
-        names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-        for name in names:
-            while name and name not in modules:  # a name imported from a module → the module
-                name = name.rpartition(".")[0]
-            if name:
-                found.add(name)
-    return found
-
-
 def versioned_modules(repo: Path | None = None) -> list[Path]:
     """The files the code version hashes: every module that stores cache entries (it names one of
     ``STORES``), every ``fixtures`` module (fixtures decide what is asked for and stored), and
     every project module these import, transitively."""
-    repo = Path(__file__).resolve().parent.parent if repo is None else Path(repo)
-    modules = _project_modules(repo)
+    repo = REPO if repo is None else Path(repo)
+    modules = project_modules(repo, CACHED_PACKAGES)
     trees = {name: ast.parse(path.read_bytes(), str(path)) for name, path in modules.items()}
     todo = [name for name, tree in trees.items() if name.startswith("fixtures")
             or any(isinstance(n, (ast.Name, ast.Attribute)) and (getattr(n, "id", None) or getattr(n, "attr", None)) in STORES
@@ -81,7 +58,7 @@ def versioned_modules(repo: Path | None = None) -> list[Path]:
         name = todo.pop()
         if name not in seen:
             seen.add(name)
-            todo.extend(_imports(trees[name], modules) - seen)
+            todo.extend(imported_modules(trees[name], modules) - seen)
             todo.extend(p for p in modules if name.startswith(p + ".") and p not in seen)  # parent packages run first
     return sorted(modules[n] for n in seen)
 
@@ -89,12 +66,8 @@ def versioned_modules(repo: Path | None = None) -> list[Path]:
 @functools.cache
 def code_version(repo: Path | None = None) -> str:
     """Hash of the sources that determine what a cached entry is (:func:`versioned_modules`)."""
-    repo = Path(__file__).resolve().parent.parent if repo is None else Path(repo)
-    digest = hashlib.sha256()
-    for f in versioned_modules(repo):
-        digest.update(f.relative_to(repo).as_posix().encode())
-        digest.update(f.read_bytes())
-    return digest.hexdigest()[:16]
+    repo = REPO if repo is None else Path(repo)
+    return hash_files(repo, versioned_modules(repo))
 
 
 def environment(device: str = "cpu") -> dict[str, Any]:

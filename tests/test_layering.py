@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from harness.sources import imported_modules, project_modules
 
 # lower number = lower layer; a module's layer is that of its longest matching prefix
 LAYERS = {
     "harness.data": 0, "harness.norms": 0, "harness.accel": 0, "harness.device": 0, "harness.stats": 0,
     "harness.evidence": 0, "harness.cache": 0, "harness.checks": 0, "harness.registry": 0, "harness.windows": 0,
+    "harness.sources": 0,
     "harness": 0,
     "harness.models": 1,
     "harness.train": 2,
@@ -40,26 +41,14 @@ def layer(module: str) -> int:
     return LAYERS[max(matches, key=len)]
 
 
+MODULES = project_modules()
+
+
 def project_imports(path: Path) -> set[str]:
-    found = set()
-    for node in ast.walk(ast.parse(path.read_bytes(), str(path))):
-        names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module]
-        found |= {n for n in names if n.split(".")[0] in ("harness", "fixtures", "claims")}
-    return found
+    return imported_modules(ast.parse(path.read_bytes(), str(path)), MODULES)
 
 
-def modules() -> list[tuple[str, Path]]:
-    out = []
-    for package in ("harness", "fixtures", "claims"):
-        for f in sorted((ROOT / package).rglob("*.py")):
-            parts = f.relative_to(ROOT).with_suffix("").parts
-            out.append((".".join(parts[:-1] if parts[-1] == "__init__" else parts), f))
-    return out
-
-
-@pytest.mark.parametrize("module, path", modules(), ids=[m for m, _ in modules()])
+@pytest.mark.parametrize("module, path", list(MODULES.items()), ids=list(MODULES))
 def test_imports_go_down_the_layers(module, path):
     upward = sorted(i for i in project_imports(path) if layer(i) > layer(module))
     assert not upward, f"{module} (layer {layer(module)}) imports from higher layers: {upward}"

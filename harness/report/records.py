@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from harness.sources import hash_files, project_modules
+
 SCHEMA_VERSION = 1
 VERDICTS = ("holds", "refuted", "inconclusive", "not run", "error")
 # what the report shows of a record: a file whose records lack one of these is not a claims report
@@ -99,15 +101,9 @@ def key_text(rec: Mapping[str, Any]) -> str:
 def suite_version(repo: Path | str) -> str:
     """Hash of the code that decides a verdict: every Python file of ``harness/`` (but the report's
     own rendering), ``fixtures/`` and ``claims/``. A docs or README edit leaves it alone."""
-    import hashlib
-
-    repo, digest = Path(repo), hashlib.sha256()
-    for package in ("harness", "fixtures", "claims"):
-        for f in sorted((repo / package).rglob("*.py")):
-            if "report" not in f.relative_to(repo).parts[1:-1]:
-                digest.update(f.relative_to(repo).as_posix().encode())
-                digest.update(f.read_bytes())
-    return digest.hexdigest()[:16]
+    repo = Path(repo)
+    files = [f for f in project_modules(repo).values() if "report" not in f.relative_to(repo).parts[1:-1]]
+    return hash_files(repo, files)
 
 
 def stale_reasons(records: Iterable[Mapping[str, Any]], code: str | None,
