@@ -292,7 +292,7 @@ def test_sgd_noise_exponents(verdict, training_lab, settings):
 def diverging_updates(training_lab, claims_registry, profile) -> dict:
     """Per seed, the first update that makes the unnormalized base net diverge (B-DIV-PATH
     settings), with the path along it; None for a seed where no LR up to the last doubling diverges."""
-    lab, s = training_lab, claims_registry.claim("B-DIV-PATH").settings(profile)
+    lab, s = training_lab, claims_registry.settings(claims_registry.claim("B-DIV-PATH"), profile)
     seeds = lab.settings["seeds"]
     found = lab.side_by_side("diverging_update", [{"lr": s["lr"], "max_steps": s["max_steps"], "doublings": s["doublings"],
                                                    "points": s["points"], "seed": seed} for seed in seeds])

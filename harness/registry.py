@@ -40,6 +40,17 @@ tier must say how it deviates (``deviations``). Seeds live in the settings as ``
 (integers) or ``seeds`` (a list of integers); ``--seed-offset K`` shifts all of them by
 ``K × SEED_STRIDE``, so a re-run draws fresh randomness everywhere.
 
+A file whose claims run at ``slow`` or ``paper`` declares its smoke settings: what ``--smoke``
+puts over those profiles' settings so every slow and paper claim runs end to end in seconds (the
+same code, tiny numbers; its records never count as verdicts)::
+
+    smoke:
+      shared: {N: 64, runs: 2}   # over the shared block's slow and paper settings
+      claims: {draws: 20}        # over every claim profile (slow, paper) that sets the key
+
+A smoke key must be a declared settings key and must replace at least one slow or paper setting
+(a key that replaces nothing is a typo).
+
 A claim checked on two setups (santurkar2018's landscape claims on the DLN and on VGG) is
 defined once without ``case``; each further half is an entry with the same ID and a ``case``
 name (``case: vgg``), in any file, with its own source, threshold, profiles and section. Its tests
@@ -67,11 +78,13 @@ PAPERS = {
 }
 PROFILES = ("fast", "slow", "paper")
 TIERS = ("paper", "reduced", "stand-in")  # best first
+SMOKE_TIER = "smoke"  # the tier of a --smoke record: a code path that ran, never a verdict
 EXPECTABLE = ("refuted", "inconclusive")  # verdicts the expected-verdicts file can record
 CAUSES = {
     "finding": "the claim fails as the paper states it; the same is expected at the paper tier",
     "profile": "this profile cannot show the claim (its stand-in, budget or seeds); says why",
 }
+SMOKED = ("slow", "paper")  # the profiles --smoke runs, at the files' smoke settings
 SEED_STRIDE = 1000  # --seed-offset K adds K × 1000 to every seed: fresh draws, never a neighbour's
 CLAIM_FIELDS = ("id", "source", "statement", "paper_value", "threshold", "profiles")
 OPTIONAL_CLAIM_FIELDS = ("deviations", "figure", "paper", "case", "tiers", "seed_exempt", "bn_vs_none", "requires")
@@ -160,6 +173,15 @@ class ClaimsFile:
     section: str
     shared: Mapping[str, Mapping[str, Any]]
     claims: tuple[Claim, ...]
+    smoke: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)  # shared / claims → overrides
+
+    def smoked(self, part: str, profile: str, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """``settings`` (of the shared block or a claim, at ``profile``) with the file's smoke
+        overrides for ``part`` put over the keys they set; other profiles are left as they are."""
+        if profile not in SMOKED:
+            return dict(settings)
+        overrides = self.smoke.get(part, {})
+        return {k: overrides.get(k, v) for k, v in settings.items()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -344,7 +366,7 @@ def load_claims_file(path: Path | str) -> ClaimsFile:
     if paper not in PAPERS:
         raise RegistryError(f"{_where(path, None, 'paper')}: unknown paper '{paper}' (known: {', '.join(PAPERS)})")
     section = _require_str(path, None, "section", data["section"])
-    unknown = set(data) - {"paper", "section", "shared", "claims", "tiers", "preconditions", "settings_keys"}
+    unknown = set(data) - {"paper", "section", "shared", "claims", "tiers", "preconditions", "settings_keys", "smoke"}
     if unknown:
         raise RegistryError(f"{_where(path, None, sorted(unknown)[0])}: unknown field")
     shared = _profiles_map(path, None, "shared", data["shared"]) if "shared" in data else {}
@@ -356,7 +378,31 @@ def load_claims_file(path: Path | str) -> ClaimsFile:
     claims = tuple(_parse_claim(path, paper, section, raw, i, file_tiers, preconditions) for i, raw in enumerate(raw_claims))
     if "settings_keys" in data:
         _check_settings_keys(path, data["settings_keys"], shared, claims)
-    return ClaimsFile(str(path), paper, section, shared, claims)
+    smoke = _smoke_map(path, data["smoke"], shared, claims, data.get("settings_keys")) if "smoke" in data else {}
+    return ClaimsFile(str(path), paper, section, shared, claims, smoke)
+
+
+def _smoke_map(path: Path, value: Any, shared: Mapping[str, Mapping], claims: Iterable[Claim],
+               declared: Mapping[str, list] | None) -> dict[str, dict]:
+    """The file's ``smoke: {shared: {...}, claims: {...}}``: each key declared (``settings_keys``),
+    seeds well-formed, and each replacing at least one slow or paper setting."""
+    if not isinstance(value, Mapping) or not value or set(value) - {"shared", "claims"} or not all(
+            isinstance(v, Mapping) and v for v in value.values()):
+        raise RegistryError(f"{_where(path, None, 'smoke')}: must map 'shared' and/or 'claims' to the settings "
+                            f"--smoke puts over the slow and paper profiles, got {value!r}")
+    used = {"shared": [s for p, s in shared.items() if p in SMOKED],
+            "claims": [s for c in claims for p, s in c.profiles.items() if p in SMOKED]}
+    for part, overrides in value.items():
+        _check_seeds(path, None, "smoke", part, overrides)
+        allowed = set((declared or {}).get(part, overrides))
+        for key in overrides:
+            if key not in allowed:
+                raise RegistryError(f"{_where(path, None, 'smoke')}: {part}: unknown settings key '{key}' "
+                                    f"(settings_keys.{part} declares: {', '.join(sorted(allowed)) or 'none'})")
+            if not any(key in settings for settings in used[part]):
+                raise RegistryError(f"{_where(path, None, 'smoke')}: {part}: '{key}' replaces no {' or '.join(SMOKED)} "
+                                    f"setting of the file's {'shared block' if part == 'shared' else 'claims'}")
+    return {part: dict(overrides) for part, overrides in value.items()}
 
 
 def _check_settings_keys(path: Path, declared: Any, shared: Mapping[str, Mapping], claims: Iterable[Claim]) -> None:
@@ -432,9 +478,12 @@ class Registry:
 
     EXPECTED_FILE = "expected_verdicts.yaml"
 
-    def __init__(self, files: Iterable[ClaimsFile], expected: Iterable[Expected] = (), seed_offset: int = 0):
+    def __init__(self, files: Iterable[ClaimsFile], expected: Iterable[Expected] = (), seed_offset: int = 0,
+                 smoke: bool = False):
         self.files = tuple(files)
         self.seed_offset = seed_offset
+        self.smoke = smoke  # slow and paper settings are the files' smoke settings (--smoke)
+        self._file_of = {f.path: f for f in self.files}
         self.claims: dict[str, Claim] = {}
         self.cases: dict[tuple[str, str], Claim] = {}  # (id, case) → a further half of a claim
         self.shared: dict[str, ClaimsFile] = {}
@@ -456,16 +505,21 @@ class Registry:
                     f"defines without a case"
                 )
         self.expected = tuple(expected)
+        if smoke:
+            bare = sorted({f.path for f in self.files if not f.smoke
+                           and any(p in SMOKED for c in f.claims for p in c.profiles)})
+            if bare:
+                raise RegistryError(f"--smoke: {', '.join(bare)} declare(s) no 'smoke' settings for their slow / paper claims")
 
     @classmethod
-    def load(cls, directory: Path | str, seed_offset: int = 0) -> Registry:
+    def load(cls, directory: Path | str, seed_offset: int = 0, smoke: bool = False) -> Registry:
         directory = Path(directory)
         files = [
             load_claims_file(p)
             for p in sorted(directory.glob("*.yaml"))
             if p.name != cls.EXPECTED_FILE
         ]
-        registry = cls(files, seed_offset=seed_offset)
+        registry = cls(files, seed_offset=seed_offset, smoke=smoke)
         expected_path = directory / cls.EXPECTED_FILE
         if expected_path.exists():
             registry.expected = load_expected(expected_path, registry.claims)
@@ -482,9 +536,14 @@ class Registry:
             raise RegistryError(f"{prefix}claim {cid} has no case '{case}' (cases: {', '.join(known) or 'none'})")
         return self.cases[(cid, case)]
 
+    def _shared(self, f: ClaimsFile, profile: str) -> dict[str, Any]:
+        """A file's shared settings at a profile as this session runs them (smoke, seeds shifted)."""
+        settings = f.shared.get(profile, {})
+        return shift_seeds(f.smoked("shared", profile, settings) if self.smoke else settings, self.seed_offset)
+
     def shared_settings(self, cid: str, profile: str) -> dict[str, Any]:
         """The ``shared:`` settings of the file that defines claim ``cid``, seeds shifted."""
-        return shift_seeds(self.shared[cid].shared.get(profile, {}), self.seed_offset)
+        return self._shared(self.shared[cid], profile)
 
     def family_settings(self, family: str, profile: str) -> dict[str, Any]:
         """A claim family's ``shared:`` settings (the family is its claims file's name, e.g.
@@ -492,17 +551,25 @@ class Registry:
         files = {Path(f.path).stem: f for f in self.files}
         if family not in files:
             raise RegistryError(f"no claims file for family '{family}' (families: {', '.join(sorted(files))})")
-        return shift_seeds(files[family].shared.get(profile, {}), self.seed_offset)
+        return self._shared(files[family], profile)
 
     def settings(self, claim: Claim, profile: str) -> dict[str, Any]:
-        """A claim's settings at a profile, with the session's seed offset applied."""
-        return claim.settings(profile, self.seed_offset)
+        """A claim's settings at a profile as this session runs them: the smoke settings over
+        them under ``--smoke``, then the seed offset."""
+        return shift_seeds(self._own(claim, profile), self.seed_offset)
+
+    def _own(self, claim: Claim, profile: str) -> dict[str, Any]:
+        own = claim.settings(profile)
+        return self._file_of[claim.file].smoked("claims", profile, own) if self.smoke else own
 
     def settings_hash(self, claim: Claim, profile: str) -> str:
         """A digest of what the YAML says a claim runs with at a profile (its own settings and its
-        family's shared ones, before any seed offset): a stored record whose digest differs is stale."""
-        own = claim.settings(profile, 0) if profile in claim.profiles else None
+        family's shared ones, under --smoke the smoke settings, before any seed offset): a stored
+        record whose digest differs is stale."""
+        own = self._own(claim, profile) if profile in claim.profiles else None
         shared = self.shared[claim.id].shared.get(profile, {}) if claim.id in self.shared else {}
+        if self.smoke and claim.id in self.shared:
+            shared = self.shared[claim.id].smoked("shared", profile, shared)
         text = json.dumps({"claim": own, "shared": shared}, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -418,3 +418,116 @@ def test_a_bad_thread_count_is_one_usage_error(project, monkeypatch, value):
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*BNCLAIMS_THREADS must be a positive integer, got '{value}' (unset it for the default of 1)*"])
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+
+
+SMOKE_CLAIMS = """
+paper: bjorck2018
+section: "§9 Smoke"
+tiers: {fast: stand-in, slow: reduced, paper: paper}
+settings_keys: {shared: [steps, n], claims: [value, boom, only_fast]}
+shared:
+  fast: {steps: 10, n: 1}
+  slow: {steps: 1000, n: 2}
+  paper: {steps: 100000, n: 3}
+smoke:
+  shared: {steps: 2}
+  claims: {value: 0}
+claims:
+  - id: B-T-SMOKE
+    source: "§9.5"
+    statement: "A claim whose slow and paper runs are long."
+    paper_value: "1"
+    threshold: "≥ 1"
+    seed_exempt: "exact"
+    profiles: {fast: {value: 2, only_fast: 1}, slow: {value: 3}, paper: {value: 4}}
+    deviations: {fast: "scratch", slow: "scratch"}
+  - id: B-T-SMOKE-BOOM
+    source: "§9.6"
+    statement: "A claim whose slow code path is broken."
+    paper_value: "1"
+    threshold: "≥ 1"
+    seed_exempt: "exact"
+    profiles: {slow: {value: 1, boom: true}}
+    deviations: {slow: "scratch"}
+"""
+
+SMOKE_TEST = """
+import pytest
+
+@pytest.fixture(scope="session")
+def family(claims_registry, profile):
+    return claims_registry.family_settings("smoke", profile)
+
+@pytest.mark.claim("B-T-SMOKE")
+def test_smoke(verdict, settings, family):
+    verdict.measure(steps=family["steps"], n=family["n"], value=settings["value"])
+    verdict.conclude(holds=settings["value"] >= 1, summary=f"value {settings['value']}")
+
+@pytest.mark.claim("B-T-SMOKE-BOOM")
+def test_boom(verdict, settings):
+    if settings["boom"]:
+        raise RuntimeError("the slow path is broken")
+    verdict.conclude(holds=True, summary="fine")
+"""
+
+
+@pytest.fixture
+def smoky(pytester):
+    return scratch_project(pytester, {"smoke.yaml": SMOKE_CLAIMS, "test_smoke.py": SMOKE_TEST,
+                                      "expected_verdicts.yaml": "- {claim: B-T-SMOKE, profiles: [slow], verdict: refuted, "
+                                                                "cause: finding, measured: '0', reason: 'never applies to smoke'}\n"})
+
+
+def test_smoke_runs_every_slow_and_paper_case_at_its_smoke_settings_and_only_errors_fail(smoky):
+    result = smoky.runpytest("claims", "--smoke")
+    # fast is deselected; the smoked value 0 refutes the claim, which passes (never a verdict, no
+    # xfail from the expected-verdicts file); the broken slow path fails
+    result.assert_outcomes(passed=2, failed=1, deselected=1)
+    result.stdout.fnmatch_lines(["*SMOKE run*", "tier smoke: 1 error, 2 refuted", "smoke run: 3 slow/paper claim case(s)*"])
+    assert not (smoky.path / "reports" / "claims.json").exists()  # the verdicts' report is untouched
+    recs, _ = records(smoky, "smoke/claims.json")
+    assert {k: (r["verdict"], r["tier"], r["smoke"], r["as_expected"]) for k, r in recs.items()} == {
+        ("B-T-SMOKE", None, "slow"): ("refuted", "smoke", True, None),
+        ("B-T-SMOKE", None, "paper"): ("refuted", "smoke", True, None),
+        ("B-T-SMOKE-BOOM", None, "slow"): ("error", "smoke", True, None),
+    }
+    # the smoke settings replace the slow / paper ones; the rest stays as the profile has it
+    assert recs[("B-T-SMOKE", None, "paper")]["measured"] == {"steps": 2, "n": 3, "value": 0}
+    assert "the slow path is broken" in recs[("B-T-SMOKE-BOOM", None, "slow")]["error"]
+    html = (smoky.path / "reports" / "smoke" / "claims.html").read_text(encoding="utf-8")
+    assert "3 smoke record(s)" in html and "No verdict here bears directly on the papers" in html
+    assert "smoke: code path only, not a verdict" in html and "expected: holds" not in html and "Every verdict matches" not in html
+    # -m picks among slow and paper
+    smoky.runpytest("claims", "--smoke", "-m", "paper").assert_outcomes(passed=1, deselected=3)
+
+
+def test_without_smoke_the_same_project_runs_its_real_settings(smoky):
+    smoky.runpytest("claims", "-m", "paper").assert_outcomes(passed=1, deselected=3)
+    recs, _ = records(smoky)
+    rec = recs[("B-T-SMOKE", None, "paper")]
+    assert (rec["measured"], rec["tier"], rec["smoke"]) == ({"steps": 100000, "n": 3, "value": 4}, "paper", False)
+
+
+@pytest.mark.parametrize("smoke, message", [
+    ("smoke: {claims: {valu: 0}}", "field 'smoke': claims: unknown settings key 'valu'"),
+    ("smoke: {shared: {n: 1}, claims: {boom: false}, slow: {}}", "field 'smoke': must map 'shared' and/or 'claims'"),
+    ("smoke: {shared: {value: 0}}", "field 'smoke': shared: unknown settings key 'value'"),
+    ("smoke: {claims: {only_fast: 0}}", "field 'smoke': claims: 'only_fast' replaces no slow or paper setting"),
+])
+def test_bad_smoke_settings_stop_the_run_naming_the_key(smoky, smoke, message):
+    path = smoky.path / "claims" / "smoke.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("smoke:\n  shared: {steps: 2}\n  claims: {value: 0}\n", smoke + "\n"), encoding="utf-8")
+    result = smoky.runpytest("claims", "-m", "fast")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{message}*"])
+
+
+def test_smoke_needs_smoke_settings_for_every_slow_claim(smoky):
+    path = smoky.path / "claims" / "smoke.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("smoke:\n  shared: {steps: 2}\n  claims: {value: 0}\n", ""),
+                    encoding="utf-8")
+    smoky.runpytest("claims", "-m", "fast").assert_outcomes(passed=1, deselected=3)  # only --smoke needs them
+    result = smoky.runpytest("claims", "--smoke")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--smoke: *smoke.yaml declare(s) no 'smoke' settings*"])

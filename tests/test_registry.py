@@ -287,3 +287,17 @@ def test_every_repository_claims_file_declares_its_settings_keys():
     for path in sorted((Path(__file__).resolve().parents[1] / "claims").glob("*.yaml")):
         if path.name != "expected_verdicts.yaml":
             assert "settings_keys" in yaml.safe_load(path.read_text(encoding="utf-8")), path.name
+
+
+def test_smoke_settings_replace_slow_and_paper_settings_only_then_seeds_shift():
+    claims = Path(__file__).resolve().parents[1] / "claims"
+    plain, smoke = Registry.load(claims), Registry.load(claims, smoke=True)  # every file with slow/paper claims has smoke settings
+    assert smoke.family_settings("bjorck2018_training", "fast") == plain.family_settings("bjorck2018_training", "fast")
+    slow = smoke.family_settings("bjorck2018_training", "slow")
+    assert (slow["depth"], slow["seeds"], slow["dataset"]) == (20, [0, 1, 2], "cifar10")  # budget replaced, the rest kept
+    noise = smoke.claim("B-SGD-NOISE")
+    assert smoke.settings(noise, "slow")["draws"] < plain.settings(noise, "slow")["draws"]
+    assert smoke.settings(noise, "fast") == plain.settings(noise, "fast")
+    shifted = Registry.load(claims, seed_offset=2, smoke=True)
+    assert shifted.family_settings("santurkar2018_dln", "slow")["seeds"] == [2000, 2001, 2002]
+    assert shifted.settings_hash(noise, "slow") == smoke.settings_hash(noise, "slow") != plain.settings_hash(noise, "slow")

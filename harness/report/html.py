@@ -17,7 +17,7 @@ from typing import Any
 
 import jinja2
 
-from harness.registry import PAPERS, TIERS
+from harness.registry import PAPERS, SMOKE_TIER, TIERS
 from harness.report.records import key_text
 
 VERDICT_ORDER = ("holds", "refuted", "inconclusive", "not run", "error")
@@ -101,7 +101,7 @@ def headline(records: list[dict]) -> dict | None:
     """A claim's verdict at the highest tier that measured it: {tier, verdict, text}.
 
     Several records at that tier (cases, profiles) agree or are counted: "2 holds, 1 refuted"."""
-    measured = [r for r in records if r.get("verdict") in DECIDED]
+    measured = [r for r in records if r.get("verdict") in DECIDED and r.get("tier") != SMOKE_TIER]  # smoke: never a verdict
     if not measured:
         return None
     best = min(_tier_rank(r) for r in measured)
@@ -130,6 +130,7 @@ def _summary(records: list[dict]) -> dict:
         "bearing_counts": ", ".join(f"{n} {v}" for v in VERDICT_ORDER
                                     if (n := sum(by_tier[t].get(v, 0) for t in ("paper", "reduced") if t in by_tier))),
         "stand_in": sum(by_tier["stand-in"].values()) if "stand-in" in by_tier else 0,
+        "smoke": sum(by_tier[SMOKE_TIER].values()) if SMOKE_TIER in by_tier else 0,
         "by_verdict": [(v, by_verdict.get(v, 0)) for v in VERDICT_ORDER],
         "by_paper": [
             (PAPERS.get(p, p), [c.get(v, 0) for v in VERDICT_ORDER], sum(c.values()))
