@@ -19,6 +19,7 @@ from harness.data import normalize
 from harness.evidence import Condition
 from harness.lr_search import LRSearch
 from harness.models import resnet_cifar
+from harness.models.flops import training_flops
 from harness.probes.sgd_noise import bootstrap_intervals, exact_exponents, exact_noise, per_example_gradients
 from harness.report import figures
 from harness.train import DIVERGENCE_LOSS, TrainConfig
@@ -108,8 +109,10 @@ def test_bn_extreme_lrs(verdict, training_lab, settings):
     _provenance(verdict, lab)
     seeds = lab.settings["seeds"]
     # the LR under test throughout the short run (the App. B schedule would divide it by 10 halfway)
-    runs = {(lr, seed): lab.store.run(lab.model("batch"), TrainConfig(lr=lr, steps=settings["steps"], seed=seed, pad=lab.pad, milestones=()))
-            for lr in (3.0, 10.0) for seed in seeds}
+    configs = {(lr, seed): TrainConfig(lr=lr, steps=settings["steps"], seed=seed, pad=lab.pad, milestones=())
+               for lr in (3.0, 10.0) for seed in seeds}
+    lab.store.declare([(lab.model("batch"), c) for c in configs.values()])
+    runs = {key: lab.store.run(lab.model("batch"), c) for key, c in configs.items()}
     verdict.measure(**{f"lr_{lr:g}": {"diverged_at": [runs[lr, s].diverged_at for s in seeds],
                                       "max_loss": [max(runs[lr, s].losses) for s in seeds]} for lr in (3.0, 10.0)})
     verdict.add_figure(f"Batch loss at LR 3.0 and 10.0 (BN, seed {seeds[0]})", figures.curves(
@@ -259,8 +262,11 @@ def test_bn_low_lr_training_loss(verdict, lr_lab, lab_preconditions):
 def test_sgd_noise_exponents(verdict, training_lab, settings):
     lab = training_lab
     verdict.dataset, verdict.seeds = lab.data.name, [settings["seed"]]
+    net = {"depth": settings["depth"], "norm": "none", "width": settings["width"]}
+    lab.cache.declare([{"kind": "per-example-gradients", "model": net, "n": settings["n"], "draws": settings["draws"]}],
+                      lambda i: training_flops(lab._per_example(net), settings["n"], 1), stored=lambda i: False)  # made here, never stored
     torch.manual_seed(settings["seed"])
-    model = resnet_cifar(settings["depth"], "none", settings["width"])
+    model = resnet_cifar(**net)
     x = normalize(lab.data.train_x[: settings["n"]], lab.data.mean, lab.data.std)
     grads = per_example_gradients(model, x, lab.data.train_y[: settings["n"]])
     sizes, lrs = settings["batch_sizes"], settings["lrs"]

@@ -10,7 +10,9 @@
 - atomic writes (temporary file + rename), so a crash never leaves half an entry;
 - ``torch.load(..., weights_only=True)``: entries are plain tensors and containers, never code;
 - an entry that fails to load or whose key does not match is logged, deleted and rebuilt;
-- a read-only cache folder is served without locking; a run it lacks is a :class:`CacheError`.
+- a read-only cache folder is served without locking; a run it lacks is a :class:`CacheError`;
+- with a planner (``pytest --plan``, harness.plan), a run it lacks is noted and not made
+  (:class:`Planned`); labs declare the runs they are about to make all at once (:meth:`ModelCache.declare`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -41,6 +43,14 @@ STORES = ("cached_record", "get_or_create", "cached_side_by_side")  # a module n
 
 class CacheError(RuntimeError):
     """The cache cannot serve or store an entry (e.g. a read-only cache that lacks it)."""
+
+
+class Planned(Exception):
+    """Under --plan, a claim asked for runs the model cache lacks: they are listed, not made."""
+
+    def __init__(self, missing: int):
+        super().__init__(f"plan: waits for {missing} run(s) not in the model cache")
+        self.missing = missing
 
 
 def versioned_modules(repo: Path | None = None) -> list[Path]:
@@ -97,11 +107,12 @@ class ModelCache:
     pass on a login node must not start hours of training)."""
 
     def __init__(self, root: Path | str, version: str | None = None, env: Mapping[str, Any] | None = None,
-                 judge_only: bool = False):
+                 judge_only: bool = False, planner=None):
         self.root = Path(root)
         self.version = version or code_version()
         self.env = dict(env) if env is not None else environment()
         self.judge_only = judge_only
+        self.planner = planner  # harness.plan.Planner under --plan: note runs, make none
 
     def missing(self, configs: list[Mapping[str, Any]]) -> CacheError:
         """The error for runs a judge-only cache lacks."""
@@ -116,6 +127,24 @@ class ModelCache:
         """Whether an entry for ``config`` is stored (it may still prove unreadable when loaded)."""
         return self.path(config).exists()
 
+    def declare(self, configs: Sequence[Mapping[str, Any]], flops: Callable[[int], float | None] | None = None,
+                conditional: Callable[[int], bool] | None = None, stored: Callable[[int], bool] | None = None) -> None:
+        """The runs a lab is about to make, declared up front (a no-op unless planning): each is
+        noted as stored or missing, with ``flops(i)`` (an estimate, asked for missing runs only)
+        and ``conditional(i)``; :class:`Planned` when any is missing. ``stored(i)`` overrides the
+        cache lookup (runs that are never stored, e.g. computed in the session)."""
+        if self.planner is None:
+            return
+        missing = 0
+        for i, config in enumerate(configs):
+            have = self.contains(config) if stored is None else stored(i)
+            missing += not have
+            self.planner.note(config_key(config, self.version, self.env), config.get("kind", "entry"), describe_config(config),
+                              have, None if have or flops is None else flops(i), bool(conditional and conditional(i)),
+                              cacheable=stored is None)
+        if missing:
+            raise Planned(missing)
+
     def get_or_create(self, config: Mapping[str, Any], create: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         """The cached entry for ``config``, or ``create()``'s result, stored for next time.
 
@@ -124,6 +153,8 @@ class ModelCache:
         """
         key = config_key(config, self.version, self.env)
         path = self.root / f"{key}.pt"
+        if self.planner is not None:
+            self.declare([config])  # a run nobody declared before asking: listed without an estimate
         if self.judge_only:
             entry = self._load(path, key, delete=False)
             if entry is None:

@@ -161,11 +161,15 @@ def _call(fn: Callable[..., Any], kwargs: dict) -> Any:
 
 
 def cached_side_by_side(fn: Callable[..., T], calls: Sequence[dict], cache: ModelCache | None,
-                        config: Callable[[dict], dict], workers: int | None = None) -> list[T]:
+                        config: Callable[[dict], dict], workers: int | None = None,
+                        flops: Callable[[dict], float] | None = None) -> list[T]:
     """``[fn(**call, cache=cache) for call in calls]`` for a ``fn`` that makes a record through
     ``cached_record(cache, config(call), ...)``: the calls whose record the cache lacks run side by
     side (``parallel_map``), the workers store them, and every record is then loaded here, so a
-    cold and a warm run hand back the same values. Without a cache the made records are returned."""
+    cold and a warm run hand back the same values. Without a cache the made records are returned.
+    Under --plan the calls are declared (``ModelCache.declare``, with ``flops(call)`` estimates)."""
+    if cache is not None:
+        cache.declare([config(c) for c in calls], (lambda i: flops(calls[i])) if flops else None)
     missing = [c for c in calls if cache is None or not cache.contains(config(c))]
     if missing and cache is not None and cache.judge_only:
         raise cache.missing([config(c) for c in missing])

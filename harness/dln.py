@@ -20,6 +20,7 @@ from harness.cache import ModelCache, cached_record
 from harness.concurrent import cached_side_by_side
 from harness.lr_search import lr_grid
 from harness.models import deep_linear
+from harness.models.flops import forward_flops, training_flops
 from harness.probes.checkpoints import Checkpoint, LandscapeProbe
 from harness.train import FullBatch, Probe, TrainConfig, train
 
@@ -123,7 +124,14 @@ def train_dln_many(calls: Sequence[dict], cache: ModelCache | None = None, worke
     """``[train_dln(**call, cache=cache) for call in calls]``, the runs the cache lacks computed side
     by side on ``workers`` processes (``cached_side_by_side``; default: one per core)."""
     calls = [{"probes": True, "lr": None, "steps": None, **call} for call in calls]
-    return cached_side_by_side(train_dln, calls, cache, lambda c: _config(**c), workers)
+    return cached_side_by_side(train_dln, calls, cache, lambda c: _config(**c), workers, lambda c: dln_flops(**c))
+
+
+def dln_flops(norm: str, settings: dict, probes: bool = True, lr: float | None = None, steps: int | None = None) -> float:
+    """Estimated FLOPs of a DLN run: full-batch steps over ``samples`` points (probes not counted)."""
+    steps = settings["steps"] if steps is None else steps
+    per = forward_flops("deep_linear", {"depth": settings["depth"], "width": settings["width"], "norm": norm}, (1, settings["width"]))
+    return training_flops(per, settings["samples"], steps)
 
 
 def _train_dln(norm: str, settings: dict, probes: bool, lr: float | None, steps: int | None) -> DLNRun:

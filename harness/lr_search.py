@@ -22,6 +22,7 @@ import torch
 
 from harness.cache import ModelCache, cached_record
 from harness.data import ImageData
+from harness.models.flops import forward_flops, training_flops
 from harness.train import TrainConfig, TrainResult, train
 
 CHANCE = 0.1  # ten balanced classes
@@ -93,10 +94,6 @@ def max_lr(run: Callable[[float], TrainResult], grid: Sequence[float], learning_
     return LRSearch(ordered, tuple(trials))
 
 
-class NotStored(LookupError):
-    """A run that is neither in the session's table nor in the model cache (``RunStore.is_stored``)."""
-
-
 class RunStore:
     """Training runs keyed by their full config: once per session in memory, once ever on disk.
 
@@ -105,31 +102,41 @@ class RunStore:
     """
 
     def __init__(self, cache: ModelCache, build: Callable[..., torch.nn.Module], data: ImageData,
-                 data_config: dict, device: torch.device | str = "cpu"):
+                 data_config: dict, device: torch.device | str = "cpu", builder: str = "resnet_cifar"):
         self.cache, self.build, self.data, self.data_config, self.device = cache, build, data, data_config, device
+        self.builder = builder  # the name of ``build`` in harness.models (for FLOP estimates)
         self._memo: dict[str, TrainResult] = {}
-        self._stored_only = False
         self.trained = 0  # runs actually trained in this session (not loaded)
 
-    def is_stored(self, make: Callable[[], object]) -> bool:
-        """Whether ``make()`` (any calls of this store: a search, a run) needs no training: every run
-        it asks for is in this session's table or the model cache."""
-        self._stored_only = True
-        try:
-            make()
-            return True
-        except NotStored:
-            return False
-        finally:
-            self._stored_only = False
+    def config(self, model_config: dict, train_config: TrainConfig, eval_train_samples: int = 2000) -> dict:
+        """The model cache's config (its key) of a run."""
+        return {"kind": "run-record", "model": model_config, "data": self.data_config,
+                "train": dataclasses.asdict(train_config), "eval_train_samples": eval_train_samples}
+
+    def flops(self, model_config: dict, train_config: TrainConfig, eval_train_samples: int = 2000) -> float:
+        """Estimated FLOPs of a run: its training steps and its evaluations (test set plus
+        ``eval_train_samples`` training images each)."""
+        r = self.data.resolution
+        evaluations = (train_config.total_steps // train_config.eval_every if train_config.eval_every else 1) + train_config.eval_at_start
+        return training_flops(forward_flops(self.builder, model_config, (1, 3, r, r)), train_config.batch_size,
+                              train_config.total_steps, evaluations * (len(self.data.test_y) + eval_train_samples))
+
+    def is_stored(self, model_config: dict, train_config: TrainConfig, eval_train_samples: int = 2000) -> bool:
+        config = self.config(model_config, train_config, eval_train_samples)
+        return json.dumps(config, sort_keys=True) in self._memo or self.cache.contains(config)
+
+    def declare(self, runs: Sequence[tuple[dict, TrainConfig]], eval_train_samples: int = 2000,
+                conditional: Sequence[bool] | None = None) -> None:
+        """Declare ``(model_config, train_config)`` runs about to be asked for (``ModelCache.declare``:
+        under --plan, listed with their estimates; otherwise nothing)."""
+        runs = list(runs)
+        self.cache.declare([self.config(m, t, eval_train_samples) for m, t in runs],
+                           lambda i: self.flops(*runs[i], eval_train_samples), (lambda i: conditional[i]) if conditional else None)
 
     def run(self, model_config: dict, train_config: TrainConfig, eval_train_samples: int = 2000) -> TrainResult:
         """``eval_train_samples``: training images each evaluation scores (search runs need few)."""
-        config = {"kind": "run-record", "model": model_config, "data": self.data_config,
-                  "train": dataclasses.asdict(train_config), "eval_train_samples": eval_train_samples}
+        config = self.config(model_config, train_config, eval_train_samples)
         key = json.dumps(config, sort_keys=True)
-        if self._stored_only and key not in self._memo and not self.cache.contains(config):
-            raise NotStored(key)
         if key not in self._memo:
             def create() -> TrainResult:
                 self.trained += 1
@@ -139,6 +146,27 @@ class RunStore:
             self._memo[key] = cached_record(self.cache, config, create, lambda record: TrainResult(**record))
         return self._memo[key]
 
+    def search_runs(self, model_config: dict, make_config: Callable[[float], TrainConfig], grid: Sequence[float],
+                    learning_acc: float) -> tuple[list[TrainConfig], list[bool]]:
+        """The runs a search may make, without training: walking the grid from the top, a stored
+        run decides as in the search (a stored achievable LR ends the walk); from the first run
+        not stored on, every lower LR is listed as conditional (made only if the LRs above it are
+        not achievable). Returns the runs' train configs and their conditional flags; the search
+        needs training when any of them is not stored."""
+        configs, conditional, unknown = [], [], False
+        for lr in sorted(set(grid), reverse=True):
+            config = make_config(lr)
+            configs.append(config)
+            conditional.append(unknown)
+            if unknown or not self.is_stored(model_config, config, SEARCH_EVAL_TRAIN):
+                unknown = True
+            elif classify(self.run(model_config, config, SEARCH_EVAL_TRAIN), learning_acc) == "learning":
+                break
+        return configs, conditional
+
     def search(self, model_config: dict, make_config: Callable[[float], TrainConfig], grid: Sequence[float],
                learning_acc: float) -> LRSearch:
+        if self.cache.planner is not None:  # --plan: every run the search may make, before it makes any
+            configs, conditional = self.search_runs(model_config, make_config, grid, learning_acc)
+            self.declare([(model_config, c) for c in configs], SEARCH_EVAL_TRAIN, conditional)
         return max_lr(lambda lr: self.run(model_config, make_config(lr), SEARCH_EVAL_TRAIN), grid, learning_acc)

@@ -9,6 +9,8 @@ The plugin then
 - under ``--smoke``, runs the slow and paper cases at their files' smoke settings (tiny budgets,
   the same code) as a test of the code path: records at tier ``smoke``, never verdicts, never
   compared with the expected verdicts, written to ``reports/smoke/`` by default,
+- under ``--plan``, trains nothing: lists every run the selected claims ask for (stored or to
+  make, with FLOP and time estimates) in ``reports/plan.json`` and a summary (harness.plan),
 - shifts every seed by ``--seed-offset`` (env ``BNCLAIMS_SEED_OFFSET``), so a run can draw fresh
   randomness,
 - ships one record per test to the controlling process (through ``report.user_properties``, so
@@ -34,8 +36,9 @@ from pathlib import Path
 import pytest
 
 from harness import checks
-from harness.cache import CACHE_ENV, default_cache_dir
+from harness.cache import CACHE_ENV, Planned, default_cache_dir
 from harness.data import CIFAR10_ENV, cifar10_root
+from harness.plan import Planner
 from harness.registry import ID_PATTERN, PROFILES, SEED_STRIDE, SMOKE_TIER, SMOKED, Registry, RegistryError
 from harness.report.records import suite_version
 from harness.verdicts import ERROR, HOLDS, INCONCLUSIVE, NOT_RUN, REFUTED, ClaimInconclusive, ClaimRefuted, Verdict
@@ -45,6 +48,7 @@ RAISES = {REFUTED: ClaimRefuted, INCONCLUSIVE: ClaimInconclusive}
 STAND_IN_IMAGES = ("synthetic-", "natural-patches-")  # image data other than the papers' CIFAR-10
 
 RECORD_PROPERTY = "bnclaims_record"
+PLAN_PROPERTY = "bnclaims_plan"  # under --plan: the runs a test noted, and whether it waits for missing ones
 CLAIM_KEY = pytest.StashKey[tuple]()  # (claim, profile, case)
 VERDICT_KEY = pytest.StashKey[Verdict]()
 SETUP_TIME_KEY = pytest.StashKey[float]()
@@ -68,6 +72,12 @@ class ClaimsSession:
         self.warned = False
         self.report_dir = report_dir(config)
         self.deselected_profiles: list[str] = []  # node ids of slow / paper cases this selection leaves out
+        self.planning = bool(config.getoption("plan"))
+        self.planner = Planner() if self.planning else None  # this process's (a worker's, or a serial run's)
+        self.planned: list[list[dict]] = []  # every test's planned runs (on the controller)
+        self.waiting: dict[str, int] = {}  # claim case → runs it waits for
+        self.plan_path: Path | None = None
+        self.plan_lines: list[str] = []
 
     def run_info(self, *, finished: bool, interrupted: bool = False) -> dict:
         import torch
@@ -131,8 +141,13 @@ class ClaimsSession:
         if self.is_worker:
             return
         properties = report.user_properties
-        report.user_properties = [(n, v) for n, v in properties if n != RECORD_PROPERTY]
+        report.user_properties = [(n, v) for n, v in properties if n not in (RECORD_PROPERTY, PLAN_PROPERTY)]
         for name, value in properties:
+            if name == PLAN_PROPERTY:
+                planned = json.loads(value)
+                self.planned.append(planned["runs"])
+                if planned["waiting"]:
+                    self.waiting[planned["case"]] = planned["waiting"]
             if name == RECORD_PROPERTY:
                 record = json.loads(value)
                 # this run's, also on xdist workers' records
@@ -141,11 +156,33 @@ class ClaimsSession:
                 self.write(finished=False)  # an interrupted run keeps what finished
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.planning and not self.is_worker:
+            self.write_plan()
         if self.is_worker or not self.records:  # --collect-only, or no claim ran: the report stays as it was
             return
         self.report_paths = self.write(finished=True, interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
 
+    def write_plan(self) -> None:
+        from harness.device import describe, select_device
+        from harness.models.flops import calibrate
+        from harness.plan import merge_runs, summarize, summary_lines, write_plan
+
+        tflops = self.config.getoption("plan_tflops")
+        rate, source = (tflops * 1e12, "--plan-tflops") if tflops else (calibrate(select_device()), f"measured on {describe()}")
+        plan = summarize(merge_runs(self.planned), self.waiting, rate, source, describe())
+        try:
+            self.plan_path = write_plan(plan, self.report_dir / "plan.json")
+        except OSError as err:
+            self._warn(f"could not write the plan in {self.report_dir} (--report-dir): {err}")
+        self.plan_lines = summary_lines(plan)
+
     def pytest_terminal_summary(self, terminalreporter) -> None:
+        if self.plan_lines:
+            terminalreporter.write_sep("-", "plan (nothing was trained)")
+            for line in self.plan_lines:
+                terminalreporter.write_line(line)
+            if self.plan_path:
+                terminalreporter.write_line(f"wrote {self.plan_path}")
         if not self.report_paths:
             return
         counts: dict[str, int] = {}
@@ -215,6 +252,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--fresh-report", action="store_true", default=False,
         help="start claims.json afresh instead of merging this run's records into it",
+    )
+    group.addoption(
+        "--plan", action="store_true", default=False,
+        help="train nothing: list every run the selected claims need (stored or to make), with FLOP and time "
+             "estimates, in reports/plan.json and a summary; claims whose runs are all stored are judged as usual",
+    )
+    group.addoption(
+        "--plan-tflops", type=float, default=None,
+        help="with --plan: price runs at this sustained rate (TFLOP/s) instead of the one measured on this device",
     )
     group.addoption(
         "--smoke", action="store_true", default=False,
@@ -399,7 +445,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             case = _case_id(item, claim.id, profile)
             item.stash[CLAIM_KEY] = (claim, profile, case)
             expected = state.registry.expected_for(claim.id, case, profile)
-            if expected is not None and not smoke:
+            if expected is not None and not smoke and not state.planning:
                 item.add_marker(
                     pytest.mark.xfail(
                         strict=True, raises=RAISES[expected.verdict],
@@ -451,6 +497,12 @@ def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Ite
 
 
 @pytest.fixture(scope="session")
+def planner(request: pytest.FixtureRequest) -> Planner | None:
+    """This process's planner under --plan (the model cache notes runs in it), else None."""
+    return _state(request.config).planner
+
+
+@pytest.fixture(scope="session")
 def claims_registry(request: pytest.FixtureRequest) -> Registry:
     return _state(request.config).registry
 
@@ -488,11 +540,36 @@ def _error_text(call: pytest.CallInfo) -> str:
     return where + call.excinfo.exconly()
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    state = _state(item.config)
+    if state.planner is not None and CLAIM_KEY in item.stash:
+        state.planner.claim = item.callspec.id
+
+
+def _plan_report(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo) -> pytest.TestReport:
+    """Under --plan: ship the runs this test noted; a test stopped for missing runs is skipped (it
+    waits for them), a verdict is not recorded (nothing counts as one), an error stays an error."""
+    state = _state(item.config)
+    waiting = 0
+    if call.excinfo is not None and call.excinfo.errisinstance(Planned):
+        waiting = call.excinfo.value.missing
+        report.outcome, report.longrepr = "skipped", (str(item.path), item.location[1] or 0, f"Skipped: {call.excinfo.value}")
+    elif call.excinfo is not None and call.excinfo.errisinstance(tuple(RAISES.values())):
+        report.outcome, report.longrepr = "passed", None
+    runs = state.planner.take()
+    if runs or waiting:
+        report.user_properties.append((PLAN_PROPERTY, json.dumps({"case": item.callspec.id, "runs": runs,
+                                                                   "waiting": waiting})))
+    return report
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
     if CLAIM_KEY not in item.stash:
         return report
+    if _state(item.config).planning:
+        return _plan_report(item, report, call)
     if report.when == "setup":
         item.stash[SETUP_TIME_KEY] = report.duration
         if report.passed:

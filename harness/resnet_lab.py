@@ -24,8 +24,9 @@ import torch
 from harness.cache import ModelCache, cached_record
 from harness.concurrent import parallel_map
 from harness.data import ImageData
-from harness.lr_search import CHANCE, LRSearch, RunStore
+from harness.lr_search import CHANCE, SEARCH_EVAL_TRAIN, LRSearch, RunStore
 from harness.models import resnet_cifar
+from harness.models.flops import forward_flops, training_flops
 from harness.probes.divergence import DivergedBeforeBatch, along_update, batch_lines, find_diverging_update
 from harness.train import TrainConfig, TrainResult
 from harness.verdicts import Preconditions
@@ -109,15 +110,16 @@ class ResNetLab:
                                  self.learning_acc)
 
     def trained(self, model: dict, lr: float, seed: int = 0, batch_size: int = 128, steps: int | None = None) -> TrainResult:
-        return self.store.run(model, self.train_config(lr, seed, batch_size, steps))
+        config = self.train_config(lr, seed, batch_size, steps)
+        self.store.declare([(model, config)])
+        return self.store.run(model, config)
 
     def diverging_update(self, lr: float, max_steps: int, doublings: int, points: int, seed: int = 0) -> DivergingPath | None:
         """The first update that makes the unnormalized base net diverge (§3.4, Figs. 5–6), trying
         ``lr``, then doubling it up to ``doublings`` times, each run at most ``max_steps`` steps at that
         constant LR (the first batches of training: no decay yet) from a fresh net drawn from ``seed``; with ``along_update`` at ``points`` values of t over every
         layer. None when no LR tried diverges. Made once ever (the model cache keeps the record)."""
-        config = {"kind": "diverging-update", "model": self.model("none"), "data": self.data_config, "lr": lr, "max_steps": max_steps,
-                  "doublings": doublings, "points": points, "seed": seed, "pad": self.pad, "milestones": []}
+        config = self.diverging_config(lr, max_steps, doublings, points, seed)
 
         def create() -> DivergingPath:
             for k in range(doublings + 1):
@@ -133,13 +135,26 @@ class ResNetLab:
         found = cached_record(self.cache, config, create, lambda record: DivergingPath(**record))
         return found if found.lr is not None else None
 
+    def diverging_config(self, lr: float, max_steps: int, doublings: int, points: int, seed: int = 0) -> dict:
+        """The model cache's config of :meth:`diverging_update`."""
+        return {"kind": "diverging-update", "model": self.model("none"), "data": self.data_config, "lr": lr, "max_steps": max_steps,
+                "doublings": doublings, "points": points, "seed": seed, "pad": self.pad, "milestones": []}
+
+    def lines_config(self, norm: str, lr: float, batches: Sequence[int], etas: Sequence[float], seed: int = 0) -> dict:
+        """The model cache's config of :meth:`gradient_lines`."""
+        return {"kind": "gradient-lines", "model": self.model(norm), "data": self.data_config, "lr": lr, "batches": list(batches),
+                "etas": [float(e) for e in etas], "seed": seed, "pad": self.pad, "milestones": []}
+
+    def _per_example(self, model: dict) -> float:
+        r = self.data.resolution
+        return forward_flops("resnet_cifar", model, (1, 3, r, r))
+
     def gradient_lines(self, norm: str, lr: float, batches: Sequence[int], etas: Sequence[float], seed: int = 0) -> dict[int, dict] | None:
         """``batch_lines`` (App. N, Fig. 24) of a fresh base net with ``norm`` drawn from ``seed``,
         trained at the constant ``lr`` (the first batches of training: no decay yet) up to the last of
         ``batches``; None when the run diverges before one of them. Made once ever (the model cache keeps the record)."""
         etas = [float(e) for e in etas]
-        config = {"kind": "gradient-lines", "model": self.model(norm), "data": self.data_config, "lr": lr, "batches": list(batches),
-                  "etas": etas, "seed": seed, "pad": self.pad, "milestones": []}
+        config = self.lines_config(norm, lr, batches, etas, seed)
 
         def create() -> GradientLines:
             torch.manual_seed(seed)
@@ -153,27 +168,67 @@ class ResNetLab:
         return cached_record(self.cache, config, create, lambda record: GradientLines(**record)).lines
 
     def side_by_side(self, method: str, calls: Sequence[dict]) -> list:
-        """``[getattr(self, method)(**kw) for kw in calls]``, one worker process per core on the CPU
-        (``parallel_map``: the same bits as in process), in process on a GPU."""
+        """``[getattr(self, method)(**kw) for kw in calls]`` for ``diverging_update`` or
+        ``gradient_lines``, one worker process per core on the CPU (``parallel_map``: the same bits as
+        in process), in process on a GPU. Under --plan every call's run is declared first."""
+        if method not in SIDE_BY_SIDE:
+            raise ValueError(f"side_by_side runs {', '.join(SIDE_BY_SIDE)}, not {method!r}")
+        config_of, flops_of = SIDE_BY_SIDE[method]
+        self.cache.declare([config_of(self, **kw) for kw in calls], lambda i: flops_of(self, **calls[i]))
         if torch.device(self.device).type != "cpu":
             return [getattr(self, method)(**kw) for kw in calls]
         return parallel_map(_lab_task, [(self, method, kw) for kw in calls])
+
+    def _search(self, model: dict, grid: list[float] | None = None, seed: int = 0, warm_start: bool = False):
+        """The runs :meth:`max_lr` may make and their conditional flags (``RunStore.search_runs``)."""
+        return self.store.search_runs(model, lambda lr: self.search_config(lr, seed, warm_start), grid or self.settings["grid"],
+                                      self.learning_acc)
 
     def prefetch(self, searches: Sequence[dict] = (), runs: Sequence[dict] = ()) -> None:
         """Make side by side the searches (``max_lr`` keyword arguments) and full runs (``trained``
         keyword arguments) a claim is about to ask for, each in a worker process that stores its runs
         in the model cache (``parallel_map``; on a GPU: nothing, they train when asked). Only speed:
-        the claim's own calls then load them, and every run computes alike here and in a worker."""
+        the claim's own calls then load them, and every run computes alike here and in a worker.
+        Which of them need training is read from the cache's keys (a stored search run decides as in
+        the search); under --plan they are declared instead."""
+        planned, todo = [], []
+        for kw in searches:
+            configs, conditional = self._search(**kw)
+            planned += [(kw["model"], c, SEARCH_EVAL_TRAIN, f) for c, f in zip(configs, conditional)]
+            if any(not self.store.is_stored(kw["model"], c, SEARCH_EVAL_TRAIN) for c in configs):
+                todo.append((self, "max_lr", kw))
+        for kw in runs:
+            config = self.train_config(kw["lr"], kw.get("seed", 0), kw.get("batch_size", 128), kw.get("steps"))
+            planned.append((kw["model"], config, 2000, False))
+            if not self.store.is_stored(kw["model"], config):
+                todo.append((self, "trained", kw))
+        if self.cache.planner is not None:
+            self.cache.declare([self.store.config(m, c, e) for m, c, e, _ in planned], lambda i: self.store.flops(*planned[i][:3]),
+                               lambda i: planned[i][3])
         if torch.device(self.device).type != "cpu":
             return
-        tasks = [("max_lr", kw) for kw in searches] + [("trained", kw) for kw in runs]
-        todo = [(self, kind, kw) for kind, kw in tasks if not self.store.is_stored(lambda: getattr(self, kind)(**kw))]
         if len(todo) > 1 and not self.cache.judge_only:  # judge-only: the first missing run raises, in process
             parallel_map(_lab_task, todo)
 
 
 def _lab_task(lab: ResNetLab, kind: str, kwargs: dict):
     return getattr(lab, kind)(**kwargs)
+
+
+def _diverging_flops(lab: ResNetLab, lr: float, max_steps: int, doublings: int, points: int, seed: int = 0) -> float:
+    """Upper bound: every doubling trained for ``max_steps`` steps, then the line along the update."""
+    per = lab._per_example(lab.model("none"))
+    return training_flops(per, 128, (doublings + 1) * max_steps) + per * 128 * points
+
+
+def _lines_flops(lab: ResNetLab, norm: str, lr: float, batches: Sequence[int], etas: Sequence[float], seed: int = 0) -> float:
+    per = lab._per_example(lab.model(norm))
+    return training_flops(per, 128, max(batches)) + per * 128 * len(batches) * len(etas)
+
+
+# what ResNetLab.side_by_side runs: method → (its cache config, its FLOP estimate)
+SIDE_BY_SIDE = {"diverging_update": (ResNetLab.diverging_config, _diverging_flops),
+                "gradient_lines": (ResNetLab.lines_config, _lines_flops)}
 
 
 class LabPreconditions(Preconditions):

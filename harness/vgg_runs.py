@@ -37,6 +37,7 @@ from harness.concurrent import cached_side_by_side
 from harness.data import ImageData
 from harness.lr_search import lr_grid, trains_above_chance
 from harness.models import vgg_cifar
+from harness.models.flops import forward_flops, training_flops
 from harness.norms import seed_noise
 from harness.probes.checkpoints import Checkpoint, LandscapeProbe
 from harness.probes.distribution import ActivationSampler, UnitRecord, step_changes
@@ -118,7 +119,17 @@ def train_vgg_many(calls: Sequence[dict], data: ImageData, device: torch.device 
     narrow VGG keeps one thread busy, not two. On a GPU they train here, one after another."""
     calls = [{"data": data, "device": str(device), **call} for call in calls]
     workers = None if torch.device(device).type == "cpu" else 0
-    return cached_side_by_side(train_vgg, calls, cache, lambda c: _config(**c), workers)
+    return cached_side_by_side(train_vgg, calls, cache, lambda c: _config(**c), workers, lambda c: vgg_flops(**c))
+
+
+def vgg_flops(norm: str, data: ImageData, settings: dict, seed: int = 0, device: str = "cpu", probes: bool = True,
+              lr: float | None = None, steps: int | None = None) -> float:
+    """Estimated FLOPs of a VGG run: its training steps and its evaluations (probes not counted)."""
+    steps = settings["steps"] if steps is None else steps
+    r = data.resolution
+    per = forward_flops("vgg_cifar", {"config": settings["config"], "norm": norm, "width": settings["width"]}, (1, 3, r, r))
+    evaluations = (settings["checkpoints"] + 1) if probes else 1
+    return training_flops(per, settings["batch_size"], steps, evaluations * (len(data.test_y) + settings["eval_train_samples"]))
 
 
 def _train_vgg(norm: str, data: ImageData, settings: dict, seed: int, device: torch.device, probes: bool,

@@ -7,7 +7,7 @@ import torch
 
 from harness.cache import ModelCache
 from harness.data import synthetic_cifar
-from harness.lr_search import LRSearch, RunStore, Trial, classify, lr_grid, max_lr, trains_above_chance
+from harness.lr_search import SEARCH_EVAL_TRAIN, LRSearch, RunStore, Trial, classify, lr_grid, max_lr, trains_above_chance
 from harness.models import resnet_cifar
 from harness.resnet_lab import LabPreconditions, ResNetLab, overridden
 from harness.train import TrainConfig, TrainResult
@@ -117,9 +117,13 @@ def test_prefetch_makes_runs_side_by_side_and_the_lab_then_loads_them(tmp_path, 
     expected = [here.max_lr(**kw).as_dict() for kw in searches], [here.trained(**kw) for kw in runs]
 
     lab = ResNetLab(settings, data, {"name": data.name}, ModelCache(tmp_path / "prefetched"))
-    assert not lab.store.is_stored(lambda: lab.max_lr(**searches[0]))
+
+    def searches_stored() -> list[bool]:  # read from the cache's keys: no training code runs
+        return [all(lab.store.is_stored(kw["model"], c, SEARCH_EVAL_TRAIN) for c in lab._search(**kw)[0]) for kw in searches]
+
+    assert searches_stored() == [False, False]
     lab.prefetch(searches=searches, runs=runs)  # two worker processes train and store
-    assert lab.store.trained == 0 and all(lab.store.is_stored(lambda kw=kw: lab.max_lr(**kw)) for kw in searches)
+    assert lab.store.trained == 0 and searches_stored() == [True, True]
     monkeypatch.setattr("harness.resnet_lab.parallel_map", lambda *a: pytest.fail("stored runs were made again"))
     lab.prefetch(searches=searches, runs=runs)  # all stored: nothing to do
     assert ([lab.max_lr(**kw).as_dict() for kw in searches], [lab.trained(**kw) for kw in runs]) == expected

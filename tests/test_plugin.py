@@ -531,3 +531,17 @@ def test_smoke_needs_smoke_settings_for_every_slow_claim(smoky):
     result = smoky.runpytest("claims", "--smoke")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--smoke: *smoke.yaml declare(s) no 'smoke' settings*"])
+
+
+def test_plan_records_no_verdict_and_an_error_still_fails(project):
+    result = project.runpytest("claims", "--plan", "--plan-tflops", "1")
+    result.assert_outcomes(passed=5)  # the refutations are not verdicts here (no xfail either)
+    result.stdout.fnmatch_lines(["*plan (nothing was trained)*", "plan: 0 run(s): 0 stored, 0 to make",
+                                 "plan: every selected claim case has declared all its runs"])
+    assert not (project.path / "reports" / "claims.json").exists()
+    plan = json.loads((project.path / "reports" / "plan.json").read_text(encoding="utf-8"))
+    assert (plan["rate_source"], plan["flops_per_s"], plan["runs"]) == ("--plan-tflops", 1e12, [])
+    tests = project.path / "claims" / "test_scratch.py"
+    tests.write_text(tests.read_text(encoding="utf-8").replace('verdict.measure(value=settings["value"])',
+                                                               'verdict.measure(value=settings["missing"])'), encoding="utf-8")
+    project.runpytest("claims", "--plan", "--plan-tflops", "1").assert_outcomes(passed=3, failed=2)

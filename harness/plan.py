@@ -1,0 +1,150 @@
+"""What a selection of claims needs trained, found without training: ``pytest -m slow --plan``.
+
+Under ``--plan`` the model cache gets a :class:`Planner` (``ModelCache.planner``). Every run a claim asks for is noted with
+its cache key: a stored one is loaded as usual (so a claim whose runs are all stored judges as
+always), a missing one is listed and not made, and the claim stops there
+(:class:`harness.cache.Planned`). Labs that ask for many runs at once (the VGG and DLN runs, the
+ResNet lab's LR searches and prefetch lists, the init passes) declare the whole list first
+(``ModelCache.declare``), so one planning pass lists all of them.
+An LR search lists every LR of its grid below the first one it lacks: those are *conditional*
+(App. J's search stops at the first achievable LR, which only the runs can tell), so the plan's
+cost is an upper bound and says how much of it is conditional.
+
+A claim that needs the results of missing runs before it can say which runs come next (e.g. a
+full run at the unnormalized net's best LR) is listed as *waiting*: plan again once the listed
+runs are stored and its next runs appear. On a warm cache the plan lists exactly the runs an
+execution makes, all stored (``tests/test_plan.py`` checks this on the smoke profile).
+
+Estimates (``harness.models.flops``): each run's FLOPs are its model's forward FLOPs
+(``torch.utils.flop_counter`` on one input) × 3 for a training step (forward + backward) × batch ×
+steps, plus its evaluations' forward passes; probes (landscape lines, ICS) are not counted. Time
+is FLOPs over the sustained rate measured on the current device by training a ResNet-20 for a few
+steps (``calibrate``), or over ``--plan-tflops``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from harness.report.records import atomic_write_text
+
+PLAN_VERSION = 1
+
+
+@dataclasses.dataclass
+class PlannedRun:
+    key: str
+    kind: str
+    name: str
+    stored: bool  # in the model cache already
+    conditional: bool  # made only if the runs before it in its LR search are not achievable
+    flops: float | None  # estimate; None when unknown
+    cacheable: bool = True  # False: computed in the session, never stored (init passes)
+    claims: list[str] = dataclasses.field(default_factory=list)
+
+
+class Planner:
+    """The runs a planning pass met, by cache key, and which claims asked for them."""
+
+    def __init__(self):
+        self.runs: dict[str, PlannedRun] = {}
+        self.claim: str | None = None  # the claim case being planned (set by the plugin)
+        self.noted: list[str] = []  # keys noted since the plugin last took them (one test)
+
+    def note(self, key: str, kind: str, name: str, stored: bool, flops: float | None = None,
+             conditional: bool = False, cacheable: bool = True) -> None:
+        run = self.runs.get(key)
+        if run is None:
+            run = self.runs[key] = PlannedRun(key, kind, name, stored, conditional, flops, cacheable)
+        else:  # asked for again: unconditional when any claim needs it for sure
+            run.conditional = run.conditional and conditional
+            run.stored = run.stored or stored
+        if self.claim and self.claim not in run.claims:
+            run.claims.append(self.claim)
+        self.noted.append(key)
+
+    def take(self) -> list[dict]:
+        """The runs noted since the last call, as plain records (shipped from xdist workers)."""
+        keys, self.noted = list(dict.fromkeys(self.noted)), []
+        return [dataclasses.asdict(self.runs[k]) for k in keys]
+
+
+def merge_runs(groups: Iterable[Iterable[Mapping[str, Any]]]) -> dict[str, dict]:
+    """Planned runs of several tests or workers, one per key: stored if any saw it stored,
+    conditional only if every claim that asked for it may go without it, claims united."""
+    out: dict[str, dict] = {}
+    for group in groups:
+        for run in group:
+            have = out.get(run["key"])
+            if have is None:
+                out[run["key"]] = {**run, "claims": list(run["claims"])}
+                continue
+            have["stored"] = have["stored"] or run["stored"]
+            have["conditional"] = have["conditional"] and run["conditional"]
+            have["claims"] += [c for c in run["claims"] if c not in have["claims"]]
+    return out
+
+
+# --- the plan file and its summary ----------------------------------------------------------
+
+def summarize(runs: Mapping[str, Mapping[str, Any]], waiting: Mapping[str, int], flops_per_s: float, rate_source: str,
+              device: str) -> dict:
+    """plan.json's content: every run, the claims still waiting, and the totals."""
+    todo = [r for r in runs.values() if not r["stored"]]
+    certain = [r for r in todo if not r["conditional"]]
+
+    def total(rs) -> float:
+        return sum(r["flops"] or 0.0 for r in rs)
+
+    def hours(flops: float) -> float:
+        return flops / flops_per_s / 3600
+
+    unknown = sum(1 for r in todo if r["flops"] is None)
+    return {
+        "version": PLAN_VERSION,
+        "device": device,
+        "flops_per_s": flops_per_s,
+        "rate_source": rate_source,
+        "totals": {
+            "runs": len(runs), "stored": len(runs) - len(todo), "to_make": len(todo), "conditional": len(todo) - len(certain),
+            "without_estimate": unknown,
+            "flops_to_make": total(todo), "flops_certain": total(certain),
+            "hours_to_make": hours(total(todo)), "hours_certain": hours(total(certain)),
+            "waiting_claims": len(waiting),
+        },
+        "waiting": dict(sorted(waiting.items())),
+        "runs": sorted(runs.values(), key=lambda r: (r["stored"], r["kind"], r["name"])),
+    }
+
+
+def summary_lines(plan: Mapping[str, Any]) -> list[str]:
+    t = plan["totals"]
+    rate = f"{plan['flops_per_s'] / 1e12:.3g} TFLOP/s ({plan['rate_source']})"
+    lines = [f"plan: {t['runs']} run(s): {t['stored']} stored, {t['to_make']} to make"
+             + (f" ({t['conditional']} conditional on their LR search)" if t["conditional"] else ""),
+             f"plan: {t['flops_to_make'] / 1e15:.3g} PFLOP to make, ≈ {t['hours_to_make']:.3g} h at {rate}"
+             + (f"; {t['hours_certain']:.3g} h without the conditional runs" if t["conditional"] else "")]
+    by_kind: dict[str, list[int]] = {}
+    for run in plan["runs"]:
+        counts = by_kind.setdefault(run["kind"], [0, 0])
+        counts[0 if run["stored"] else 1] += 1
+    lines.append("plan: by kind (stored / to make): " + ", ".join(f"{k} {s}/{m}" for k, (s, m) in sorted(by_kind.items())))
+    if t["without_estimate"]:
+        lines.append(f"plan: {t['without_estimate']} run(s) to make have no FLOP estimate")
+    if t["waiting_claims"]:
+        lines.append(f"plan: {t['waiting_claims']} claim case(s) wait for these runs before they can ask for the rest; "
+                     "plan again once they are stored")
+    else:
+        lines.append("plan: every selected claim case has declared all its runs")
+    return lines
+
+
+def write_plan(plan: Mapping[str, Any], path: Path | str) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(plan, indent=1, sort_keys=False) + "\n")
+    return path
