@@ -11,6 +11,8 @@ a CPU search run; see claims/bjorck2018_training.yaml).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pytest
 import torch
@@ -170,8 +172,11 @@ def _curves_figure(lab, runs: dict[str, tuple[dict, float | list[float]]]) -> st
     return figures.curves(series, xlabel="step", ylabel="accuracy", title="Learning curves (seed 0), like Fig. 1", styles=styles)
 
 
-def _none_best_lrs(lab) -> list[float]:
-    """The unnormalized base net's highest achievable LR per seed (the grid's lowest where it has none)."""
+def _none_best_lrs(lab, runs: Sequence[dict] = ()) -> list[float]:
+    """The unnormalized base net's highest achievable LR per seed (the grid's lowest where it has
+    none); ``runs``: the full runs at those LRs the claim will then make (``trained`` keyword
+    arguments without ``lr``), declared to --plan before the searches."""
+    lab.expect_after_search([{"model": lab.model("none"), "seed": s} for s in lab.settings["seeds"]], runs)
     return [lab.max_lr(lab.model("none"), seed=s).max_lr or min(lab.settings["grid"]) for s in lab.settings["seeds"]]
 
 
@@ -183,7 +188,7 @@ def _mean(values) -> float:
 def test_bn_high_lr_generalizes_better(verdict, lr_lab, lab_preconditions):
     lab = lr_lab
     _provenance(verdict, lab, lab_preconditions)
-    best = _none_best_lrs(lab)
+    best = _none_best_lrs(lab, [{"model": lab.model("none"), "seed": s} for s in lab.settings["seeds"]])
     _prefetch_finals(lab, [(lab.model("batch"), 0.1), (lab.model("none"), best)])
     bn, none = _final(lab, lab.model("batch"), 0.1), _final(lab, lab.model("none"), best)
     diff = np.asarray(bn) - np.asarray(none)  # paired by seed
@@ -397,6 +402,8 @@ def test_bn_on_top_only(verdict, lr_lab, lab_preconditions, settings):
     _provenance(verdict, lab, lab_preconditions)
     grid = _grid(lab, settings)
     nets = {"BN": lab.model("batch"), "top only": lab.model("batch", norm_where="top"), "none": lab.model("none")}
+    lab.expect_after_search([{"model": m, "grid": grid, "seed": s} for m in nets.values() for s in lab.settings["seeds"]],
+                            [{"model": m, "seed": s} for m in nets.values() for s in lab.settings["seeds"]])
     search = _searches(lab, nets, grid)
     best = {n: [s.max_lr or min(grid) for s in search[n]] for n in nets}
     _prefetch_finals(lab, [(m, best[n]) for n, m in nets.items()])
@@ -487,8 +494,10 @@ def test_parts_of_bn(verdict, lr_lab, lab_preconditions, settings):
 def test_small_batch_small_lr(verdict, lr_lab, lab_preconditions, settings):
     lab = lr_lab
     _provenance(verdict, lab, lab_preconditions)
-    k, best, seeds = settings["batch_divisor"], _none_best_lrs(lab), lab.settings["seeds"]
+    k, seeds = settings["batch_divisor"], lab.settings["seeds"]
     steps = lab.settings["train_steps"] * k  # same number of epochs
+    best = _none_best_lrs(lab, [{"model": lab.model("none"), "seed": s, **small} for s in seeds
+                                for small in ({}, {"batch_size": 128 // k, "steps": steps})])
     small_runs = [{"model": lab.model("none"), "lr": lr / k, "seed": seed, "batch_size": 128 // k, "steps": steps} for seed, lr in zip(seeds, best)]
     lab.prefetch(runs=small_runs + _final_runs(lab, [(lab.model("none"), best), (lab.model("batch"), 0.1)]))
     small = [lab.trained(**run) for run in small_runs]

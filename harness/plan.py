@@ -10,9 +10,12 @@ An LR search lists every LR of its grid below the first one it lacks: those are 
 (App. J's search stops at the first achievable LR, which only the runs can tell), so the plan's
 cost is an upper bound and says how much of it is conditional.
 
-A claim that needs the results of missing runs before it can say which runs come next (e.g. a
-full run at the unnormalized net's best LR) is listed as *waiting*: plan again once the listed
-runs are stored and its next runs appear. On a warm cache the plan lists exactly the runs an
+A full run at an LR a search will pick (the unnormalized net's best LR) costs the same whatever
+the LR, so the claims declare it before their search (``ResNetLab.expect_after_search``): it is
+listed as *pending*, priced, with a key that exists once the search ran. A claim that still needs
+results before it can say which runs come next is listed as *waiting*: plan again once the listed
+runs are stored and its next runs appear. A lab's preconditions that cannot be measured yet count
+as unknown under --plan, so the claims behind them still declare their own runs. On a warm cache the plan lists exactly the runs an
 execution makes, all stored (``tests/test_plan.py`` checks this on the smoke profile).
 
 Estimates (``harness.models.flops``): each run's FLOPs are its model's forward FLOPs
@@ -44,6 +47,7 @@ class PlannedRun:
     conditional: bool  # made only if the runs before it in its LR search are not achievable
     flops: float | None  # estimate; None when unknown
     cacheable: bool = True  # False: computed in the session, never stored (init passes)
+    pending: bool = False  # a full run whose LR its search decides: counted at its cost, its key known after the search
     claims: list[str] = dataclasses.field(default_factory=list)
 
 
@@ -56,10 +60,10 @@ class Planner:
         self.noted: list[str] = []  # keys noted since the plugin last took them (one test)
 
     def note(self, key: str, kind: str, name: str, stored: bool, flops: float | None = None,
-             conditional: bool = False, cacheable: bool = True) -> None:
+             conditional: bool = False, cacheable: bool = True, pending: bool = False) -> None:
         run = self.runs.get(key)
         if run is None:
-            run = self.runs[key] = PlannedRun(key, kind, name, stored, conditional, flops, cacheable)
+            run = self.runs[key] = PlannedRun(key, kind, name, stored, conditional, flops, cacheable, pending)
         else:  # asked for again: unconditional when any claim needs it for sure
             run.conditional = run.conditional and conditional
             run.stored = run.stored or stored
@@ -111,6 +115,7 @@ def summarize(runs: Mapping[str, Mapping[str, Any]], waiting: Mapping[str, int],
         "rate_source": rate_source,
         "totals": {
             "runs": len(runs), "stored": len(runs) - len(todo), "to_make": len(todo), "conditional": len(todo) - len(certain),
+            "pending": sum(1 for r in todo if r.get("pending")),
             "without_estimate": unknown,
             "flops_to_make": total(todo), "flops_certain": total(certain),
             "hours_to_make": hours(total(todo)), "hours_certain": hours(total(certain)),
@@ -125,7 +130,8 @@ def summary_lines(plan: Mapping[str, Any]) -> list[str]:
     t = plan["totals"]
     rate = f"{plan['flops_per_s'] / 1e12:.3g} TFLOP/s ({plan['rate_source']})"
     lines = [f"plan: {t['runs']} run(s): {t['stored']} stored, {t['to_make']} to make"
-             + (f" ({t['conditional']} conditional on their LR search)" if t["conditional"] else ""),
+             + (f" ({t['conditional']} conditional on their LR search)" if t["conditional"] else "")
+             + (f"; {t['pending']} of them full runs at an LR their search will pick" if t["pending"] else ""),
              f"plan: {t['flops_to_make'] / 1e15:.3g} PFLOP to make, ≈ {t['hours_to_make']:.3g} h at {rate}"
              + (f"; {t['hours_certain']:.3g} h without the conditional runs" if t["conditional"] else "")]
     by_kind: dict[str, list[int]] = {}
@@ -136,8 +142,8 @@ def summary_lines(plan: Mapping[str, Any]) -> list[str]:
     if t["without_estimate"]:
         lines.append(f"plan: {t['without_estimate']} run(s) to make have no FLOP estimate")
     if t["waiting_claims"]:
-        lines.append(f"plan: {t['waiting_claims']} claim case(s) wait for these runs before they can ask for the rest; "
-                     "plan again once they are stored")
+        lines.append(f"plan: {t['waiting_claims']} claim case(s) stop at runs not yet made; once these are made, plan "
+                     "again: a claim that picks further runs from results (its doublings, its next stage) lists them then")
     else:
         lines.append("plan: every selected claim case has declared all its runs")
     return lines

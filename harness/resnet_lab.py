@@ -16,6 +16,7 @@ claim asks first.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Sequence
 
 import numpy as np
@@ -184,6 +185,23 @@ class ResNetLab:
         return self.store.search_runs(model, lambda lr: self.search_config(lr, seed, warm_start), grid or self.settings["grid"],
                                       self.learning_acc)
 
+    def expect_after_search(self, searches: Sequence[dict], runs: Sequence[dict]) -> None:
+        """Under --plan, while any of ``searches`` (``max_lr`` keyword arguments) lacks runs: list the
+        full ``runs`` (``trained`` keyword arguments without ``lr``) whose LR those searches will
+        pick, priced at their cost (the same at any LR), as pending. Otherwise nothing: once the
+        searches are stored the claim asks for the real runs."""
+        if self.cache.planner is None:
+            return
+        if all(self.store.is_stored(kw["model"], c, SEARCH_EVAL_TRAIN) for kw in searches for c in self._search(**kw)[0]):
+            return
+        for kw in runs:
+            config = self.train_config(1.0, kw.get("seed", 0), kw.get("batch_size", 128), kw.get("steps"))
+            what = {"model": kw["model"], "seed": config.seed, "batch_size": config.batch_size, "steps": config.steps}
+            self.cache.planner.note("after-search:" + json.dumps(what, sort_keys=True), "run-record",
+                                    f"run-record({', '.join(f'{k}={v}' for k, v in kw['model'].items())}, seed={config.seed}, "
+                                    f"batch={config.batch_size}, steps={config.steps}, LR picked by its search)",
+                                    stored=False, flops=self.store.flops(kw["model"], config), pending=True)
+
     def prefetch(self, searches: Sequence[dict] = (), runs: Sequence[dict] = ()) -> None:
         """Make side by side the searches (``max_lr`` keyword arguments) and full runs (``trained``
         keyword arguments) a claim is about to ask for, each in a worker process that stores its runs
@@ -242,6 +260,13 @@ class LabPreconditions(Preconditions):
     A claim declares the ones it depends on (YAML ``requires``); ``check`` records them in its
     verdict, which is then inconclusive when one fails.
     """
+
+    NAMES = ("bn_learns", "none_learns", "none_fails_top")
+
+    @classmethod
+    def unknown(cls, why: str) -> LabPreconditions:
+        """Every precondition unmet, for ``why`` (they cannot be measured yet)."""
+        return cls(dict.fromkeys(cls.NAMES, False), dict.fromkeys(cls.NAMES, f"not known: {why}"))
 
     @classmethod
     def measure(cls, lab: ResNetLab) -> LabPreconditions:
