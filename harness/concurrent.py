@@ -19,10 +19,22 @@ on one GPU time-slice it unless NVIDIA MPS runs (``nvidia-cuda-mps-control -d``)
 kernels overlap. (``run_all`` is what the throughput benchmark measures; it starts its pool per
 call.)
 
-The claims' own runs go through :func:`parallel_map`, a pool of one process per core kept for the
-session (spawned once: a fresh process spends seconds importing torch), whose workers compute as
-the pytest process does (``configure_threads``). :func:`cached_side_by_side` builds on it for
-records made through the model cache: the DLN and VGG runs, and ``ResNetLab.prefetch``.
+The claims' own runs go through :func:`parallel_map`, which hands them to the session's
+*executor* (``--executor``, env ``BNCLAIMS_EXECUTOR``):
+
+- ``pool`` (default): a pool of one process per core kept for the session (spawned once: a fresh
+  process spends seconds importing torch); on a GPU the labs run one after another in process,
+  or ``--runs-per-gpu K`` processes side by side on each GPU;
+- ``local``: every run in the pytest process, one after another;
+- ``ray``: Ray tasks (``num_cpus=1``, ``num_gpus=1/K`` on a GPU) on the cluster at ``RAY_ADDRESS``
+  or a local Ray instance started for the session; a task whose worker dies is retried
+  (``RAY_RETRIES`` times), an exception in a run raises here naming it.
+
+Every executor's workers compute as the pytest process does (``configure_threads``: the same
+torch threads, denormals flushed, full float32), so the records are the same bits whichever ran
+them (``tests/test_executors.py``). :func:`cached_side_by_side` builds on it for records made
+through the model cache: the DLN and VGG runs, and ``ResNetLab.prefetch``; the workers store the
+records in the model cache (a shared folder for a cluster), and the claims then load them.
 """
 
 from __future__ import annotations
@@ -30,6 +42,7 @@ from __future__ import annotations
 import atexit
 import dataclasses
 import importlib
+import os
 import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -46,6 +59,10 @@ from harness.device import configure_threads, cpu_share
 from harness.train import TrainConfig, TrainResult, train
 
 T = TypeVar("T")
+EXECUTORS = ("local", "pool", "ray")
+EXECUTOR_ENV = "BNCLAIMS_EXECUTOR"
+RUNS_PER_GPU_ENV = "BNCLAIMS_RUNS_PER_GPU"
+RAY_RETRIES = 2  # a Ray task whose worker process dies (killed, out of memory) is run again this often
 _BUILDER = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 
 
@@ -133,19 +150,54 @@ def _shut_pools() -> None:
     _pools.clear()
 
 
+def executor() -> str:
+    """The session's executor (``BNCLAIMS_EXECUTOR``, set from ``--executor``; default ``pool``)."""
+    value = os.environ.get(EXECUTOR_ENV, "pool")
+    if value not in EXECUTORS:
+        raise ValueError(f"{EXECUTOR_ENV}={value!r}: the executor is one of {', '.join(EXECUTORS)}")
+    return value
+
+
+def runs_per_gpu() -> int:
+    """Runs side by side on one GPU (``BNCLAIMS_RUNS_PER_GPU``, set from ``--runs-per-gpu``; default 1)."""
+    raw = os.environ.get(RUNS_PER_GPU_ENV, "1")
+    if not (raw.isascii() and raw.isdigit() and int(raw) >= 1):
+        raise ValueError(f"{RUNS_PER_GPU_ENV}={raw!r}: expected a whole number ≥ 1")
+    return int(raw)
+
+
+def offloads(device: torch.device | str) -> bool:
+    """Whether a lab's independent runs on ``device`` go to other processes (or Ray tasks)
+    instead of one after another in this process."""
+    kind = executor()
+    return kind == "ray" or (kind == "pool" and (torch.device(device).type == "cpu" or runs_per_gpu() > 1))
+
+
+def side_by_side_workers(device: torch.device | str) -> int | None:
+    """``parallel_map``'s ``workers`` for runs on ``device``: one per core on the CPU (None), on a
+    GPU ``runs_per_gpu()`` (1: in process); 0 with the ``local`` executor."""
+    if not offloads(device):
+        return 0
+    return None if torch.device(device).type == "cpu" else runs_per_gpu()
+
+
 def parallel_map(fn: Callable[..., Any], calls: Sequence[Sequence[Any]], workers: int | None = None) -> list[Any]:
     """``[fn(*args) for args in calls]``, computed side by side on ``workers`` spawned processes
-    (default: this process's share of the cores, ``cpu_share()``), results in order.
+    (default: this process's share of the cores, ``cpu_share()``), results in order; with the
+    ``ray`` executor as Ray tasks, with ``local`` in this process.
 
     The workers compute as this process does (``configure_threads``: BNCLAIMS_THREADS torch
     threads, default 1), so a call gives the same bits in a worker and in process (``workers`` ≤ 1,
     or a single call). For independent CPU runs of small nets, which two processes get through
     faster than two threads (a DLN run: 2×). ``fn`` and its arguments must pickle (``fn`` a
     module-level function). A call that raises raises here."""
-    workers = cpu_share() if workers is None else workers
+    kind = executor()
+    workers = 0 if kind == "local" else cpu_share() if workers is None else workers
     if not isinstance(workers, int) or workers < 0:
         raise ValueError(f"workers must be an integer ≥ 0, got {workers!r}")
     calls = [tuple(args) for args in calls]
+    if kind == "ray" and calls:
+        return _ray_map(fn, calls)
     if workers <= 1 or len(calls) <= 1:
         return [fn(*args) for args in calls]
     pool = _pool(workers)
@@ -154,6 +206,35 @@ def parallel_map(fn: Callable[..., Any], calls: Sequence[Sequence[Any]], workers
     except BrokenProcessPool:
         _pools.pop(workers, None)  # a worker died (killed, out of memory): the next call starts afresh
         raise
+
+
+_RAY: dict = {}
+
+
+def _ray_task(fn: Callable[..., Any], args: tuple) -> Any:
+    _init_compute_worker()  # idempotent: a Ray worker process runs many tasks
+    return fn(*args)
+
+
+def _ray_map(fn: Callable[..., Any], calls: list[tuple]) -> list[Any]:
+    """The calls as Ray tasks on the cluster at ``RAY_ADDRESS``, else on a local Ray instance
+    started once for this process (``cpu_share()`` CPUs). Workers get the suite's ``BNCLAIMS_*``
+    and thread settings; the project must be installed where they run (``pip install -e .``)."""
+    try:
+        import ray
+    except ImportError:
+        raise RuntimeError("--executor ray needs Ray, an optional extra: pip install -e '.[ray]'") from None
+    if "task" not in _RAY:
+        if not ray.is_initialized():
+            env = {k: v for k, v in os.environ.items()
+                   if k.startswith("BNCLAIMS_") or k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+            address = os.environ.get("RAY_ADDRESS") or None
+            ray.init(address=address, num_cpus=None if address else cpu_share(), include_dashboard=False,
+                     log_to_driver=False, runtime_env={"env_vars": env})
+            atexit.register(ray.shutdown)
+        gpus = 1 / runs_per_gpu() if torch.cuda.is_available() else 0
+        _RAY["task"] = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=RAY_RETRIES)(_ray_task)
+    return ray.get([_RAY["task"].remote(fn, args) for args in calls])
 
 
 def _call(fn: Callable[..., Any], kwargs: dict) -> Any:

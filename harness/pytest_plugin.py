@@ -37,6 +37,7 @@ import pytest
 
 from harness import checks
 from harness.cache import CACHE_ENV, Planned, default_cache_dir
+from harness.concurrent import EXECUTORS
 from harness.data import CIFAR10_ENV, cifar10_root
 from harness.plan import Planner
 from harness.registry import ID_PATTERN, PROFILES, SEED_STRIDE, SMOKE_TIER, SMOKED, Registry, RegistryError
@@ -254,6 +255,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="start claims.json afresh instead of merging this run's records into it",
     )
     group.addoption(
+        "--executor", default=None, choices=EXECUTORS,
+        help="where side-by-side runs train: pool (default: one process per core; on a GPU in process or "
+             "--runs-per-gpu), local (in this process, one after another), ray (Ray tasks on RAY_ADDRESS or a "
+             "local Ray instance; pip install -e '.[ray]'); env BNCLAIMS_EXECUTOR. The records are the same bits",
+    )
+    group.addoption(
+        "--runs-per-gpu", default=None,
+        help="runs trained side by side on one GPU by the pool or Ray executor (default 1; env BNCLAIMS_RUNS_PER_GPU)",
+    )
+    group.addoption(
         "--plan", action="store_true", default=False,
         help="train nothing: list every run the selected claims need (stored or to make), with FLOP and time "
              "estimates, in reports/plan.json and a summary; claims whose runs are all stored are judged as usual",
@@ -274,6 +285,32 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def _export(config: pytest.Config, name: str, value: str) -> None:
+    """Set ``name`` for this process and the suite's worker processes (xdist, pool, Ray), restored at the end."""
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    config.add_cleanup(lambda: os.environ.pop(name) if previous is None else os.environ.__setitem__(name, previous))
+
+
+def configure_executor(config: pytest.Config) -> None:
+    """--executor / --runs-per-gpu (else their environment variables), checked and exported."""
+    from harness.concurrent import EXECUTOR_ENV, RUNS_PER_GPU_ENV, executor, runs_per_gpu
+
+    for option, env in (("executor", EXECUTOR_ENV), ("runs_per_gpu", RUNS_PER_GPU_ENV)):
+        if config.getoption(option) is not None:
+            _export(config, env, str(config.getoption(option)))
+    try:
+        runs_per_gpu()
+        kind = executor()
+    except ValueError as err:
+        raise pytest.UsageError(str(err).replace(RUNS_PER_GPU_ENV, "--runs-per-gpu / " + RUNS_PER_GPU_ENV)) from None
+    if kind == "ray":
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            raise pytest.UsageError("--executor ray needs Ray, an optional extra: pip install -e '.[ray]'")
+
+
 def seed_offset(config: pytest.Config) -> int:
     """--seed-offset, else BNCLAIMS_SEED_OFFSET, else 0; exported to the environment so the
     suite's worker processes (xdist, the session pool) shift their seeds alike."""
@@ -285,10 +322,7 @@ def seed_offset(config: pytest.Config) -> int:
         value = -1
     if value < 0:
         raise pytest.UsageError(f"{where}: expected a whole number ≥ 0, got {raw!r}")
-    previous = os.environ.get(SEED_OFFSET_ENV)
-    os.environ[SEED_OFFSET_ENV] = str(value)
-    config.add_cleanup(lambda: os.environ.pop(SEED_OFFSET_ENV) if previous is None
-                       else os.environ.__setitem__(SEED_OFFSET_ENV, previous))
+    _export(config, SEED_OFFSET_ENV, str(value))
     return value
 
 
@@ -352,6 +386,7 @@ def pytest_configure(config: pytest.Config) -> None:
             checks.claims_dir(claims_dir, "--claims-dir")
     except checks.ConfigError as err:
         raise pytest.UsageError(str(err)) from None
+    configure_executor(config)
     if not hasattr(config, "workerinput"):  # the controller checks once; workers inherit a checked setup
         _check_configuration(config)
         _terminate_like_ctrl_c(config)

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from harness.cache import ModelCache, cached_record
-from harness.concurrent import parallel_map
+from harness.concurrent import offloads, parallel_map, side_by_side_workers
 from harness.data import ImageData
 from harness.lr_search import CHANCE, SEARCH_EVAL_TRAIN, LRSearch, RunStore
 from harness.models import resnet_cifar
@@ -170,15 +170,16 @@ class ResNetLab:
 
     def side_by_side(self, method: str, calls: Sequence[dict]) -> list:
         """``[getattr(self, method)(**kw) for kw in calls]`` for ``diverging_update`` or
-        ``gradient_lines``, one worker process per core on the CPU (``parallel_map``: the same bits as
-        in process), in process on a GPU. Under --plan every call's run is declared first."""
+        ``gradient_lines``, side by side on the session's executor (``parallel_map``: the same bits
+        as in process; on a GPU in process unless ``--runs-per-gpu`` or Ray). Under --plan every
+        call's run is declared first."""
         if method not in SIDE_BY_SIDE:
             raise ValueError(f"side_by_side runs {', '.join(SIDE_BY_SIDE)}, not {method!r}")
         config_of, flops_of = SIDE_BY_SIDE[method]
         self.cache.declare([config_of(self, **kw) for kw in calls], lambda i: flops_of(self, **calls[i]))
-        if torch.device(self.device).type != "cpu":
+        if not offloads(self.device):
             return [getattr(self, method)(**kw) for kw in calls]
-        return parallel_map(_lab_task, [(self, method, kw) for kw in calls])
+        return parallel_map(_lab_task, [(self, method, kw) for kw in calls], side_by_side_workers(self.device))
 
     def _search(self, model: dict, grid: list[float] | None = None, seed: int = 0, warm_start: bool = False):
         """The runs :meth:`max_lr` may make and their conditional flags (``RunStore.search_runs``)."""
@@ -204,8 +205,9 @@ class ResNetLab:
 
     def prefetch(self, searches: Sequence[dict] = (), runs: Sequence[dict] = ()) -> None:
         """Make side by side the searches (``max_lr`` keyword arguments) and full runs (``trained``
-        keyword arguments) a claim is about to ask for, each in a worker process that stores its runs
-        in the model cache (``parallel_map``; on a GPU: nothing, they train when asked). Only speed:
+        keyword arguments) a claim is about to ask for, each in a worker process (or Ray task) that
+        stores its runs in the model cache (``parallel_map``; on a GPU with the default executor:
+        nothing, they train when asked). Only speed:
         the claim's own calls then load them, and every run computes alike here and in a worker.
         Which of them need training is read from the cache's keys (a stored search run decides as in
         the search); under --plan they are declared instead."""
@@ -223,10 +225,10 @@ class ResNetLab:
         if self.cache.planner is not None:
             self.cache.declare([self.store.config(m, c, e) for m, c, e, _ in planned], lambda i: self.store.flops(*planned[i][:3]),
                                lambda i: planned[i][3])
-        if torch.device(self.device).type != "cpu":
+        if not offloads(self.device):
             return
         if len(todo) > 1 and not self.cache.judge_only:  # judge-only: the first missing run raises, in process
-            parallel_map(_lab_task, todo)
+            parallel_map(_lab_task, todo, side_by_side_workers(self.device))
 
 
 def _lab_task(lab: ResNetLab, kind: str, kwargs: dict):

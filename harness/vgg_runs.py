@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.cache import ModelCache, cached_record, data_fingerprint
-from harness.concurrent import cached_side_by_side
+from harness.concurrent import cached_side_by_side, side_by_side_workers
 from harness.data import ImageData
 from harness.lr_search import lr_grid, trains_above_chance
 from harness.models import vgg_cifar
@@ -116,10 +116,10 @@ def train_vgg_many(calls: Sequence[dict], data: ImageData, device: torch.device 
                    cache: ModelCache | None = None) -> list[VGGRun]:
     """``[train_vgg(**call, data=data, device=device, cache=cache) for call in calls]``. On the CPU the
     runs the cache lacks train side by side, one process per core (``cached_side_by_side``): a
-    narrow VGG keeps one thread busy, not two. On a GPU they train here, one after another."""
+    narrow VGG keeps one thread busy, not two. On a GPU they train here, one after another, unless
+    ``--runs-per-gpu`` or the Ray executor puts them side by side."""
     calls = [{"data": data, "device": str(device), **call} for call in calls]
-    workers = None if torch.device(device).type == "cpu" else 0
-    return cached_side_by_side(train_vgg, calls, cache, lambda c: _config(**c), workers, lambda c: vgg_flops(**c))
+    return cached_side_by_side(train_vgg, calls, cache, lambda c: _config(**c), side_by_side_workers(device), lambda c: vgg_flops(**c))
 
 
 def vgg_flops(norm: str, data: ImageData, settings: dict, seed: int = 0, device: str = "cpu", probes: bool = True,
