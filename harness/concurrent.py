@@ -211,9 +211,9 @@ def parallel_map(fn: Callable[..., Any], calls: Sequence[Sequence[Any]], workers
 _RAY: dict = {}
 
 
-def _ray_task(fn: Callable[..., Any], args: tuple) -> Any:
+def _ray_task(fn: Callable[..., Any], calls: list[tuple], index: int) -> Any:
     _init_compute_worker()  # idempotent: a Ray worker process runs many tasks
-    return fn(*args)
+    return fn(*calls[index])
 
 
 def _ray_map(fn: Callable[..., Any], calls: list[tuple]) -> list[Any]:
@@ -234,7 +234,10 @@ def _ray_map(fn: Callable[..., Any], calls: list[tuple]) -> list[Any]:
             atexit.register(ray.shutdown)
         gpus = 1 / runs_per_gpu() if torch.cuda.is_available() else 0
         _RAY["task"] = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=RAY_RETRIES)(_ray_task)
-    return ray.get([_RAY["task"].remote(fn, args) for args in calls])
+    # the calls go to the object store once: what they share (a lab, its images) is stored once,
+    # not once per task (pickle keeps one copy of an object referenced many times)
+    shared = ray.put(calls)
+    return ray.get([_RAY["task"].remote(fn, shared, i) for i in range(len(calls))])
 
 
 def _call(fn: Callable[..., Any], kwargs: dict) -> Any:
