@@ -21,3 +21,12 @@ pytest_plugins = [
     "harness.pytest_plugin", "fixtures.common", "fixtures.rmt", "fixtures.dln", "fixtures.init", "fixtures.training",
     "fixtures.vgg",
 ]
+
+
+def pytest_addoption(parser):
+    """The throughput benchmarks' sizes (tests/benchmarks): ``--bench depth=110 --bench levers=tf32,all``."""
+    parser.getgroup("bnclaims", "claims suite").addoption(
+        "--bench", action="append", default=[], metavar="KEY=VALUE",
+        help="a throughput benchmark setting (pytest tests/benchmarks -m benchmark), repeatable: device, depth, width, "
+             "resolution, batch, steps, rounds, warmup_rounds, loader_workers, n_train, levers, small_depth, small_width, "
+             "small_resolution, small_steps, lrs, seeds, concurrency (defaults per device: docs/performance.md)")

@@ -14,7 +14,7 @@
 
 Each test puts its numbers in ``benchmark.extra_info`` (images/s, ratio to ``plain``; wall time,
 speed-up over sequential) and into ``reports/throughput.json`` (``BNCLAIMS_REPORT_DIR``), rewritten
-after every test. Sizes come from environment variables (defaults: CPU ≤ about a minute; CUDA
+after every test. Sizes are ``--bench KEY=VALUE`` options (defaults: CPU ≤ about a minute; CUDA
 ResNet-110 at 32 px, batch 128), see ``Settings``. Run without ``-n``: pytest-benchmark switches
 itself off under xdist; the same protocol is then timed by hand, and ``timed_by`` in the table
 says so.
@@ -40,16 +40,8 @@ from harness.concurrent import Run, run_all
 from harness.data import synthetic_cifar
 from harness.device import describe, select_device
 from harness.models import resnet_cifar
+from harness.pytest_plugin import report_dir
 from harness.train import TrainConfig, train
-
-ENV = "BNCLAIMS_BENCH_"
-
-
-def _env(name: str, cpu, cuda, device: torch.device):
-    default = cuda if device.type == "cuda" else cpu
-    value = os.environ.get(ENV + name)
-    return default if value is None else type(default)(value)
-
 
 def parse_levers(spec: str) -> dict[str, Accel]:
     """"tf32,compile=reduce-overhead,channels_last+autocast_bf16,all" → {name: Accel}."""
@@ -62,7 +54,7 @@ def parse_levers(spec: str) -> dict[str, Accel]:
         for part in item.split("+"):
             name, _, mode = part.partition("=")
             if name not in LEVERS or (mode and name != "compile"):
-                raise ValueError(f"{ENV}LEVERS: unknown lever {part!r} (levers: {', '.join(LEVERS)}, compile=MODE, all)")
+                raise ValueError(f"--bench levers=: unknown lever {part!r} (levers: {', '.join(LEVERS)}, compile=MODE, all)")
             kwargs[name] = mode or True
         out[item] = Accel(**kwargs)
     return out
@@ -91,45 +83,76 @@ class Settings:
     concurrency: str
 
     @classmethod
-    def from_env(cls) -> Settings:
-        device = select_device(os.environ.get(ENV + "DEVICE", "auto"))
-        cpu_workers = min(8, max(1, (os.cpu_count() or 2) - 1))
-        return cls(
-            device=device,
-            depth=_env("DEPTH", 20, 110, device),
-            width=_env("WIDTH", 16, 16, device),
-            resolution=_env("RESOLUTION", 16, 32, device),
-            batch=_env("BATCH", 32, 128, device),
-            steps=_env("STEPS", 8, 50, device),
-            rounds=_env("ROUNDS", 3, 5, device),
-            warmup_rounds=_env("WARMUP", 1, 1, device),
-            loader_workers=_env("LOADER_WORKERS", 0, cpu_workers, device),
-            n_train=_env("N_TRAIN", 1024, 10_000, device),
-            levers=_env("LEVERS", "channels_last", "cudnn_benchmark,channels_last,tf32,autocast_bf16,compile,all", device),
-            small_depth=_env("SMALL_DEPTH", 8, 20, device),
-            small_width=_env("SMALL_WIDTH", 8, 16, device),
-            small_resolution=_env("SMALL_RESOLUTION", 8, 32, device),
-            small_steps=_env("SMALL_STEPS", 200, 200, device),
-            lrs=_env("LRS", 2, 4, device),
-            seeds=_env("SEEDS", 2, 2, device),
-            concurrency=_env("CONCURRENCY", "2", "2,4,8", device),
-        )
+    def from_options(cls, pairs: list[str]) -> Settings:
+        """The sizes for ``--bench KEY=VALUE`` options over the defaults of the device (``device=``:
+        auto, cpu or cuda[:N]); an unknown key or a value of the wrong type is a ``ValueError``."""
+        given = {}
+        for pair in pairs:
+            key, sep, value = pair.partition("=")
+            if not sep or key not in DEFAULTS:
+                raise ValueError(f"--bench {pair!r}: expected KEY=VALUE with KEY one of {', '.join(DEFAULTS)}")
+            given[key] = value
+        device = select_device(given.pop("device", "auto"))
+        values = {}
+        for key, (cpu, cuda) in DEFAULTS.items():
+            if key == "device":
+                continue
+            default = cuda if device.type == "cuda" else cpu
+            try:
+                values[key] = default if key not in given else type(default)(given[key])
+            except ValueError:
+                raise ValueError(f"--bench {key}={given[key]!r}: expected {type(default).__name__}") from None
+        return cls(device=device, **values)
 
     def as_dict(self) -> dict:
         return {k: str(v) if isinstance(v, torch.device) else v for k, v in dataclasses.asdict(self).items()}
 
 
-SETTINGS = Settings.from_env()
-LEVER_SET = parse_levers(SETTINGS.levers)
-WORKER_COUNTS = [0] + [int(n) for n in SETTINGS.concurrency.split(",") if n.strip()]
+_CPU_WORKERS = min(8, max(1, (os.cpu_count() or 2) - 1))
+DEFAULTS = {  # key: (CPU default, CUDA default)
+    "device": ("auto", "auto"),
+    "depth": (20, 110), "width": (16, 16), "resolution": (16, 32), "batch": (32, 128),
+    "steps": (8, 50), "rounds": (3, 5), "warmup_rounds": (1, 1), "loader_workers": (0, _CPU_WORKERS),
+    "n_train": (1024, 10_000),
+    "levers": ("channels_last", "cudnn_benchmark,channels_last,tf32,autocast_bf16,compile,all"),
+    "small_depth": (8, 20), "small_width": (8, 16), "small_resolution": (8, 32), "small_steps": (200, 200),
+    "lrs": (2, 4), "seeds": (2, 2), "concurrency": ("2", "2,4,8"),
+}
+
+
+def bench_settings(config: pytest.Config) -> Settings:
+    """This session's sizes (``--bench``), parsed once; a bad option stops the run in one line."""
+    if not hasattr(config, "_bnclaims_bench"):
+        try:
+            settings = Settings.from_options(config.getoption("bench"))
+            parse_levers(settings.levers)
+        except ValueError as err:
+            raise pytest.UsageError(str(err)) from None
+        config._bnclaims_bench = settings
+    return config._bnclaims_bench
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    s = bench_settings(metafunc.config)
+    if "variant" in metafunc.fixturenames:
+        variants = ["plain", "project"] + [f"project+{name}" for name in parse_levers(s.levers)]
+        metafunc.parametrize("variant", variants)
+    if "workers" in metafunc.fixturenames:
+        counts = [0] + [int(n) for n in s.concurrency.split(",") if n.strip()]
+        metafunc.parametrize("workers", counts, ids=[f"workers={n}" for n in counts])
+
+
+@pytest.fixture(scope="module")
+def bench(request) -> Settings:
+    return bench_settings(request.config)
 
 
 class Table(dict):
     """The JSON table of this run (reports/throughput.json), rewritten after every test."""
 
-    def __init__(self, path: Path):
-        super().__init__(device=describe(SETTINGS.device), torch=torch.__version__, python=platform.python_version(),
-                         threads=torch.get_num_threads(), settings=SETTINGS.as_dict(), throughput={}, concurrency={})
+    def __init__(self, path: Path, s: Settings):
+        super().__init__(device=describe(s.device), torch=torch.__version__, python=platform.python_version(),
+                         threads=torch.get_num_threads(), settings=s.as_dict(), throughput={}, concurrency={})
         self.path = path
 
     def write(self) -> None:
@@ -138,14 +161,13 @@ class Table(dict):
 
 
 @pytest.fixture(scope="module")
-def table(request) -> Table:
-    report_dir = Path(os.environ.get("BNCLAIMS_REPORT_DIR") or Path(request.config.rootpath) / "reports")
-    return Table(report_dir / "throughput.json")
+def table(request, bench) -> Table:
+    return Table(report_dir(request.config) / "throughput.json", bench)
 
 
 @pytest.fixture(scope="module")
-def images():
-    return synthetic_cifar(SETTINGS.n_train, 1, resolution=SETTINGS.resolution, seed=0)
+def images(bench):
+    return synthetic_cifar(bench.n_train, 1, resolution=bench.resolution, seed=0)
 
 
 def seconds_per_round(benchmark, target, rounds: int, warmup_rounds: int) -> tuple[float, str]:
@@ -166,9 +188,9 @@ def seconds_per_round(benchmark, target, rounds: int, warmup_rounds: int) -> tup
     return statistics.median(times), "by hand (pytest-benchmark disabled: run without -n)"
 
 
-def sync():
-    if SETTINGS.device.type == "cuda":
-        torch.cuda.synchronize(SETTINGS.device)
+def sync(s: Settings):
+    if s.device.type == "cuda":
+        torch.cuda.synchronize(s.device)
 
 
 class PILImages(torch.utils.data.Dataset):
@@ -188,99 +210,96 @@ class PILImages(torch.utils.data.Dataset):
         return self.transform(Image.fromarray(self.data[i])), self.targets[i]
 
 
-def plain_loop(images):
+def plain_loop(images, s: Settings):
     """The conventional eager loop: DataLoader + torchvision transforms, SGD as TrainConfig's."""
     from torchvision import transforms as T
 
-    transform = T.Compose([T.RandomCrop(SETTINGS.resolution, padding=4), T.RandomHorizontalFlip(), T.ToTensor(),
+    transform = T.Compose([T.RandomCrop(s.resolution, padding=4), T.RandomHorizontalFlip(), T.ToTensor(),
                            T.Normalize(images.mean, images.std)])
-    cuda = SETTINGS.device.type == "cuda"
+    cuda = s.device.type == "cuda"
     loader = torch.utils.data.DataLoader(
-        PILImages(images.train_x, images.train_y, transform), batch_size=SETTINGS.batch, shuffle=True, drop_last=True,
-        num_workers=SETTINGS.loader_workers, pin_memory=cuda, persistent_workers=SETTINGS.loader_workers > 0)
+        PILImages(images.train_x, images.train_y, transform), batch_size=s.batch, shuffle=True, drop_last=True,
+        num_workers=s.loader_workers, pin_memory=cuda, persistent_workers=s.loader_workers > 0)
     torch.manual_seed(0)
-    model = resnet_cifar(SETTINGS.depth, "batch", SETTINGS.width).to(SETTINGS.device).train()
-    cfg = TrainConfig(lr=0.05, steps=SETTINGS.steps)
+    model = resnet_cifar(s.depth, "batch", s.width).to(s.device).train()
+    cfg = TrainConfig(lr=0.05, steps=s.steps)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     batches = iter(loader)
 
     def run_steps():
         nonlocal batches
-        for _ in range(SETTINGS.steps):
+        for _ in range(s.steps):
             try:
                 x, y = next(batches)
             except StopIteration:
                 batches = iter(loader)
                 x, y = next(batches)
-            x, y = x.to(SETTINGS.device, non_blocking=True), y.to(SETTINGS.device, non_blocking=True)
+            x, y = x.to(s.device, non_blocking=True), y.to(s.device, non_blocking=True)
             loss = F.cross_entropy(model(x), y)
             loss.item()  # what the project loop does each step (divergence check); tutorials log it too
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-        sync()
+        sync(s)
 
     return run_steps
 
 
-def project_loop(images, accel: Accel | None):
+def project_loop(images, accel: Accel | None, s: Settings):
     torch.manual_seed(0)
-    model = resnet_cifar(SETTINGS.depth, "batch", SETTINGS.width)
-    data = images.to(SETTINGS.device)
+    model = resnet_cifar(s.depth, "batch", s.width)
+    data = images.to(s.device)
     rounds = iter(range(10**9))
 
     def run_steps():
-        cfg = TrainConfig(lr=0.05, steps=SETTINGS.steps, batch_size=SETTINGS.batch, seed=next(rounds))
-        result = train(model, data, cfg, SETTINGS.device, eval_train_samples=1, accel=accel)
-        assert result.steps_done == SETTINGS.steps and not result.diverged
-        sync()
+        cfg = TrainConfig(lr=0.05, steps=s.steps, batch_size=s.batch, seed=next(rounds))
+        result = train(model, data, cfg, s.device, eval_train_samples=1, accel=accel)
+        assert result.steps_done == s.steps and not result.diverged
+        sync(s)
 
     return run_steps
 
 
-VARIANTS = ["plain", "project"] + [f"project+{name}" for name in LEVER_SET]
-
-
 @pytest.mark.benchmark(group="training-throughput")
-@pytest.mark.parametrize("variant", VARIANTS)
-def test_training_throughput(benchmark, table, images, variant):
+def test_training_throughput(benchmark, table, images, variant, bench):
+    s = bench
     if variant == "plain":
-        target = plain_loop(images)
+        target = plain_loop(images, s)
     else:
-        target = project_loop(images, LEVER_SET[variant.removeprefix("project+")] if "+" in variant else None)
-    seconds, timer = seconds_per_round(benchmark, target, SETTINGS.rounds, SETTINGS.warmup_rounds)
-    ips = SETTINGS.steps * SETTINGS.batch / seconds
+        target = project_loop(images, parse_levers(s.levers)[variant.removeprefix("project+")] if "+" in variant else None, s)
+    seconds, timer = seconds_per_round(benchmark, target, s.rounds, s.warmup_rounds)
+    ips = s.steps * s.batch / seconds
     plain = table["throughput"].get("plain", {}).get("images_per_s")
     row = {"images_per_s": ips, "seconds_per_round": seconds, "ratio_to_plain": ips / plain if plain else None,
            "timed_by": timer}
     table["throughput"][variant] = row
-    benchmark.extra_info.update(row, model=f"ResNet-{SETTINGS.depth} width {SETTINGS.width}",
-                                resolution=SETTINGS.resolution, batch=SETTINGS.batch, steps_per_round=SETTINGS.steps)
+    benchmark.extra_info.update(row, model=f"ResNet-{s.depth} width {s.width}",
+                                resolution=s.resolution, batch=s.batch, steps_per_round=s.steps)
     table.write()
     assert ips > 0
 
 
-def small_runs() -> list[Run]:
-    lrs = np.geomspace(0.1, 0.001, SETTINGS.lrs).tolist() if SETTINGS.lrs > 1 else [0.1]
-    model = {"depth": SETTINGS.small_depth, "norm": "batch", "width": SETTINGS.small_width}
-    return [Run(model, TrainConfig(lr=lr, steps=SETTINGS.small_steps, batch_size=128, seed=seed))
-            for lr in lrs for seed in range(SETTINGS.seeds)]
+def small_runs(s: Settings) -> list[Run]:
+    lrs = np.geomspace(0.1, 0.001, s.lrs).tolist() if s.lrs > 1 else [0.1]
+    model = {"depth": s.small_depth, "norm": "batch", "width": s.small_width}
+    return [Run(model, TrainConfig(lr=lr, steps=s.small_steps, batch_size=128, seed=seed))
+            for lr in lrs for seed in range(s.seeds)]
 
 
 @pytest.fixture(scope="module")
-def small_data():
-    return synthetic_cifar(2048, 512, resolution=SETTINGS.small_resolution, seed=0)
+def small_data(bench):
+    return synthetic_cifar(2048, 512, resolution=bench.small_resolution, seed=0)
 
 
 @pytest.mark.benchmark(group="many-small-runs")
-@pytest.mark.parametrize("workers", WORKER_COUNTS, ids=[f"workers={n}" for n in WORKER_COUNTS])
-def test_many_small_runs(benchmark, table, small_data, workers):
-    runs, results = small_runs(), []
+def test_many_small_runs(benchmark, table, small_data, workers, bench):
+    s = bench
+    runs, results = small_runs(s), []
     # the workers share the cores this process uses: more threads than cores would only spin
     threads = max(1, torch.get_num_threads() // max(1, workers))
 
     def target():
-        results.append(run_all(runs, small_data, SETTINGS.device, workers=workers, threads_per_worker=threads,
+        results.append(run_all(runs, small_data, s.device, workers=workers, threads_per_worker=threads,
                                eval_train_samples=512))
 
     # one round: each spawns its workers again, and their start-up is part of the cost
@@ -291,7 +310,7 @@ def test_many_small_runs(benchmark, table, small_data, workers):
            "speedup_vs_sequential": sequential["wall_s"] / seconds if sequential else None}
     if sequential:
         row["max_final_loss_difference"] = max(abs(a - b) for a, b in zip(finals, sequential["final_losses"]))
-        if SETTINGS.device.type == "cpu" and threads == torch.get_num_threads():
+        if s.device.type == "cpu" and threads == torch.get_num_threads():
             assert row["max_final_loss_difference"] == 0.0  # bit-identical on the CPU at the same thread count
     table["concurrency"][f"workers={workers}"] = row
     benchmark.extra_info.update({k: v for k, v in row.items() if k != "final_losses"})
@@ -299,7 +318,7 @@ def test_many_small_runs(benchmark, table, small_data, workers):
 
 
 def test_lever_specs():
-    """Not a benchmark (runs with the unit tests): the BNCLAIMS_BENCH_LEVERS syntax."""
+    """Not a benchmark (runs with the unit tests): the ``--bench levers=`` syntax, and bad options."""
     levers = parse_levers("tf32, compile=reduce-overhead,channels_last+autocast_bf16,all")
     assert levers == {"tf32": Accel(tf32=True), "compile=reduce-overhead": Accel(compile="reduce-overhead"),
                       "channels_last+autocast_bf16": Accel(channels_last=True, autocast_bf16=True),
@@ -307,3 +326,8 @@ def test_lever_specs():
     for bad in ("fp8", "tf32=on", "compile=fastest"):
         with pytest.raises(ValueError, match="compile must be|unknown lever"):
             parse_levers(bad)
+    with pytest.raises(ValueError, match=r"--bench 'dpeth=3': expected KEY=VALUE with KEY one of device, depth"):
+        Settings.from_options(["dpeth=3"])
+    with pytest.raises(ValueError, match=r"--bench depth='deep': expected int"):
+        Settings.from_options(["depth=deep"])
+    assert Settings.from_options(["device=cpu", "depth=8", "levers=tf32"]).depth == 8
