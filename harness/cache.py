@@ -127,11 +127,18 @@ class ModelCache:
         """Whether an entry for ``config`` is stored (it may still prove unreadable when loaded)."""
         return self.path(config).exists()
 
+    def unplanned(self) -> ModelCache:
+        """This cache without its planner: what a recipe hands to the process that makes a run."""
+        return ModelCache(self.root, self.version, self.env, self.judge_only)
+
     def declare(self, configs: Sequence[Mapping[str, Any]], flops: Callable[[int], float | None] | None = None,
-                conditional: Callable[[int], bool] | None = None, stored: Callable[[int], bool] | None = None) -> None:
+                conditional: Callable[[int], bool] | None = None, stored: Callable[[int], bool] | None = None,
+                make: Callable[[int], tuple | None] | None = None) -> None:
         """The runs a lab is about to make, declared up front (a no-op unless planning): each is
-        noted as stored or missing, with ``flops(i)`` (an estimate, asked for missing runs only)
-        and ``conditional(i)``; :class:`Planned` when any is missing. ``stored(i)`` overrides the
+        noted as stored or missing, with ``flops(i)`` (an estimate, asked for missing runs only),
+        ``conditional(i)`` and ``make(i)``: a recipe ``(function, args)`` that makes and stores the
+        run in any process (``--plan-execute`` runs them), None when another recipe makes it (a
+        search's lower LRs). :class:`Planned` when any is missing. ``stored(i)`` overrides the
         cache lookup (runs that are never stored, e.g. computed in the session)."""
         if self.planner is None:
             return
@@ -141,7 +148,7 @@ class ModelCache:
             missing += not have
             self.planner.note(config_key(config, self.version, self.env), config.get("kind", "entry"), describe_config(config),
                               have, None if have or flops is None else flops(i), bool(conditional and conditional(i)),
-                              cacheable=stored is None)
+                              cacheable=stored is None, make=None if have or make is None else make(i))
         if missing:
             raise Planned(missing)
 

@@ -56,6 +56,7 @@ from harness.accel import Accel
 from harness.cache import ModelCache
 from harness.data import ImageData
 from harness.device import configure_threads, cpu_share
+from harness.sources import REPO
 from harness.train import TrainConfig, TrainResult, train
 
 T = TypeVar("T")
@@ -219,7 +220,8 @@ def _ray_task(fn: Callable[..., Any], calls: list[tuple], index: int) -> Any:
 def _ray_map(fn: Callable[..., Any], calls: list[tuple]) -> list[Any]:
     """The calls as Ray tasks on the cluster at ``RAY_ADDRESS``, else on a local Ray instance
     started once for this process (``cpu_share()`` CPUs). Workers get the suite's ``BNCLAIMS_*``
-    and thread settings; the project must be installed where they run (``pip install -e .``)."""
+    and thread settings and the project's code (Ray's ``working_dir``); its dependencies must be
+    installed where they run, and the model cache must be a folder they share."""
     try:
         import ray
     except ImportError:
@@ -229,8 +231,10 @@ def _ray_map(fn: Callable[..., Any], calls: list[tuple]) -> list[Any]:
             env = {k: v for k, v in os.environ.items()
                    if k.startswith("BNCLAIMS_") or k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
             address = os.environ.get("RAY_ADDRESS") or None
+            # the project's code travels with the tasks (fixtures/ is not an installed package)
+            code = {"working_dir": str(REPO), "excludes": [".git", ".venv", "fixtures/cache", "reports", "*.pt", "__pycache__"]}
             ray.init(address=address, num_cpus=None if address else cpu_share(), include_dashboard=False,
-                     log_to_driver=False, runtime_env={"env_vars": env})
+                     log_to_driver=False, runtime_env={"env_vars": env, **code})
             atexit.register(ray.shutdown)
         gpus = 1 / runs_per_gpu() if torch.cuda.is_available() else 0
         _RAY["task"] = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=RAY_RETRIES)(_ray_task)
@@ -253,7 +257,8 @@ def cached_side_by_side(fn: Callable[..., T], calls: Sequence[dict], cache: Mode
     cold and a warm run hand back the same values. Without a cache the made records are returned.
     Under --plan the calls are declared (``ModelCache.declare``, with ``flops(call)`` estimates)."""
     if cache is not None:
-        cache.declare([config(c) for c in calls], (lambda i: flops(calls[i])) if flops else None)
+        cache.declare([config(c) for c in calls], (lambda i: flops(calls[i])) if flops else None,
+                      make=lambda i: (_call, (fn, {**calls[i], "cache": cache.unplanned()})))
     missing = [c for c in calls if cache is None or not cache.contains(config(c))]
     if missing and cache is not None and cache.judge_only:
         raise cache.missing([config(c) for c in missing])

@@ -94,6 +94,10 @@ def max_lr(run: Callable[[float], TrainResult], grid: Sequence[float], learning_
     return LRSearch(ordered, tuple(trials))
 
 
+def _store_run(store: RunStore, model_config: dict, train_config: TrainConfig, eval_train_samples: int) -> None:
+    store.run(model_config, train_config, eval_train_samples)
+
+
 class RunStore:
     """Training runs keyed by their full config: once per session in memory, once ever on disk.
 
@@ -125,13 +129,18 @@ class RunStore:
         config = self.config(model_config, train_config, eval_train_samples)
         return json.dumps(config, sort_keys=True) in self._memo or self.cache.contains(config)
 
+    def unplanned(self) -> RunStore:
+        """This store on the cache without its planner (what a recipe makes runs with)."""
+        return RunStore(self.cache.unplanned(), self.build, self.data, self.data_config, self.device, self.builder)
+
     def declare(self, runs: Sequence[tuple[dict, TrainConfig]], eval_train_samples: int = 2000,
                 conditional: Sequence[bool] | None = None) -> None:
         """Declare ``(model_config, train_config)`` runs about to be asked for (``ModelCache.declare``:
-        under --plan, listed with their estimates; otherwise nothing)."""
+        under --plan, listed with their estimates and a recipe each; otherwise nothing)."""
         runs = list(runs)
         self.cache.declare([self.config(m, t, eval_train_samples) for m, t in runs],
-                           lambda i: self.flops(*runs[i], eval_train_samples), (lambda i: conditional[i]) if conditional else None)
+                           lambda i: self.flops(*runs[i], eval_train_samples), (lambda i: conditional[i]) if conditional else None,
+                           make=None if conditional else lambda i: (_store_run, (self.unplanned(), *runs[i], eval_train_samples)))
 
     def run(self, model_config: dict, train_config: TrainConfig, eval_train_samples: int = 2000) -> TrainResult:
         """``eval_train_samples``: training images each evaluation scores (search runs need few)."""

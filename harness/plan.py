@@ -47,6 +47,7 @@ class PlannedRun:
     conditional: bool  # made only if the runs before it in its LR search are not achievable
     flops: float | None  # estimate; None when unknown
     cacheable: bool = True  # False: computed in the session, never stored (init passes)
+    makeable: bool = False  # a recipe makes it (--plan-execute)
     pending: bool = False  # a full run whose LR its search decides: counted at its cost, its key known after the search
     claims: list[str] = dataclasses.field(default_factory=list)
 
@@ -58,23 +59,42 @@ class Planner:
         self.runs: dict[str, PlannedRun] = {}
         self.claim: str | None = None  # the claim case being planned (set by the plugin)
         self.noted: list[str] = []  # keys noted since the plugin last took them (one test)
+        self.makes: dict[str, tuple] = {}  # key → recipe (function, args) of a missing run, this process's
 
     def note(self, key: str, kind: str, name: str, stored: bool, flops: float | None = None,
-             conditional: bool = False, cacheable: bool = True, pending: bool = False) -> None:
+             conditional: bool = False, cacheable: bool = True, pending: bool = False, make: tuple | None = None) -> None:
         run = self.runs.get(key)
         if run is None:
-            run = self.runs[key] = PlannedRun(key, kind, name, stored, conditional, flops, cacheable, pending)
+            run = self.runs[key] = PlannedRun(key, kind, name, stored, conditional, flops, cacheable, pending=pending)
         else:  # asked for again: unconditional when any claim needs it for sure
             run.conditional = run.conditional and conditional
             run.stored = run.stored or stored
+        if make is not None and not run.stored:
+            self.makes.setdefault(key, make)
+            run.makeable = True
         if self.claim and self.claim not in run.claims:
             run.claims.append(self.claim)
         self.noted.append(key)
+
+    def execute(self, workers: int | None = None) -> int:
+        """Make every missing run this process noted a recipe for, side by side on the session's
+        executor (``parallel_map``), each stored in the model cache by the process that makes it.
+        Returns how many recipes ran."""
+        from harness.concurrent import parallel_map
+
+        recipes = [(fn, tuple(args)) for fn, args in self.makes.values()]
+        parallel_map(_apply, recipes, workers)
+        self.makes.clear()
+        return len(recipes)
 
     def take(self) -> list[dict]:
         """The runs noted since the last call, as plain records (shipped from xdist workers)."""
         keys, self.noted = list(dict.fromkeys(self.noted)), []
         return [dataclasses.asdict(self.runs[k]) for k in keys]
+
+
+def _apply(fn, args: tuple):
+    fn(*args)  # the run stores itself in the model cache; nothing comes back
 
 
 def merge_runs(groups: Iterable[Iterable[Mapping[str, Any]]]) -> dict[str, dict]:
@@ -88,6 +108,7 @@ def merge_runs(groups: Iterable[Iterable[Mapping[str, Any]]]) -> dict[str, dict]
                 out[run["key"]] = {**run, "claims": list(run["claims"])}
                 continue
             have["stored"] = have["stored"] or run["stored"]
+            have["makeable"] = have.get("makeable", False) or run.get("makeable", False)
             have["conditional"] = have["conditional"] and run["conditional"]
             have["claims"] += [c for c in run["claims"] if c not in have["claims"]]
     return out
@@ -116,6 +137,7 @@ def summarize(runs: Mapping[str, Mapping[str, Any]], waiting: Mapping[str, int],
         "totals": {
             "runs": len(runs), "stored": len(runs) - len(todo), "to_make": len(todo), "conditional": len(todo) - len(certain),
             "pending": sum(1 for r in todo if r.get("pending")),
+            "makeable": sum(1 for r in todo if r.get("makeable")),
             "without_estimate": unknown,
             "flops_to_make": total(todo), "flops_certain": total(certain),
             "hours_to_make": hours(total(todo)), "hours_certain": hours(total(certain)),

@@ -73,12 +73,13 @@ class ClaimsSession:
         self.warned = False
         self.report_dir = report_dir(config)
         self.deselected_profiles: list[str] = []  # node ids of slow / paper cases this selection leaves out
-        self.planning = bool(config.getoption("plan"))
+        self.planning = bool(config.getoption("plan") or config.getoption("plan_execute"))
         self.planner = Planner() if self.planning else None  # this process's (a worker's, or a serial run's)
         self.planned: list[list[dict]] = []  # every test's planned runs (on the controller)
         self.waiting: dict[str, int] = {}  # claim case → runs it waits for
         self.plan_path: Path | None = None
         self.plan_lines: list[str] = []
+        self.made = 0  # runs --plan-execute made in this process
 
     def run_info(self, *, finished: bool, interrupted: bool = False) -> dict:
         import torch
@@ -157,6 +158,11 @@ class ClaimsSession:
                 self.write(finished=False)  # an interrupted run keeps what finished
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.planning and self.config.getoption("plan_execute") and self.planner.makes:
+            from harness.concurrent import side_by_side_workers
+            from harness.device import select_device
+
+            self.made = self.planner.execute(side_by_side_workers(select_device()))  # each process its own claims' runs
         if self.planning and not self.is_worker:
             self.write_plan()
         if self.is_worker or not self.records:  # --collect-only, or no claim ran: the report stays as it was
@@ -182,6 +188,9 @@ class ClaimsSession:
             terminalreporter.write_sep("-", "plan (nothing was trained)")
             for line in self.plan_lines:
                 terminalreporter.write_line(line)
+            if self.config.getoption("plan_execute"):
+                terminalreporter.write_line(f"plan: --plan-execute made the runs it had recipes for "
+                                            f"({self.made} recipe(s) in this process; under -n each worker made its own)")
             if self.plan_path:
                 terminalreporter.write_line(f"wrote {self.plan_path}")
         if not self.report_paths:
@@ -268,6 +277,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--plan", action="store_true", default=False,
         help="train nothing: list every run the selected claims need (stored or to make), with FLOP and time "
              "estimates, in reports/plan.json and a summary; claims whose runs are all stored are judged as usual",
+    )
+    group.addoption(
+        "--plan-execute", action="store_true", default=False,
+        help="with --plan: then make the missing runs the plan has recipes for, side by side on the executor, into "
+             "the model cache (one stage of python -m harness.nightly)",
     )
     group.addoption(
         "--plan-tflops", type=float, default=None,

@@ -107,13 +107,15 @@ class ResNetLab:
         return len(self.data.train_y) // batch_size
 
     def max_lr(self, model: dict, grid: list[float] | None = None, seed: int = 0, warm_start: bool = False) -> LRSearch:
+        if self.cache.planner is not None:  # --plan: the search's runs, with the recipe that makes them
+            self.prefetch(searches=[{"model": model, "grid": grid, "seed": seed, "warm_start": warm_start}])
         return self.store.search(model, lambda lr: self.search_config(lr, seed, warm_start), grid or self.settings["grid"],
                                  self.learning_acc)
 
     def trained(self, model: dict, lr: float, seed: int = 0, batch_size: int = 128, steps: int | None = None) -> TrainResult:
-        config = self.train_config(lr, seed, batch_size, steps)
-        self.store.declare([(model, config)])
-        return self.store.run(model, config)
+        if self.cache.planner is not None:  # --plan: the run, with the recipe that makes it
+            self.prefetch(runs=[{"model": model, "lr": lr, "seed": seed, "batch_size": batch_size, "steps": steps}])
+        return self.store.run(model, self.train_config(lr, seed, batch_size, steps))
 
     def diverging_update(self, lr: float, max_steps: int, doublings: int, points: int, seed: int = 0) -> DivergingPath | None:
         """The first update that makes the unnormalized base net diverge (§3.4, Figs. 5–6), trying
@@ -176,7 +178,8 @@ class ResNetLab:
         if method not in SIDE_BY_SIDE:
             raise ValueError(f"side_by_side runs {', '.join(SIDE_BY_SIDE)}, not {method!r}")
         config_of, flops_of = SIDE_BY_SIDE[method]
-        self.cache.declare([config_of(self, **kw) for kw in calls], lambda i: flops_of(self, **calls[i]))
+        self.cache.declare([config_of(self, **kw) for kw in calls], lambda i: flops_of(self, **calls[i]),
+                           make=lambda i: (_lab_task, (self.unplanned(), method, calls[i])))
         if not offloads(self.device):
             return [getattr(self, method)(**kw) for kw in calls]
         return parallel_map(_lab_task, [(self, method, kw) for kw in calls], side_by_side_workers(self.device))
@@ -185,6 +188,12 @@ class ResNetLab:
         """The runs :meth:`max_lr` may make and their conditional flags (``RunStore.search_runs``)."""
         return self.store.search_runs(model, lambda lr: self.search_config(lr, seed, warm_start), grid or self.settings["grid"],
                                       self.learning_acc)
+
+    def unplanned(self) -> ResNetLab:
+        """This lab on the cache without its planner (what a recipe makes runs with); made once."""
+        if "_unplanned" not in self.__dict__:
+            self.__dict__["_unplanned"] = dataclasses.replace(self, cache=self.cache.unplanned())
+        return self.__dict__["_unplanned"]
 
     def expect_after_search(self, searches: Sequence[dict], runs: Sequence[dict]) -> None:
         """Under --plan, while any of ``searches`` (``max_lr`` keyword arguments) lacks runs: list the
@@ -211,20 +220,25 @@ class ResNetLab:
         the claim's own calls then load them, and every run computes alike here and in a worker.
         Which of them need training is read from the cache's keys (a stored search run decides as in
         the search); under --plan they are declared instead."""
-        planned, todo = [], []
+        planned, todo = [], []  # planned: (model, train config, eval samples, conditional, task that makes it)
         for kw in searches:
             configs, conditional = self._search(**kw)
-            planned += [(kw["model"], c, SEARCH_EVAL_TRAIN, f) for c, f in zip(configs, conditional)]
+            task = ("max_lr", kw)  # one task makes the search's runs, as far as the search goes: the first missing one names it
+            for c, f in zip(configs, conditional):
+                stored = self.store.is_stored(kw["model"], c, SEARCH_EVAL_TRAIN)
+                planned.append((kw["model"], c, SEARCH_EVAL_TRAIN, f, None if stored or task is None else task))
+                task = task if stored else None
             if any(not self.store.is_stored(kw["model"], c, SEARCH_EVAL_TRAIN) for c in configs):
                 todo.append((self, "max_lr", kw))
         for kw in runs:
             config = self.train_config(kw["lr"], kw.get("seed", 0), kw.get("batch_size", 128), kw.get("steps"))
-            planned.append((kw["model"], config, 2000, False))
+            planned.append((kw["model"], config, 2000, False, ("trained", kw)))
             if not self.store.is_stored(kw["model"], config):
                 todo.append((self, "trained", kw))
         if self.cache.planner is not None:
-            self.cache.declare([self.store.config(m, c, e) for m, c, e, _ in planned], lambda i: self.store.flops(*planned[i][:3]),
-                               lambda i: planned[i][3])
+            self.cache.declare([self.store.config(*p[:3]) for p in planned], lambda i: self.store.flops(*planned[i][:3]),
+                               lambda i: planned[i][3],
+                               make=lambda i: planned[i][4] and (_lab_task, (self.unplanned(), *planned[i][4])))
         if not offloads(self.device):
             return
         if len(todo) > 1 and not self.cache.judge_only:  # judge-only: the first missing run raises, in process

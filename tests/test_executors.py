@@ -55,6 +55,7 @@ def test_a_bad_executor_setting_is_one_usage_error(args, message):
 
 def _records(executor_name: str, tmp: Path) -> dict[str, tuple]:
     out = _run(["claims/test_santurkar2018_dln.py", "claims/test_bjorck2018_training.py", "claims/test_santurkar2018_vgg.py",
+                "claims/test_bjorck2018_init.py",
                 "--smoke", "--executor", executor_name, "--cache-dir", str(tmp / executor_name / "cache"),
                 "--report-dir", str(tmp / executor_name / "report")])
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
@@ -63,9 +64,9 @@ def _records(executor_name: str, tmp: Path) -> dict[str, tuple]:
 
 
 def test_every_executor_gives_the_same_records(tmp_path):
-    """The DLN, ResNet-lab (searches, full runs, diverging updates) and VGG runs of the smoke
-    profile, each trained from an empty cache by each executor: the judged records are identical,
-    bit for bit (Ray: a local instance started by the run)."""
+    """The DLN, ResNet-lab (searches, full runs, diverging updates), VGG runs and init passes of
+    the smoke profile, each made from an empty cache by each executor: the judged records are
+    identical, bit for bit (Ray: a local instance started by the run, the code shipped to it)."""
     if not REQUIRE_RAY:
         pytest.importorskip("ray", reason="Ray is an optional extra (pip install -e '.[ray]')")
     local = _records("local", tmp_path)

@@ -72,6 +72,15 @@ def test_a_planning_cache_lists_a_missing_run_and_never_makes_it(tmp_path):
     assert [(r["stored"], r["flops"]) for r in planner.take()] == [(True, None), (False, 5.0), (False, 5.0)]
     cache.declare([{"kind": "dln-run", "seed": 1}])
     ModelCache(tmp_path, version="v").declare([{"kind": "dln-run", "seed": 9}])  # no planner: a no-op
+    # a declared run's recipe makes and stores it in any process (--plan-execute runs them)
+    run4 = {"kind": "dln-run", "seed": 4}
+    with pytest.raises(Planned):
+        cache.declare([run4], make=lambda i: (_store, (tmp_path, run4)))
+    assert planner.take()[-1]["makeable"] and planner.execute(workers=0) == 1 and cache.contains(run4) and not planner.makes
+
+
+def _store(root: Path, config: dict) -> None:
+    ModelCache(root, version="v").get_or_create(config, lambda: {"x": 4})
 
 
 def test_a_search_lists_its_grid_below_the_first_missing_run_as_conditional(tmp_path):
@@ -129,3 +138,25 @@ def test_a_plan_covers_exactly_the_runs_an_execution_makes(tmp_path):
     assert {r["key"] for r in cacheable} == made and all(r["stored"] for r in cacheable) and warm["totals"]["pending"] == 0
     session_only = {c for r in warm["runs"] if not r["cacheable"] for c in r["claims"]}
     assert set(warm["waiting"]) <= session_only
+
+
+def test_the_nightly_driver_makes_every_run_in_stages_then_judges_without_training(tmp_path):
+    """python -m harness.nightly on the training and DLN families at the smoke settings: stages of
+    --plan --plan-execute make the runs (searches first, then the full runs at the LRs they found),
+    until a stage has nothing to make; the --judge-only pass then judges every claim."""
+    args = ["claims/test_bjorck2018_training.py", "claims/test_santurkar2018_dln.py", "--smoke", "--executor", "pool",
+            "--cache-dir", str(tmp_path / "cache"), "--report-dir", str(tmp_path / "report"), "-p", "no:randomly"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}
+    out = subprocess.run([sys.executable, "-m", "harness.nightly", *args], cwd=REPO, env=env, capture_output=True,
+                         text=True, timeout=1200)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    made = [int(line.split("made ")[1].split()[0]) for line in out.stdout.splitlines() if line.startswith("== stage ")]
+    assert len(made) >= 3 and made[0] > 0 and made[1] > 0 and made[-1] == 0  # the full runs wait for the searches
+    assert "judging every claim from the model cache (--judge-only)" in out.stdout
+    records = json.loads((tmp_path / "report" / "claims.json").read_text(encoding="utf-8"))["records"]
+    assert len(records) == 41 and not [r["claim_id"] for r in records if r["verdict"] == "error"]
+
+
+def test_the_nightly_driver_adds_the_plan_and_judge_options_itself():
+    out = subprocess.run([sys.executable, "-m", "harness.nightly", "--plan"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "adds --plan, --plan-execute and --judge-only itself" in out.stderr
