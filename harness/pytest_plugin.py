@@ -185,10 +185,11 @@ class ClaimsSession:
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         if self.plan_lines:
-            terminalreporter.write_sep("-", "plan (nothing was trained)")
+            executed = self.config.getoption("plan_execute")
+            terminalreporter.write_sep("-", "plan, then made by --plan-execute" if executed else "plan (nothing was trained)")
             for line in self.plan_lines:
                 terminalreporter.write_line(line)
-            if self.config.getoption("plan_execute"):
+            if executed:
                 terminalreporter.write_line(f"plan: --plan-execute made the runs it had recipes for "
                                             f"({self.made} recipe(s) in this process; under -n each worker made its own)")
             if self.plan_path:
@@ -662,6 +663,10 @@ def _build_record(item: pytest.Item, report: pytest.TestReport, call: pytest.Cal
         tier = "stand-in"  # the profile asked for CIFAR-10 and other images stood in
         v.note(f"{v.dataset} images stood in for CIFAR-10 (none was configured), so this run counts as a stand-in.")
     setup_time = item.stash.get(SETUP_TIME_KEY, 0.0)
+    deviation = claim.deviations.get(profile)
+    if smoke:
+        deviation = ("--smoke: ran at the claims file's smoke settings (tiny budgets, the same code), not the profile's"
+                     + (f"; the profile itself departs from the paper: {deviation}" if deviation else ""))
     return {
         "nodeid": item.nodeid,
         "claim_id": claim.id,
@@ -673,7 +678,7 @@ def _build_record(item: pytest.Item, report: pytest.TestReport, call: pytest.Cal
         "paper_value": claim.paper_value,
         "threshold": claim.threshold,
         "figure": claim.figure,
-        "deviation": claim.deviations.get(profile),
+        "deviation": deviation,
         "profile": profile,
         "tier": tier,
         "smoke": smoke,

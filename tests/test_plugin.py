@@ -494,6 +494,7 @@ def test_smoke_runs_every_slow_and_paper_case_at_its_smoke_settings_and_only_err
     # the smoke settings replace the slow / paper ones; the rest stays as the profile has it
     assert recs[("B-T-SMOKE", None, "paper")]["measured"] == {"steps": 2, "n": 3, "value": 0}
     assert "the slow path is broken" in recs[("B-T-SMOKE-BOOM", None, "slow")]["error"]
+    assert recs[("B-T-SMOKE", None, "slow")]["deviation"].startswith("--smoke: ran at the claims file's smoke settings")
     html = (smoky.path / "reports" / "smoke" / "claims.html").read_text(encoding="utf-8")
     assert "3 smoke record(s)" in html and "No verdict here bears directly on the papers" in html
     assert "smoke: code path only, not a verdict" in html and "expected: holds" not in html and "Every verdict matches" not in html
