@@ -133,14 +133,13 @@ class RunStore:
         """This store on the cache without its planner (what a recipe makes runs with)."""
         return RunStore(self.cache.unplanned(), self.build, self.data, self.data_config, self.device, self.builder)
 
-    def declare(self, runs: Sequence[tuple[dict, TrainConfig]], eval_train_samples: int = 2000,
-                conditional: Sequence[bool] | None = None) -> None:
+    def declare(self, runs: Sequence[tuple[dict, TrainConfig]], eval_train_samples: int = 2000) -> None:
         """Declare ``(model_config, train_config)`` runs about to be asked for (``ModelCache.declare``:
         under --plan, listed with their estimates and a recipe each; otherwise nothing)."""
         runs = list(runs)
         self.cache.declare([self.config(m, t, eval_train_samples) for m, t in runs],
-                           lambda i: self.flops(*runs[i], eval_train_samples), (lambda i: conditional[i]) if conditional else None,
-                           make=None if conditional else lambda i: (_store_run, (self.unplanned(), *runs[i], eval_train_samples)))
+                           lambda i: self.flops(*runs[i], eval_train_samples),
+                           make=lambda i: (_store_run, (self.unplanned(), *runs[i], eval_train_samples)))
 
     def run(self, model_config: dict, train_config: TrainConfig, eval_train_samples: int = 2000) -> TrainResult:
         """``eval_train_samples``: training images each evaluation scores (search runs need few)."""
@@ -175,7 +174,4 @@ class RunStore:
 
     def search(self, model_config: dict, make_config: Callable[[float], TrainConfig], grid: Sequence[float],
                learning_acc: float) -> LRSearch:
-        if self.cache.planner is not None:  # --plan: every run the search may make, before it makes any
-            configs, conditional = self.search_runs(model_config, make_config, grid, learning_acc)
-            self.declare([(model_config, c) for c in configs], SEARCH_EVAL_TRAIN, conditional)
         return max_lr(lambda lr: self.run(model_config, make_config(lr), SEARCH_EVAL_TRAIN), grid, learning_acc)

@@ -223,12 +223,12 @@ class ResNetLab:
         planned, todo = [], []  # planned: (model, train config, eval samples, conditional, task that makes it)
         for kw in searches:
             configs, conditional = self._search(**kw)
-            task = ("max_lr", kw)  # one task makes the search's runs, as far as the search goes: the first missing one names it
+            all_stored = True  # one task makes the search's runs, as far as the search goes: the first missing one names it
             for c, f in zip(configs, conditional):
                 stored = self.store.is_stored(kw["model"], c, SEARCH_EVAL_TRAIN)
-                planned.append((kw["model"], c, SEARCH_EVAL_TRAIN, f, None if stored or task is None else task))
-                task = task if stored else None
-            if any(not self.store.is_stored(kw["model"], c, SEARCH_EVAL_TRAIN) for c in configs):
+                planned.append((kw["model"], c, SEARCH_EVAL_TRAIN, f, ("max_lr", kw) if all_stored and not stored else None))
+                all_stored = all_stored and stored
+            if not all_stored:
                 todo.append((self, "max_lr", kw))
         for kw in runs:
             config = self.train_config(kw["lr"], kw.get("seed", 0), kw.get("batch_size", 128), kw.get("steps"))
