@@ -4,7 +4,7 @@ channel structure (Fig. 7), App. F/I, BN on top (App. G), and four questions bey
 
 All ResNet claims read the shared hooked passes of fixture ``init_probes`` (fixtures/init.py),
 grouped by seed; each claim's statistics and the conditions of its threshold over the seeds come
-from a function of harness.probes.init_readouts, and ``verdict.decide`` decides on them. Figures
+from a function of harness.readouts.init, and ``verdict.decide`` decides on them. Figures
 may pool the seeds (histograms, means) or show each. Layers are the paper's numbers (see
 claims/bjorck2018_init.yaml).
 """
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from harness.data import normalize
-from harness.probes import init_readouts as ro
+from harness.readouts import init as ro
 from harness.probes.depth_gradients import YANG_RATE, gradient_growth
 from harness.probes.summands import STATISTICS
 from harness.report import figures

@@ -140,6 +140,25 @@ class Decision:
         return {c.name: c.as_record() for c in self.conditions}
 
 
+@dataclasses.dataclass
+class Readout:
+    """What a claim's readout function (harness.readouts) returns: the values to record, the
+    conditions of the claim's threshold over the seeds, and a one-line summary of the values.
+    The test records the values and hands the conditions to ``verdict.decide``."""
+
+    values: dict
+    conditions: tuple[Condition, ...]
+    summary: str
+
+    @property
+    def decision(self) -> Decision:
+        return decide(*self.conditions)
+
+    @property
+    def verdict(self) -> str:
+        return self.decision.verdict
+
+
 def decide(*conditions: Condition) -> Decision:
     """holds: every condition clearly met; refuted: one clearly failed; else inconclusive."""
     if not conditions:

@@ -40,7 +40,7 @@ from harness.cache import CACHE_ENV, Planned, default_cache_dir
 from harness.concurrent import EXECUTORS
 from harness.data import CIFAR10_ENV, cifar10_root
 from harness.plan import Planner
-from harness.registry import ID_PATTERN, PROFILES, SEED_STRIDE, SMOKE_TIER, SMOKED, Registry, RegistryError
+from harness.registry import ID_PATTERN, PROFILES, SEED_STRIDE, SMOKE_TIER, SMOKED, Registry, RegistryError, Thresholds
 from harness.report.records import suite_version
 from harness.verdicts import ERROR, HOLDS, INCONCLUSIVE, NOT_RUN, REFUTED, ClaimInconclusive, ClaimRefuted, Verdict
 
@@ -582,6 +582,12 @@ def settings(verdict: Verdict) -> dict:
     return verdict.settings
 
 
+@pytest.fixture
+def thresholds(verdict: Verdict) -> Thresholds:
+    """The claim's numeric thresholds (its YAML ``thresholds``), for its readout: ``thresholds["min_ratio"]``."""
+    return verdict.claim.thresholds
+
+
 def _error_text(call: pytest.CallInfo) -> str:
     if call.excinfo is None:
         return ""
@@ -677,6 +683,7 @@ def _build_record(item: pytest.Item, report: pytest.TestReport, call: pytest.Cal
         "statement": claim.statement,
         "paper_value": claim.paper_value,
         "threshold": claim.threshold,
+        "thresholds": claim.thresholds.as_record(),
         "figure": claim.figure,
         "deviation": deviation,
         "profile": profile,

@@ -22,6 +22,12 @@ A claims file holds one paper section::
         bn_vs_none: true         # optional: credits BN with an effect over no BN, so it must stop
                                  # holding when BN is the identity (-p harness.bn_identity)
         requires: [bn_learns]    # optional: preconditions (below) the run must meet to show the claim
+        thresholds:              # the numbers the threshold's reading names, by name (optional)
+          min_ratio: 10          # a number, or a list of numbers (a band: [10, 1000])
+
+Every number a claim decides by is in its ``thresholds``, next to the prose ``threshold`` that
+reads it from the paper and the ``paper_value`` it must agree with; the claim's readout reads it
+by name (``thresholds["min_ratio"]``), so a test body never holds a threshold as a literal.
 
 A file declares the settings keys its ``shared`` block and its claims' profiles may use
 (``settings_keys: {shared: [N, factors], claims: [depths, seed]}``); any other key is an error
@@ -64,6 +70,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -87,7 +94,9 @@ CAUSES = {
 SMOKED = ("slow", "paper")  # the profiles --smoke runs, at the files' smoke settings
 SEED_STRIDE = 1000  # --seed-offset K adds K × 1000 to every seed: fresh draws, never a neighbour's
 CLAIM_FIELDS = ("id", "source", "statement", "paper_value", "threshold", "profiles")
-OPTIONAL_CLAIM_FIELDS = ("deviations", "figure", "paper", "case", "tiers", "seed_exempt", "bn_vs_none", "requires")
+OPTIONAL_CLAIM_FIELDS = ("deviations", "figure", "paper", "case", "tiers", "seed_exempt", "bn_vs_none", "requires",
+                         "thresholds")
+THRESHOLD_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 CASE_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 ID_PATTERN = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
 
@@ -103,6 +112,58 @@ def _where(path: Path | str, claim: str | None = None, field: str | None = None)
     if field:
         parts.append(f"field '{field}'")
     return ": ".join(parts)
+
+
+class Thresholds(Mapping[str, Any]):
+    """A claim's numeric thresholds (its YAML ``thresholds``), read by name: a number, or a tuple
+    of numbers (a band). Asking for a name the claim does not declare is an error that names the
+    claim and what it declares, so a readout never falls back to a number of its own."""
+
+    def __init__(self, values: Mapping[str, Any], claim: str = "(hand-made)"):
+        self._values = {k: tuple(v) if isinstance(v, (list, tuple)) else v for k, v in values.items()}
+        self.claim = claim
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._values:
+            declared = ", ".join(sorted(self._values)) or "none"
+            raise KeyError(f"claim {self.claim} declares no threshold '{name}' (declared: {declared}); "
+                           f"add it to the claim's 'thresholds' in its YAML")
+        return self._values[name]
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"Thresholds({self._values!r}, claim={self.claim!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Mapping) and dict(self.items()) == dict(other.items())
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def as_record(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self._values.items()}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _thresholds_map(path: Path, claim: str, value: Any) -> Thresholds:
+    """``thresholds: {name: number | [numbers]}``: names in snake_case, every value finite."""
+    where = _where(path, claim, "thresholds")
+    if not isinstance(value, Mapping) or not value:
+        raise RegistryError(f"{where}: must map threshold names (like min_ratio) to numbers, got {value!r}")
+    for name, v in value.items():
+        if not isinstance(name, str) or not THRESHOLD_NAME.match(name):
+            raise RegistryError(f"{where}: '{name}' is not a threshold name like min_ratio")
+        if not (_is_number(v) or (isinstance(v, list) and v and all(_is_number(x) for x in v))):
+            raise RegistryError(f"{_where(path, claim, f'thresholds.{name}')}: must be a finite number or a non-empty "
+                                f"list of them, got {v!r}")
+    return Thresholds(value, claim)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +184,7 @@ class Claim:
     seed_exempt: str | None = None  # why one draw decides this claim (None: it needs ≥ 3 seeds)
     bn_vs_none: bool = False  # credits BN with an effect over no BN: must fail when BN is the identity
     preconditions: Mapping[str, str] = dataclasses.field(default_factory=dict)  # required name → what it asks
+    thresholds: Thresholds = dataclasses.field(default_factory=lambda: Thresholds({}))  # the numbers it decides by
 
     def settings(self, profile: str, seed_offset: int = 0) -> dict[str, Any]:
         if profile not in self.profiles:
@@ -334,6 +396,7 @@ def _parse_claim(path: Path, paper: str, section: str, raw: Any, index: int,
     if not isinstance(bn_vs_none, bool):
         raise RegistryError(f"{_where(path, cid, 'bn_vs_none')}: must be true or false, got {bn_vs_none!r}")
     required = _required(path, cid, raw["requires"], preconditions or {}) if "requires" in raw else {}
+    thresholds = _thresholds_map(path, cid, raw["thresholds"]) if "thresholds" in raw else Thresholds({}, cid)
     return Claim(
         id=cid,
         paper=claim_paper,
@@ -351,6 +414,7 @@ def _parse_claim(path: Path, paper: str, section: str, raw: Any, index: int,
         seed_exempt=seed_exempt,
         bn_vs_none=bn_vs_none,
         preconditions=required,
+        thresholds=thresholds,
     )
 
 
@@ -565,12 +629,16 @@ class Registry:
     def settings_hash(self, claim: Claim, profile: str) -> str:
         """A digest of what the YAML says a claim runs with at a profile (its own settings and its
         family's shared ones, under --smoke the smoke settings, before any seed offset): a stored
-        record whose digest differs is stale."""
+        record whose digest differs is stale. The claim's thresholds count as settings here: a
+        record decided by other numbers is stale too."""
         own = self._own(claim, profile) if profile in claim.profiles else None
         shared = self.shared[claim.id].shared.get(profile, {}) if claim.id in self.shared else {}
         if self.smoke and claim.id in self.shared:
             shared = self.shared[claim.id].smoked("shared", profile, shared)
-        text = json.dumps({"claim": own, "shared": shared}, sort_keys=True, default=str)
+        digest = {"claim": own, "shared": shared}
+        if claim.thresholds:
+            digest["thresholds"] = claim.thresholds.as_record()
+        text = json.dumps(digest, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def current_settings_hash(self, claim_id: str, case: str | None, profile: str) -> str | None:

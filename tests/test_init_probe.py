@@ -10,7 +10,7 @@ from torch import nn
 
 from harness.models import resnet_cifar
 from harness.models.init import equalize_output_bias
-from harness.probes import init_readouts as ro
+from harness.readouts import init as ro
 from harness.probes.init_probe import (class_masked_cotangents, class_masked_kernel_grads, norm_slots, pre_relu_source,
                                        probe_init)
 from harness.probes.summands import summand_statistics, table1_row

@@ -301,3 +301,31 @@ def test_smoke_settings_replace_slow_and_paper_settings_only_then_seeds_shift():
     shifted = Registry.load(claims, seed_offset=2, smoke=True)
     assert shifted.family_settings("santurkar2018_dln", "slow")["seeds"] == [2000, 2001, 2002]
     assert shifted.settings_hash(noise, "slow") == smoke.settings_hash(noise, "slow") != plain.settings_hash(noise, "slow")
+
+
+def test_thresholds_are_numbers_by_name_and_a_missing_one_names_the_claim(tmp_path):
+    text = GOOD.replace('    threshold: "≥ 40"\n', '    threshold: "≥ 40"\n    thresholds: {min_value: 40, band: [10, 1000.0]}\n')
+    claim = load_claims_file(write(tmp_path, "a.yaml", text)).claims[0]
+    assert claim.thresholds["min_value"] == 40 and claim.thresholds["band"] == (10, 1000.0)
+    assert claim.thresholds.as_record() == {"min_value": 40, "band": [10, 1000.0]}
+    with pytest.raises(KeyError, match=r"claim B-TEST-ONE declares no threshold 'max_value' \(declared: band, min_value\)"):
+        claim.thresholds["max_value"]
+    assert load_claims_file(write(tmp_path, "b.yaml", GOOD)).claims[0].thresholds == {}
+    for bad, message in [("{min_value: yes}", r"field 'thresholds\.min_value': must be a finite number"),
+                         ("{min_value: .inf}", r"field 'thresholds\.min_value': must be a finite number"),
+                         ("{min_value: []}", r"field 'thresholds\.min_value': must be a finite number"),
+                         ("{min_value: '10'}", r"field 'thresholds\.min_value': must be a finite number"),
+                         ("{MinValue: 10}", r"field 'thresholds': 'MinValue' is not a threshold name"),
+                         ("[10]", r"field 'thresholds': must map threshold names")]:
+        broken = GOOD.replace('    threshold: "≥ 40"\n', f'    threshold: "≥ 40"\n    thresholds: {bad}\n')
+        with pytest.raises(RegistryError, match=r"c\.yaml: claim B-TEST-ONE: " + message):
+            load_claims_file(write(tmp_path, "c.yaml", broken))
+
+
+def test_a_changed_threshold_makes_the_record_stale(tmp_path):
+    (tmp_path / "a.yaml").write_text(textwrap.dedent(GOOD.replace('    threshold: "≥ 40"\n', '    threshold: "≥ 40"\n    thresholds: {min_value: 40}\n')))
+    before = Registry.load(tmp_path)
+    (tmp_path / "a.yaml").write_text(textwrap.dedent(GOOD.replace('    threshold: "≥ 40"\n', '    threshold: "≥ 40"\n    thresholds: {min_value: 30}\n')))
+    after = Registry.load(tmp_path)
+    claim_before, claim_after = before.claims["B-TEST-ONE"], after.claims["B-TEST-ONE"]
+    assert before.settings_hash(claim_before, "fast") != after.settings_hash(claim_after, "fast")

@@ -1,4 +1,4 @@
-"""The init readouts (harness.probes.init_readouts) decide per seed, on hand-made statistics.
+"""The init readouts (harness.readouts.init) decide per seed, on hand-made statistics.
 
 Every readout gets three seeds of fake passes (objects with only the fields it reads) in three
 arrangements: every seed as the claim says (holds), no seed (refuted), and one seed against two
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from harness.evidence import HOLDS, INCONCLUSIVE, REFUTED
-from harness.probes import init_readouts as ro
+from harness.readouts import init as ro
 
 SEEDS = (0, 1, 2)
 ARRANGEMENTS = {HOLDS: (True, True, True), REFUTED: (False, False, False), INCONCLUSIVE: (False, True, True)}

@@ -28,27 +28,12 @@ import numpy as np
 import scipy.special
 import scipy.stats
 
-from harness.evidence import Condition, Decision, decide
+from harness.evidence import Condition, Readout
 from harness.probes.init_probe import InitPass, pre_relu_source
 from harness.stats import fitted_slope, strictly_increasing
 
 Passes = Sequence[InitPass]  # one seed's passes (its batches)
 BySeed = Mapping[int, Passes]  # seed → that seed's passes
-
-
-@dataclasses.dataclass
-class Readout:
-    values: dict
-    conditions: tuple[Condition, ...]
-    summary: str
-
-    @property
-    def decision(self) -> Decision:
-        return decide(*self.conditions)
-
-    @property
-    def verdict(self) -> str:
-        return self.decision.verdict
 
 
 def _need(passes: Passes, what: str) -> None:
