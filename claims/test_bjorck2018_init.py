@@ -4,7 +4,8 @@ channel structure (Fig. 7), App. F/I, BN on top (App. G), and four questions bey
 
 All ResNet claims read the shared hooked passes of fixture ``init_probes`` (fixtures/init.py),
 grouped by seed; each claim's statistics and the conditions of its threshold over the seeds come
-from a function of harness.readouts.init, and ``verdict.decide`` decides on them. Figures
+from a function of harness.readouts.init, given the claim's ``thresholds`` (the numbers of its YAML
+``thresholds``, read there by name), and ``verdict.decide`` decides on them. Figures
 may pool the seeds (histograms, means) or show each. Layers are the paper's numbers (see
 claims/bjorck2018_init.yaml).
 """
@@ -55,42 +56,42 @@ def _pooled(by_seed, f):
 
 
 @pytest.mark.claim("B-GRAD-SCALE")
-def test_gradients_two_orders_larger_without_bn(verdict, settings, init_probes):
+def test_gradients_two_orders_larger_without_bn(verdict, settings, thresholds, init_probes):
     none, bn = _passes(init_probes, verdict, settings, "none", "batch")
     k = settings["layer"]
     verdict.add_figure(f"Layer {k} kernel gradients at initialization, each on its own scale (Fig. 2)", figures.histogram_panels(
         {f"{LABELS[n]}": _pooled(ps, lambda p: p.weight_grad[k]) for n, ps in (("batch", bn), ("none", none))},
         xlabel="∂L/∂K", title=f"Gradients of layer {k} at initialization"))
-    _conclude(verdict, ro.grad_scale(none, bn, k))
+    _conclude(verdict, ro.grad_scale(none, bn, k, thresholds))
 
 
 @pytest.mark.claim("B-GRAD-TAILS")
-def test_gradients_heavier_tailed_without_bn(verdict, settings, init_probes):
+def test_gradients_heavier_tailed_without_bn(verdict, settings, thresholds, init_probes):
     none, bn = _passes(init_probes, verdict, settings, "none", "batch")
     k = settings["layer"]
     verdict.add_figure(f"Layer {k} kernel gradients divided by their std (Fig. 2, common scale)", figures.overlaid_histograms(
         {LABELS[n]: _pooled(ps, lambda p: p.weight_grad[k] / p.weight_grad[k].std()) for n, ps in (("batch", bn), ("none", none))},
         xlabel="∂L/∂K / std", title="Shape of the gradient distribution"))
-    _conclude(verdict, ro.grad_tails(none, bn, k))
+    _conclude(verdict, ro.grad_tails(none, bn, k, thresholds))
 
 
 @pytest.mark.claim("B-MOM-DEPTH")
-def test_moments_grow_with_depth_without_bn(verdict, settings, init_probes):
+def test_moments_grow_with_depth_without_bn(verdict, settings, thresholds, init_probes):
     none, bn = _passes(init_probes, verdict, settings, "none", "batch")
     moments = {n: ro.layer_moments(ro.all_passes(ps)) for n, ps in (("none", none), ("batch", bn))}
     for name, label in (("abs_mean", "|channel mean|"), ("var", "channel variance")):
         verdict.add_figure(f"{label} of each conv layer's output vs depth, ± std over channels (Fig. 3)", figures.errorbar_lines(
             moments["none"]["layers"], {LABELS[n]: (m[f"log10_{name}_mean"], m[f"log10_{name}_std"]) for n, m in moments.items()},
             xlabel="layer", ylabel=label, title=f"{label} at initialization", log_stats=True))
-    _conclude(verdict, ro.moment_depth(none, bn))
+    _conclude(verdict, ro.moment_depth(none, bn, thresholds))
 
 
 @pytest.mark.claim("B-OUT-BIAS")
-def test_output_gradient_input_independent_without_bn(verdict, settings, init_probes):
+def test_output_gradient_input_independent_without_bn(verdict, settings, thresholds, init_probes):
     none, bn = _passes(init_probes, verdict, settings, "none", "batch")
     verdict.add_figure("∂L_b/∂OUTPUT(b, j) at initialization, first seed's first batch (Fig. 4)",
                        _output_gradient_heatmaps({"none": none, "batch": bn}))
-    _conclude(verdict, ro.output_bias(none, bn))
+    _conclude(verdict, ro.output_bias(none, bn, thresholds))
 
 
 def _output_gradient_heatmaps(passes: dict) -> str:
@@ -100,9 +101,9 @@ def _output_gradient_heatmaps(passes: dict) -> str:
 
 
 @pytest.mark.claim("B-OUT-MASK")
-def test_favoured_class_dominates_kernel_gradient(verdict, settings, init_probes):
+def test_favoured_class_dominates_kernel_gradient(verdict, settings, thresholds, init_probes):
     none, bn = _passes(init_probes, verdict, settings, "none", "batch", batches=init_probes.settings["mask_batches"])
-    readout = ro.output_mask(none, bn)
+    readout = ro.output_mask(none, bn, thresholds)
     k = init_probes.settings["mask_layer"]
     verdict.add_figure(f"Mean |∂L/∂K| of layer {k} with one class's output gradient kept, per seed (Fig. 21)", figures.bars(
         {f"{LABELS[n]}, seed {s} (favoured: {r['favoured_class']})": r["class_grad"]
@@ -116,10 +117,10 @@ def _fmt(v: float) -> str:
 
 
 @pytest.mark.claim("B-T1-ALIGN")
-def test_summands_align_without_bn(verdict, settings, init_probes):
+def test_summands_align_without_bn(verdict, settings, thresholds, init_probes):
     none, bn = _passes(init_probes, verdict, settings, "none", "batch")
     layers = init_probes.settings["table1_layers"]
-    readout = ro.t1_align(none, bn, layers)
+    readout = ro.t1_align(none, bn, layers, thresholds)
     rows = {}
     for n in ("batch", "none"):
         for k in layers:
@@ -134,10 +135,10 @@ def test_summands_align_without_bn(verdict, settings, init_probes):
 
 @pytest.mark.claim("R1-T1-TREND")
 @pytest.mark.parametrize("column", list(STATISTICS))
-def test_table1_grows_with_depth_without_bn(verdict, settings, init_probes, column):
+def test_table1_grows_with_depth_without_bn(verdict, settings, thresholds, init_probes, column):
     (none,) = _passes(init_probes, verdict, settings, "none")
     layers = init_probes.settings["table1_layers"]
-    readout = ro.t1_trend(none, layers, column)
+    readout = ro.t1_trend(none, layers, column, thresholds)
     paper = {c: [PAPER_TABLE1[("none", k)][i] for k in layers] for i, c in enumerate(TABLE1_COLUMNS)}
     series = {f"ours, seed {s}: {STATISTICS[column]}": list(v.values()) for s, v in readout.values["per_seed"].items()}
     if column in paper:
@@ -148,40 +149,40 @@ def test_table1_grows_with_depth_without_bn(verdict, settings, init_probes, colu
 
 
 @pytest.mark.claim("B-LOWRANK")
-def test_channel_gradients_low_rank_without_bn(verdict, settings, init_probes):
+def test_channel_gradients_low_rank_without_bn(verdict, settings, thresholds, init_probes):
     none, bn = _passes(init_probes, verdict, settings, "none", "batch")
     k = settings["layer"]
     first = min(none)
     verdict.add_figure(f"Σ_ij |Σ_bxy d| of layer {k} over (co, ci), seed {first} (Fig. 7)", figures.heatmaps(
         {LABELS[n]: ro.channel_matrix(ps[first], k) for n, ps in (("none", none), ("batch", bn))},
         xlabel="in-channel ci", ylabel="out-channel co", title=f"Layer {k} gradients by channel pair"))
-    _conclude(verdict, ro.low_rank(none, bn, k))
+    _conclude(verdict, ro.low_rank(none, bn, k, thresholds))
 
 
 @pytest.mark.claim("B-MEAN-GRAD")
-def test_gradient_follows_channel_mean_without_bn(verdict, settings, init_probes):
+def test_gradient_follows_channel_mean_without_bn(verdict, settings, thresholds, init_probes):
     none, bn = _passes(init_probes, verdict, settings, "none", "batch")
     k, depth = settings["layer"], init_probes.settings["depth"]
     clouds = {LABELS[n]: ro.mean_vs_grad(ro.all_passes(ps), k, depth) for n, ps in (("none", none), ("batch", bn))}
     verdict.add_figure(f"Input-channel pre-ReLU mean vs |∂L/∂K|, every weight of layer {k} (Fig. 18)", figures.scatter(
         {n: (c["channel_mean"], c["abs_grad"]) for n, c in clouds.items()}, xlabel="channel mean before ReLU", ylabel="|∂L/∂K|",
         title="Channel mean and gradient", logy=True))
-    _conclude(verdict, ro.mean_grad(none, bn, k, depth))
+    _conclude(verdict, ro.mean_grad(none, bn, k, depth, thresholds))
 
 
 @pytest.mark.claim("B-LAYER-GRAD")
-def test_channel_gradient_scales_spread_without_bn(verdict, settings, init_probes):
+def test_channel_gradient_scales_spread_without_bn(verdict, settings, thresholds, init_probes):
     none, bn = _passes(init_probes, verdict, settings, "none", "batch")
     scales = {LABELS[n]: ro.channel_grad_scales(ro.all_passes(ps)) for n, ps in (("none", none), ("batch", bn))}
     layers = scales[LABELS["none"]][0]
     verdict.add_figure("Mean |bias-equivalent gradient| of each conv layer's channels (Fig. 19)", figures.lines(
         layers, {n: s for n, (_, s) in scales.items()}, xlabel="layer", ylabel="mean |Σ_bxy ∂L/∂(slot output)|",
         title="Channel gradients by layer", logy=True, markers=False))
-    _conclude(verdict, ro.layer_grad(none, bn))
+    _conclude(verdict, ro.layer_grad(none, bn, thresholds))
 
 
 @pytest.mark.claim("B-ACT-HIST")
-def test_activations_multimodal_without_bn(verdict, settings, init_probes):
+def test_activations_multimodal_without_bn(verdict, settings, thresholds, init_probes):
     none, bn = _passes(init_probes, verdict, settings, "none", "batch")
     layers = init_probes.settings["activation_layers"]
     for n, ps in (("none", none), ("batch", bn)):
@@ -189,31 +190,31 @@ def test_activations_multimodal_without_bn(verdict, settings, init_probes):
         verdict.add_figure(f"Pre-ReLU activations of the first channels, {LABELS[n]} (Figs. 13/14)", figures.histogram_panels(
             {f"layer {k}, channel {c}": act[k].samples[c] for k in layers for c in range(min(2, len(act[k].samples)))},
             xlabel="activation", title=f"Activation histograms, {LABELS[n]}", columns=4))
-    _conclude(verdict, ro.act_hist(none, bn, layers))
+    _conclude(verdict, ro.act_hist(none, bn, layers, thresholds))
 
 
 @pytest.mark.claim("B-TOP-GRAD")
-def test_bn_on_top_scales_gradients_like_bn(verdict, settings, init_probes):
+def test_bn_on_top_scales_gradients_like_bn(verdict, settings, thresholds, init_probes):
     none, bn, top = _passes(init_probes, verdict, settings, "none", "batch", "top")
     k = settings["layer"]
     verdict.add_figure(f"Layer {k} kernel gradients: none, full BN, BN on top only", figures.overlaid_histograms(
         {LABELS[n]: np.abs(_pooled(ps, lambda p: p.weight_grad[k])) for n, ps in (("none", none), ("batch", bn), ("top", top))},
         xlabel="|∂L/∂K|", title="Gradient scale with BN on top", logx=True))
-    _conclude(verdict, ro.top_grad(none, bn, top, k))
+    _conclude(verdict, ro.top_grad(none, bn, top, k, thresholds))
 
 
 @pytest.mark.claim("X-BIASFIX")
-def test_bias_fix_removes_output_bias_not_growth(verdict, settings, init_probes):
+def test_bias_fix_removes_output_bias_not_growth(verdict, settings, thresholds, init_probes):
     none, fixed = _passes(init_probes, verdict, settings, "none", "biasfix")
     verdict.add_figure("∂L_b/∂OUTPUT(b, j) before and after equalizing the class biases (Fig. 4)",
                        _output_gradient_heatmaps({"none": none, "biasfix": fixed}))
-    _conclude(verdict, ro.bias_fix(none, fixed))
+    _conclude(verdict, ro.bias_fix(none, fixed, thresholds))
 
 
 @pytest.mark.claim("X-RADIAL")
-def test_mean_gradient_points_radially(verdict, settings, init_probes):
+def test_mean_gradient_points_radially(verdict, settings, thresholds, init_probes):
     none, bn = _passes(init_probes, verdict, settings, "none", "batch")
-    readout = ro.radial(none, bn)
+    readout = ro.radial(none, bn, thresholds)
     seeds, cos = readout.values["seeds"], readout.values["cos_none"]
     verdict.add_figure("cos(batch-averaged gradient, weights) per conv layer, per seed", figures.lines(
         list(cos[0]), {f"{LABELS[n]}, seed {s}": list(c.values()) for n in ("none", "batch")
@@ -223,18 +224,18 @@ def test_mean_gradient_points_radially(verdict, settings, init_probes):
 
 
 @pytest.mark.claim("X-RESIDUAL-SCALE")
-def test_bn_downscales_residual_branches(verdict, settings, init_probes):
+def test_bn_downscales_residual_branches(verdict, settings, thresholds, init_probes):
     none, bn = _passes(init_probes, verdict, settings, "none", "batch")
     ratios = {LABELS[n]: ro.residual_ratio(ro.all_passes(ps)) for n, ps in (("none", none), ("batch", bn))}
     blocks = list(range(1, len(ratios[LABELS["none"]]) + 1))
     verdict.add_figure("Variance of the residual branch over the skip path, per block", figures.lines(
         blocks, {**ratios, "1/ℓ": [1 / b for b in blocks]}, xlabel="block ℓ", ylabel="Var(branch) / Var(skip)",
         title="Residual-branch scale at initialization", logx=True, logy=True, markers=False))
-    _conclude(verdict, ro.residual_scale(none, bn))
+    _conclude(verdict, ro.residual_scale(none, bn, thresholds))
 
 
 @pytest.mark.claim("X-NOSKIP-EXPLODE")
-def test_bn_explodes_gradients_without_skips(verdict, settings, init_data):
+def test_bn_explodes_gradients_without_skips(verdict, settings, thresholds, init_data):
     verdict.dataset, verdict.seeds = init_data.name, list(settings["seeds"])
     x = normalize(init_data.train_x[:128], init_data.mean, init_data.std)
     y = init_data.train_y[:128]
@@ -248,6 +249,6 @@ def test_bn_explodes_gradients_without_skips(verdict, settings, init_data):
                  for n, r in runs.items()},
         xlabel="depth", ylabel="‖∂L/∂W₁‖", title="Gradient explosion without skips", log_stats=True,
         reference={f"Yang et al. ×{YANG_RATE:.3f}/layer": (runs["batch"]["grad_norm"][0].mean() * YANG_RATE ** (np.array(depths) - depths[0])).tolist()}))
-    readout = ro.noskip_explode(runs["batch"]["grad_norm"], runs["none"]["grad_norm"], depths, settings["seeds"])
+    readout = ro.noskip_explode(runs["batch"]["grad_norm"], runs["none"]["grad_norm"], depths, settings["seeds"], thresholds)
     readout.summary += f" (Yang et al. ×{YANG_RATE:.3f}; pooled fit over depths × seeds: BN ×{runs['batch']['per_layer']:.3f})"
     _conclude(verdict, readout)

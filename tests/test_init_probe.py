@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -14,6 +16,10 @@ from harness.readouts import init as ro
 from harness.probes.init_probe import (class_masked_cotangents, class_masked_kernel_grads, norm_slots, pre_relu_source,
                                        probe_init)
 from harness.probes.summands import summand_statistics, table1_row
+from harness.registry import Registry
+
+ROOT = Path(__file__).resolve().parents[1]
+TH = {c.id: c.thresholds for c in Registry.load(ROOT / "claims").claims.values()}  # the claims' own thresholds
 
 DEPTH = 20  # conv layers 1..19, fc 20
 T1, ACT, MASK = (4, 10, 16), (3, 9, 15), 10
@@ -158,16 +164,19 @@ def test_sabotaged_bn_is_the_unnormalized_network(passes):
 
 def test_bn_vs_none_claims_do_not_hold_with_bn_replaced_by_identities(passes):
     none, fake = passes["none"], passes["sabotaged"]
-    scale = ro.grad_scale(none, fake, 12)
+    scale = ro.grad_scale(none, fake, 12, TH["B-GRAD-SCALE"])
     assert scale.verdict == "refuted" and scale.values["ratio"]["median"] == pytest.approx([1.0] * 3)
-    moments = ro.moment_depth(none, fake)
+    moments = ro.moment_depth(none, fake, TH["B-MOM-DEPTH"])
     assert moments.verdict != "holds"
     assert moments.values["growth"]["batch"] == moments.values["growth"]["none"]
-    align = ro.t1_align(none, fake, T1)
+    align = ro.t1_align(none, fake, T1, TH["B-T1-ALIGN"])
     assert align.verdict != "holds"
     assert align.values["abs_sum_bxy"]["batch"] == pytest.approx(align.values["abs_sum_bxy"]["none"])
-    for readout in (ro.grad_tails(none, fake, 12), ro.output_bias(none, fake), ro.output_mask(none, fake), ro.low_rank(none, fake, 9),
-                    ro.layer_grad(none, fake), ro.radial(none, fake), ro.residual_scale(none, fake)):
+    for readout in (ro.grad_tails(none, fake, 12, TH["B-GRAD-TAILS"]), ro.output_bias(none, fake, TH["B-OUT-BIAS"]),
+                    ro.output_mask(none, fake, TH["B-OUT-MASK"]), ro.low_rank(none, fake, 9, TH["B-LOWRANK"]),
+                    ro.mean_grad(none, fake, 9, DEPTH, TH["B-MEAN-GRAD"]), ro.layer_grad(none, fake, TH["B-LAYER-GRAD"]),
+                    ro.act_hist(none, fake, ACT, TH["B-ACT-HIST"]), ro.top_grad(none, fake, fake, 12, TH["B-TOP-GRAD"]),
+                    ro.radial(none, fake, TH["X-RADIAL"]), ro.residual_scale(none, fake, TH["X-RESIDUAL-SCALE"])):
         assert readout.verdict != "holds", readout.summary
 
 
@@ -175,23 +184,29 @@ def test_real_bn_separates_where_the_sabotage_does_not(passes):
     # the decisions depend on the BN passes: even at depth 20 (batch 16, 8×8) the BN net cancels its
     # summands more than the unnormalized one at every seed (×7.5, 7.8, 7.6 vs ×4.1, 7.7, 5.3), the
     # direction B-T1-ALIGN claims
-    real = ro.t1_align(passes["none"], passes["batch"], T1).values["abs_sum_bxy"]
+    real = ro.t1_align(passes["none"], passes["batch"], T1, TH["B-T1-ALIGN"]).values["abs_sum_bxy"]
     assert all(b > a for a, b in zip(real["none"], real["batch"]))
     assert np.exp(np.mean(np.log(real["batch"]))) > 1.3 * np.exp(np.mean(np.log(real["none"])))
 
 
 def test_every_readout_runs_on_small_passes(passes):
     none, bn = passes["none"], passes["batch"]
-    for readout in (ro.grad_tails(none, bn, 12), ro.output_bias(none, bn), ro.output_mask(none, bn), ro.t1_trend(none, T1, "abs_sum_bxy"),
-                    ro.low_rank(none, bn, 9), ro.mean_grad(none, bn, 9, DEPTH), ro.layer_grad(none, bn), ro.act_hist(none, bn, ACT),
-                    ro.top_grad(none, bn, bn, 12), ro.bias_fix(none, none), ro.radial(none, bn), ro.residual_scale(none, bn)):
+    for readout in (ro.grad_scale(none, bn, 12, TH["B-GRAD-SCALE"]), ro.grad_tails(none, bn, 12, TH["B-GRAD-TAILS"]),
+                    ro.moment_depth(none, bn, TH["B-MOM-DEPTH"]), ro.output_bias(none, bn, TH["B-OUT-BIAS"]),
+                    ro.output_mask(none, bn, TH["B-OUT-MASK"]), ro.t1_align(none, bn, T1, TH["B-T1-ALIGN"]),
+                    ro.t1_trend(none, T1, "abs_sum_bxy", TH["R1-T1-TREND"]), ro.low_rank(none, bn, 9, TH["B-LOWRANK"]),
+                    ro.mean_grad(none, bn, 9, DEPTH, TH["B-MEAN-GRAD"]), ro.layer_grad(none, bn, TH["B-LAYER-GRAD"]),
+                    ro.act_hist(none, bn, ACT, TH["B-ACT-HIST"]), ro.top_grad(none, bn, bn, 12, TH["B-TOP-GRAD"]),
+                    ro.bias_fix(none, none, TH["X-BIASFIX"]), ro.radial(none, bn, TH["X-RADIAL"]),
+                    ro.residual_scale(none, bn, TH["X-RESIDUAL-SCALE"])):
         assert readout.verdict in ("holds", "refuted", "inconclusive") and readout.summary
         assert "inf" not in readout.decision.summary and "nan" not in readout.decision.summary
         assert all(len(c.values) == len(SEEDS) for c in readout.conditions)
-    same_as_bn = ro.top_grad(none, bn, bn, 12).conditions  # BN "on top" identical to BN: within any factor of it
+    # BN "on top" identical to BN: within any factor of it
+    same_as_bn = ro.top_grad(none, bn, bn, 12, TH["B-TOP-GRAD"]).conditions
     assert [c.state() for c in same_as_bn[:2]] == ["holds", "holds"]
-    assert ro.top_grad(none, bn, none, 12).conditions[2].state() == "refuted"  # "on top" that scales nothing
-    assert ro.bias_fix(none, none).values["none_over_fixed_cv"] == pytest.approx([1.0] * 3)  # no fix, no change
+    assert ro.top_grad(none, bn, none, 12, TH["B-TOP-GRAD"]).conditions[2].state() == "refuted"  # "on top" that scales nothing
+    assert ro.bias_fix(none, none, TH["X-BIASFIX"]).values["none_over_fixed_cv"] == pytest.approx([1.0] * 3)  # no fix, no change
 
 
 def test_output_gradients_and_low_rank_helpers():
@@ -203,8 +218,8 @@ def test_output_gradients_and_low_rank_helpers():
     s = ro.low_rank_excess(rank_one)
     assert s["share"] == pytest.approx(1.0) and s["share"] > s["null_max"]
     with pytest.raises(ValueError, match="class masking"):
-        ro.output_mask({0: [p]}, {0: [p]})
+        ro.output_mask({0: [p]}, {0: [p]}, TH["B-OUT-MASK"])
     with pytest.raises(ValueError, match="no passes"):
-        ro.grad_scale({0: []}, {0: [p]}, 4)
+        ro.grad_scale({0: []}, {0: [p]}, 4, TH["B-GRAD-SCALE"])
     with pytest.raises(ValueError, match="different seeds"):
-        ro.grad_scale({0: [p]}, {1: [p]}, 4)
+        ro.grad_scale({0: [p]}, {1: [p]}, 4, TH["B-GRAD-SCALE"])

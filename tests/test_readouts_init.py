@@ -4,12 +4,15 @@ Every readout gets three seeds of fake passes (objects with only the fields it r
 arrangements: every seed as the claim says (holds), no seed (refuted), and one seed against two
 (inconclusive: the seeds disagree, or the interval straddles the threshold). The BN-vs-none
 readouts are also fed the unnormalized passes in place of BN's ("BN made the identity"), which
-must never hold.
+must never hold. Every readout decides with the claim's own thresholds, loaded from
+claims/bjorck2018_init.yaml, so these tests use the numbers the claims use; bad input (no seeds,
+zero or undefined statistics, missing fields or thresholds) is a clear error.
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -17,6 +20,15 @@ import pytest
 
 from harness.evidence import HOLDS, INCONCLUSIVE, REFUTED
 from harness.readouts import init as ro
+from harness.registry import Registry, Thresholds
+
+ROOT = Path(__file__).resolve().parents[1]
+CLAIMS = Registry.load(ROOT / "claims").claims
+
+
+def th(claim: str) -> Thresholds:
+    """The claim's thresholds as its YAML declares them."""
+    return CLAIMS[claim].thresholds
 
 SEEDS = (0, 1, 2)
 ARRANGEMENTS = {HOLDS: (True, True, True), REFUTED: (False, False, False), INCONCLUSIVE: (False, True, True)}
@@ -89,22 +101,24 @@ def table(ratio, seed, layers=(18, 54, 90), rows=None):
 # --- the readouts, each as (as_claimed per seed) → Readout --------------------------------------
 
 def _grad_scale(flags):
-    return ro.grad_scale(by_seed(lambda s, ok: grads(100.0 if ok else 2.0, s), flags), by_seed(lambda s, ok: grads(1.0, s, 1), flags), 5)
+    return ro.grad_scale(by_seed(lambda s, ok: grads(100.0 if ok else 2.0, s), flags),
+                         by_seed(lambda s, ok: grads(1.0, s, 1), flags), 5, th("B-GRAD-SCALE"))
 
 
 def _grad_tails(flags):
-    return ro.grad_tails(by_seed(lambda s, ok: tails(ok, s), flags), by_seed(lambda s, ok: tails(not ok, s, 1), flags), 5)
+    return ro.grad_tails(by_seed(lambda s, ok: tails(ok, s), flags), by_seed(lambda s, ok: tails(not ok, s, 1), flags), 5,
+                         th("B-GRAD-TAILS"))
 
 
 def _moment_depth(flags):
     return ro.moment_depth(by_seed(lambda s, ok: moments(0.25 if ok else 0.0, 0.3 if ok else 0.0, s), flags),
-                           by_seed(lambda s, ok: moments(0.0, 0.02, s + 10), flags))
+                           by_seed(lambda s, ok: moments(0.0, 0.02, s + 10), flags), th("B-MOM-DEPTH"))
 
 
 def _output_bias(flags):
     # each seed favours its own class: pooling the seeds' images would pick the wrong j′ for two of them
     return ro.output_bias(by_seed(lambda s, ok: output_pass(ok, s, favoured=2 + s), flags),
-                          by_seed(lambda s, ok: output_pass(False, s, favoured=5, salt=1), flags))
+                          by_seed(lambda s, ok: output_pass(False, s, favoured=5, salt=1), flags), th("B-OUT-BIAS"))
 
 
 def _output_mask(flags):
@@ -113,19 +127,19 @@ def _output_mask(flags):
         grad[2 + s] = 0.01 * ratio
         return output_pass(True, s, favoured=2 + s, class_grad=grad)
     return ro.output_mask(by_seed(lambda s, ok: make(s, ok, 50.0 if ok else 2.0), flags),
-                          by_seed(lambda s, ok: make(s, ok, 1.5), flags))
+                          by_seed(lambda s, ok: make(s, ok, 1.5), flags), th("B-OUT-MASK"))
 
 
 def _t1_align(flags):
     return ro.t1_align(by_seed(lambda s, ok: table(1.8 if ok else 5.0, s), flags), by_seed(lambda s, ok: table(100.0, s), flags),
-                       (18, 54, 90))
+                       (18, 54, 90), th("B-T1-ALIGN"))
 
 
 def _t1_trend(flags):
     def make(s, ok):
         values = [1e-4, 2e-4, 3e-4] if ok else [3e-4, 2e-4, 2.5e-4]
         return fake(table1={k: {"sum_bxy_abs": v * (1 + 0.01 * s)} for k, v in zip((18, 54, 90), values)})
-    return ro.t1_trend(by_seed(make, flags), (18, 54, 90), "sum_bxy_abs")
+    return ro.t1_trend(by_seed(make, flags), (18, 54, 90), "sum_bxy_abs", th("R1-T1-TREND"))
 
 
 def _low_rank(flags):
@@ -133,7 +147,7 @@ def _low_rank(flags):
         r = rng(s, salt)
         m = np.outer(r.lognormal(0, 1, 16), r.lognormal(0, 1, 16)) if structured else r.random((16, 16))
         return fake(weight_grad={9: m[:, :, None, None] * np.ones((1, 1, 3, 3)) / 9})
-    return ro.low_rank(by_seed(make, flags), by_seed(lambda s, ok: make(s, False, 5), flags), 9)
+    return ro.low_rank(by_seed(make, flags), by_seed(lambda s, ok: make(s, False, 5), flags), 9, th("B-LOWRANK"))
 
 
 def _mean_grad(flags):
@@ -142,14 +156,15 @@ def _mean_grad(flags):
         mean = r.standard_normal(8)
         scale = np.exp(2 * mean)[None, :, None, None] if dependent else 1.0
         return fake(slot_mean={2: mean}, weight_grad={3: scale * np.abs(r.standard_normal((8, 8, 3, 3)))})
-    return ro.mean_grad(by_seed(make, flags), by_seed(lambda s, ok: make(s, False, 1), flags), 3, 8)
+    return ro.mean_grad(by_seed(make, flags), by_seed(lambda s, ok: make(s, False, 1), flags), 3, 8, th("B-MEAN-GRAD"))
 
 
 def _layer_grad(flags):
     def make(s, decades):
         r = rng(s, 6)
         return fake(channel_grad={k: 10 ** (-decades * (k - 1) / (len(LAYERS) - 1)) * (1 + 0.1 * r.random(4)) for k in LAYERS})
-    return ro.layer_grad(by_seed(lambda s, ok: make(s, 2.5), flags), by_seed(lambda s, ok: make(s + 10, 0.3 if ok else 2.4), flags))
+    return ro.layer_grad(by_seed(lambda s, ok: make(s, 2.5), flags),
+                         by_seed(lambda s, ok: make(s + 10, 0.3 if ok else 2.4), flags), th("B-LAYER-GRAD"))
 
 
 def _act_hist(flags, layers=(9, 45, 81, 83)):
@@ -161,19 +176,20 @@ def _act_hist(flags, layers=(9, 45, 81, 83)):
         shares = np.linspace(share_first, share_last, len(layers))
         return fake(activations={k: acts(v) for k, v in zip(layers, shares)})
     return ro.act_hist(by_seed(lambda s, ok: make(s, 0.1, 0.4) if ok else make(s, 0.4, 0.1), flags),
-                       by_seed(lambda s, ok: make(s, 0.0, 0.0), flags), list(layers))
+                       by_seed(lambda s, ok: make(s, 0.0, 0.0), flags), list(layers), th("B-ACT-HIST"))
 
 
 def _top_grad(flags):
     return ro.top_grad(by_seed(lambda s, ok: grads(100.0, s, 2, layer=55), flags), by_seed(lambda s, ok: grads(1.0, s, 1, layer=55), flags),
-                       by_seed(lambda s, ok: grads(1.5 if ok else 0.01, s, 1, layer=55), flags), 55)
+                       by_seed(lambda s, ok: grads(1.5 if ok else 0.01, s, 1, layer=55), flags), 55, th("B-TOP-GRAD"))
 
 
 def _bias_fix(flags):
     def make(s, biased):
         m = moments(0.25, 0.3, s)
         return output_pass(biased, s, favoured=2 + s, salt=2, channel_mean=m.channel_mean, channel_var=m.channel_var)
-    return ro.bias_fix(by_seed(lambda s, ok: make(s, True), flags), by_seed(lambda s, ok: make(s, not ok), flags))
+    return ro.bias_fix(by_seed(lambda s, ok: make(s, True), flags), by_seed(lambda s, ok: make(s, not ok), flags),
+                       th("X-BIASFIX"))
 
 
 def _radial(flags):
@@ -182,7 +198,7 @@ def _radial(flags):
         w = {k: r.standard_normal((4, 4, 3, 3)) for k in LAYERS}
         g = {k: (2 * w[k] + 0.1 * r.standard_normal(w[k].shape)) if radial_ else r.standard_normal(w[k].shape) for k in LAYERS}
         return fake(weight=w, weight_grad=g)
-    return ro.radial(by_seed(make, flags), by_seed(lambda s, ok: make(s, False, 1), flags))
+    return ro.radial(by_seed(make, flags), by_seed(lambda s, ok: make(s, False, 1), flags), th("X-RADIAL"))
 
 
 def _residual_scale(flags):
@@ -190,13 +206,14 @@ def _residual_scale(flags):
         blocks = np.arange(1, 19)
         r = rng(s, 8)
         return fake(branch_var=blocks ** slope * (1 + 0.05 * r.random(18)), skip_var=np.ones(18))
-    return ro.residual_scale(by_seed(lambda s, ok: make(s, 0.0), flags), by_seed(lambda s, ok: make(s, -1.0 if ok else 0.0), flags))
+    return ro.residual_scale(by_seed(lambda s, ok: make(s, 0.0), flags),
+                             by_seed(lambda s, ok: make(s, -1.0 if ok else 0.0), flags), th("X-RESIDUAL-SCALE"))
 
 
 def _noskip(flags):
     depths = [4, 8, 16, 32]
     bn = np.array([[(1.2 if ok else 0.9) ** d * (1 + 0.01 * s) for s, ok in zip(SEEDS, flags)] for d in depths])
-    return ro.noskip_explode(bn, np.full((4, 3), 0.5), depths, SEEDS)
+    return ro.noskip_explode(bn, np.full((4, 3), 0.5), depths, SEEDS, th("X-NOSKIP-EXPLODE"))
 
 
 READOUTS = {"B-GRAD-SCALE": _grad_scale, "B-GRAD-TAILS": _grad_tails, "B-MOM-DEPTH": _moment_depth, "B-OUT-BIAS": _output_bias,
@@ -217,18 +234,19 @@ def test_readout_decides_on_the_seeds(claim, verdict):
 
 # "BN made the identity": the unnormalized passes stand in for BN's
 IDENTITY = {
-    "B-GRAD-SCALE": lambda n: ro.grad_scale(n, n, 5),
-    "B-GRAD-TAILS": lambda n: ro.grad_tails(n, n, 5),
-    "B-MOM-DEPTH": lambda n: ro.moment_depth(n, n),
-    "B-OUT-BIAS": lambda n: ro.output_bias(n, n),
-    "B-OUT-MASK": lambda n: ro.output_mask(n, n),
-    "B-T1-ALIGN": lambda n: ro.t1_align(n, n, (18, 54, 90)),
-    "B-LOWRANK": lambda n: ro.low_rank(n, n, 9),
-    "B-MEAN-GRAD": lambda n: ro.mean_grad(n, n, 3, 8),
-    "B-LAYER-GRAD": lambda n: ro.layer_grad(n, n),
-    "B-ACT-HIST": lambda n: ro.act_hist(n, n, [9, 45, 81, 83]),
-    "X-RADIAL": lambda n: ro.radial(n, n),
-    "X-RESIDUAL-SCALE": lambda n: ro.residual_scale(n, n),
+    "B-GRAD-SCALE": lambda n: ro.grad_scale(n, n, 5, th("B-GRAD-SCALE")),
+    "B-GRAD-TAILS": lambda n: ro.grad_tails(n, n, 5, th("B-GRAD-TAILS")),
+    "B-MOM-DEPTH": lambda n: ro.moment_depth(n, n, th("B-MOM-DEPTH")),
+    "B-OUT-BIAS": lambda n: ro.output_bias(n, n, th("B-OUT-BIAS")),
+    "B-OUT-MASK": lambda n: ro.output_mask(n, n, th("B-OUT-MASK")),
+    "B-T1-ALIGN": lambda n: ro.t1_align(n, n, (18, 54, 90), th("B-T1-ALIGN")),
+    "B-LOWRANK": lambda n: ro.low_rank(n, n, 9, th("B-LOWRANK")),
+    "B-MEAN-GRAD": lambda n: ro.mean_grad(n, n, 3, 8, th("B-MEAN-GRAD")),
+    "B-LAYER-GRAD": lambda n: ro.layer_grad(n, n, th("B-LAYER-GRAD")),
+    "B-ACT-HIST": lambda n: ro.act_hist(n, n, [9, 45, 81, 83], th("B-ACT-HIST")),
+    "B-TOP-GRAD": lambda n: ro.top_grad(n, n, n, 5, th("B-TOP-GRAD")),  # BN and BN on top both the identity
+    "X-RADIAL": lambda n: ro.radial(n, n, th("X-RADIAL")),
+    "X-RESIDUAL-SCALE": lambda n: ro.residual_scale(n, n, th("X-RESIDUAL-SCALE")),
 }
 
 
@@ -280,7 +298,7 @@ def test_output_bias_cv_zero_stays_finite():
     bn = {s: [output_pass(False, s, favoured=0, salt=1)] for s in SEEDS}
     stats = ro.output_bias_seed(none[0])
     assert stats["cv"] < 1e-15 and stats["favoured_class"] == 0
-    readout = ro.output_bias(none, bn)
+    readout = ro.output_bias(none, bn, th("B-OUT-BIAS"))
     assert max(readout.values["none_over_bn_cv"]) < 1e-15
     assert readout.verdict == HOLDS and "inf" not in readout.decision.summary
     assert ro.cv_share(0.0, 0.0) == 1.0 and ro.cv_share(0.5, 0.1) == 1.0 and ro.cv_share(0.01, 0.2) == pytest.approx(0.05)
@@ -290,14 +308,15 @@ def test_moment_depth_reads_the_top_channel_std_not_its_variance():
     # top channel variance 3e4 (std 173) with |means| below 10: the std is within [10, 1e3]
     none = by_seed(lambda s, ok: moments(0.145, 0.3, s, top_var=3e4), ARRANGEMENTS[HOLDS])
     bn = by_seed(lambda s, ok: moments(0.0, 0.02, s + 10), ARRANGEMENTS[HOLDS])
-    readout = ro.moment_depth(none, bn)
+    readout = ro.moment_depth(none, bn, th("B-MOM-DEPTH"))
     assert max(readout.values["top_channel_none"]["abs_mean"]) < 10
     assert readout.values["top_channel_none"]["std"] == pytest.approx([math.sqrt(3e4)] * 3)
     assert readout.verdict == HOLDS, readout.decision.summary
     # a top channel of variance 1e8 (std 1e4) and |mean| 1e4 is out of the band either way
     big = by_seed(lambda s, ok: moments(0.5, 1.0, s, top_var=1e8), ARRANGEMENTS[HOLDS])
-    assert ro.moment_depth(big, bn).verdict == REFUTED
-    assert ro.decades_outside(100, (10, 1e3)) == pytest.approx(-1) and ro.decades_outside(1e4, (10, 1e3)) == pytest.approx(1)
+    assert ro.moment_depth(big, bn, th("B-MOM-DEPTH")).verdict == REFUTED
+    band = th("B-MOM-DEPTH")["top_scale"]
+    assert ro.decades_outside(100, band) == pytest.approx(-1) and ro.decades_outside(1e4, band) == pytest.approx(1)
 
 
 def test_t1_align_paper_table_meets_the_one_figure_reading():
@@ -306,10 +325,10 @@ def test_t1_align_paper_table_meets_the_one_figure_reading():
     def paper(ratios):
         return lambda s, ok: fake(table1={k: {"sum_bxy_abs": r * (1 + 0.01 * s), "abs_sum_bxy": 1.0} for k, r in zip((18, 54, 90), ratios)})
     none, bn = by_seed(paper((1.74, 2.62, 2.11)), ARRANGEMENTS[HOLDS]), by_seed(paper((252, 113, 41)), ARRANGEMENTS[HOLDS])
-    readout = ro.t1_align(none, bn, (18, 54, 90))
+    readout = ro.t1_align(none, bn, (18, 54, 90), th("B-T1-ALIGN"))
     assert readout.values["abs_sum_bxy"]["none"][0] == pytest.approx(2.13, abs=0.01)
     assert readout.verdict == HOLDS
-    assert ro.t1_align(none, bn, (18, 54, 90), max_none=2.0).verdict == REFUTED
+    assert ro.t1_align(none, bn, (18, 54, 90), Thresholds({**th("B-T1-ALIGN"), "max_none": 2.0})).verdict == REFUTED
 
 
 def test_per_layer_factors_fit_each_seed():
@@ -325,11 +344,99 @@ def test_per_layer_factors_fit_each_seed():
 def test_readouts_reject_mismatched_or_empty_seeds():
     p = grads(1.0, 0)
     with pytest.raises(ValueError, match="different seeds"):
-        ro.grad_scale({0: [p], 1: [p]}, {0: [p]}, 5)
+        ro.grad_scale({0: [p], 1: [p]}, {0: [p]}, 5, th("B-GRAD-SCALE"))
     with pytest.raises(ValueError, match="no seeds"):
-        ro.grad_scale({}, {}, 5)
+        ro.grad_scale({}, {}, 5, th("B-GRAD-SCALE"))
     with pytest.raises(ValueError, match="seed 1: no passes"):
-        ro.grad_scale({0: [p], 1: []}, {0: [p], 1: [p]}, 5)
+        ro.grad_scale({0: [p], 1: []}, {0: [p], 1: [p]}, 5, th("B-GRAD-SCALE"))
     zero = fake(weight_grad={5: np.zeros((2, 2, 3, 3))})
     with pytest.raises(ValueError, match="positive finite"):
-        ro.grad_scale({0: [p]}, {0: [zero]}, 5)
+        ro.grad_scale({0: [p]}, {0: [zero]}, 5, th("B-GRAD-SCALE"))
+
+
+# --- the thresholds come from the claims' YAML, all of them and only them ------------------------
+
+class _Recording(Thresholds):
+    """A claim's thresholds that remember which names were read."""
+
+    def __init__(self, base: Thresholds):
+        super().__init__(dict(base), base.claim)
+        self.read: set[str] = set()
+
+    def __getitem__(self, name: str):
+        self.read.add(name)
+        return super().__getitem__(name)
+
+
+@pytest.mark.parametrize("claim", list(READOUTS))
+def test_readout_reads_every_declared_threshold(claim, monkeypatch):
+    seen = {}
+
+    def recording(c):
+        seen[c] = _Recording(CLAIMS[c].thresholds)
+        return seen[c]
+    monkeypatch.setitem(globals(), "th", recording)
+    READOUTS[claim](ARRANGEMENTS[HOLDS])
+    assert list(seen) == [claim]
+    declared = set(CLAIMS[claim].thresholds)
+    assert seen[claim].read == declared, f"declared {sorted(declared)}, read {sorted(seen[claim].read)}"
+
+
+@pytest.mark.parametrize("claim", [c for c in READOUTS if CLAIMS[c].thresholds])
+def test_readout_without_its_thresholds_names_the_claim(claim, monkeypatch):
+    monkeypatch.setitem(globals(), "th", lambda c: Thresholds({}, c))
+    with pytest.raises(KeyError, match=f"claim {claim} declares no threshold"):
+        READOUTS[claim](ARRANGEMENTS[HOLDS])
+
+
+def test_a_threshold_moves_the_decision():
+    # the same statistics decide otherwise under another number: the readouts hold none of their own
+    holds = _grad_scale(ARRANGEMENTS[HOLDS])
+    assert holds.verdict == HOLDS
+    none = by_seed(lambda s, ok: grads(100.0, s), ARRANGEMENTS[HOLDS])
+    bn = by_seed(lambda s, ok: grads(1.0, s, 1), ARRANGEMENTS[HOLDS])
+    assert ro.grad_scale(none, bn, 5, Thresholds({"min_ratio": 1e3}, "B-GRAD-SCALE")).verdict == REFUTED
+    flat = by_seed(lambda s, ok: fake(branch_var=np.arange(1, 19) ** -1.0, skip_var=np.ones(18)), ARRANGEMENTS[HOLDS])
+    level = by_seed(lambda s, ok: fake(branch_var=np.ones(18) * (1 + 0.01 * s), skip_var=np.ones(18)), ARRANGEMENTS[HOLDS])
+    assert ro.residual_scale(level, flat, th("X-RESIDUAL-SCALE")).verdict == HOLDS
+    moved = Thresholds({**th("X-RESIDUAL-SCALE"), "bn_slope_band": [-0.9, -0.5]}, "X-RESIDUAL-SCALE")
+    assert ro.residual_scale(level, flat, moved).verdict == REFUTED
+
+
+# --- bad input is a clear error ------------------------------------------------------------------
+
+def test_readouts_reject_undefined_statistics():
+    one = {0: [grads(1.0, 0)]}
+    const = {0: [fake(weight_grad={5: np.zeros((4, 4, 3, 3))})]}
+    with pytest.raises(ValueError, match="kurtosis undefined"):
+        ro.grad_tails(one, const, 5, th("B-GRAD-TAILS"))
+    zero55 = {0: [fake(weight_grad={55: np.zeros((4, 4, 3, 3))})]}
+    g55 = {0: [grads(1.0, 0, layer=55)]}
+    with pytest.raises(ValueError, match="positive finite"):
+        ro.top_grad(g55, g55, zero55, 55, th("B-TOP-GRAD"))
+    # every image labelled with the favoured class: no image to measure ∂L_b/∂z_j′ on
+    z = np.tile(np.r_[5.0, np.zeros(9)], (16, 1))
+    all_j = {0: [fake(logits=z, labels=np.zeros(16, dtype=int))]}
+    with pytest.raises(ValueError, match="fewer than two images"):
+        ro.output_bias(all_j, all_j, th("B-OUT-BIAS"))
+    with pytest.raises(ValueError, match="non-negative"):
+        ro.cv_share(-0.1, 0.2)
+    unmasked = {0: [output_pass(True, 0, favoured=2, class_grad=None)]}
+    with pytest.raises(ValueError, match="class masking"):
+        ro.output_mask(unmasked, unmasked, th("B-OUT-MASK"))
+    nothing = {0: [table(2.0, 0, rows=[0.0, 0.0, 0.0])]}
+    with pytest.raises(ValueError, match="positive finite"):
+        ro.t1_align(nothing, nothing, (18, 54, 90), th("B-T1-ALIGN"))
+    zero9 = {0: [fake(weight_grad={9: np.zeros((4, 4, 3, 3))})]}
+    with pytest.raises(ValueError, match="channel matrix is zero"):
+        ro.low_rank(zero9, zero9, 9, th("B-LOWRANK"))
+    dead = {0: [fake(channel_grad={k: np.zeros(4) for k in LAYERS})]}
+    with pytest.raises(ValueError, match="scale is 0"):
+        ro.layer_grad(dead, dead, th("B-LAYER-GRAD"))
+    no_branch = {0: [fake(branch_var=np.zeros(18), skip_var=np.ones(18))]}
+    with pytest.raises(ValueError, match="0 or undefined"):
+        ro.residual_scale(no_branch, no_branch, th("X-RESIDUAL-SCALE"))
+    with pytest.raises(ValueError, match="seed columns"):
+        ro.noskip_explode(np.ones((3, 2)) * [[1.0], [2.0], [4.0]], np.ones((3, 2)), [4, 8, 16], SEEDS, th("X-NOSKIP-EXPLODE"))
+    with pytest.raises(ValueError, match="depths"):
+        ro.noskip_explode(np.ones((2, 3)), np.ones((2, 3)), [4, 8, 16], SEEDS, th("X-NOSKIP-EXPLODE"))

@@ -10,9 +10,13 @@ summary of the per-seed values. The test hands the conditions to ``verdict.decid
 Nothing is pooled across seeds: two seeds are two different networks (their favoured class j′,
 for one, need not agree).
 
-The thresholds are the ones written in ``claims/bjorck2018_init.yaml`` (fixed from the paper's
-words before measuring); keeping the decision here, apart from the test, lets the unit tests feed
-it hand-made and sabotaged statistics (BN replaced by identities) and check what it decides.
+Every number a claim decides by comes from its ``thresholds`` (harness.registry.Thresholds, the
+claim's YAML ``thresholds`` in ``claims/bjorck2018_init.yaml``, fixed from the paper's words before
+measuring), read by name; no readout holds a number of its own. Keeping the decision here, apart
+from the test, lets the unit tests feed it hand-made and sabotaged statistics (BN replaced by
+identities) with the claims' own thresholds and check what it decides. What stays here are
+orderings (none > BN, strictly increasing, above every shuffle, a fit slope's interval above 0)
+and the measurement's own settings (200 shuffles for B-LOWRANK).
 
 Layers are the paper's numbers: conv layers 1..6n+1 (1 = stem, then two per residual block),
 fc = 6n+2.
@@ -30,6 +34,7 @@ import scipy.stats
 
 from harness.evidence import Condition, Readout
 from harness.probes.init_probe import InitPass, pre_relu_source
+from harness.registry import Thresholds
 from harness.stats import fitted_slope, strictly_increasing
 
 Passes = Sequence[InitPass]  # one seed's passes (its batches)
@@ -93,8 +98,10 @@ def grad_scale_seed(none: Passes, bn: Passes, layer: int) -> dict:
             "mean_abs": {"none": float(g_none.mean()), "batch": float(g_bn.mean())}}
 
 
-def grad_scale(none: BySeed, bn: BySeed, layer: int, min_ratio: float = 10.0) -> Readout:
-    """B-GRAD-SCALE: |∂L/∂K| of one conv kernel, none / BN, by mean and by median, ≥ 10 each."""
+def grad_scale(none: BySeed, bn: BySeed, layer: int, thresholds: Thresholds) -> Readout:
+    """B-GRAD-SCALE: |∂L/∂K| of one conv kernel, none / BN per seed, by mean and by median; each
+    ratio must reach ``min_ratio`` ("about two orders of magnitude", read as at least one), on a log axis."""
+    min_ratio = thresholds["min_ratio"]
     seeds = seeds_of(none, bn)
     per = _per_seed(lambda a, b: grad_scale_seed(a, b, layer), seeds, none, bn)
     mean, median = [r["mean"] for r in per], [r["median"] for r in per]
@@ -110,9 +117,10 @@ def excess_kurtosis(values: np.ndarray) -> float:
     return float(scipy.stats.kurtosis(np.asarray(values, dtype=float).ravel(), fisher=True))
 
 
-def grad_tails(none: BySeed, bn: BySeed, layer: int) -> Readout:
+def grad_tails(none: BySeed, bn: BySeed, layer: int, thresholds: Thresholds) -> Readout:
     """B-GRAD-TAILS: excess kurtosis of the kernel gradient (scale-free), mean over a seed's
-    batches; none's must exceed BN's for every seed."""
+    batches; none's must exceed BN's for every seed. An ordering: the claim declares no number, and
+    ``thresholds`` is taken (and left unread) like every readout's."""
     seeds = seeds_of(none, bn)
     k_none = [float(np.mean([excess_kurtosis(p.weight_grad[layer]) for p in none[s]])) for s in seeds]
     k_bn = [float(np.mean([excess_kurtosis(p.weight_grad[layer]) for p in bn[s]])) for s in seeds]
@@ -172,12 +180,14 @@ def growth_conditions(growth: Sequence[dict], who: str, min_growth: float) -> tu
     return tuple(conds)
 
 
-def moment_depth(none: BySeed, bn: BySeed, min_growth: float = 10.0, max_bn_growth: float = 10.0,
-                 top_scale: tuple[float, float] = (10.0, 1e3)) -> Readout:
-    """B-MOM-DEPTH: none grows roughly exponentially (slope interval > 0 and last/first ≥ 10, for
-    |mean| and variance) up to the paper's ~1e2 at the top (the largest top-layer channel's |mean|
-    or its standard deviation within [10, 1e3]: magnitudes, so the std, not the variance); BN stays
-    roughly constant (fitted growth over the depth ≤ 10 for both)."""
+def moment_depth(none: BySeed, bn: BySeed, thresholds: Thresholds) -> Readout:
+    """B-MOM-DEPTH: none grows roughly exponentially (slope interval > 0 and last/first ≥
+    ``min_growth``, for |mean| and variance) up to the paper's ~1e2 at the top: the largest
+    top-layer channel's |mean| or its standard deviation (magnitudes, so the std, not the variance)
+    in the band ``top_scale``, decided on the smaller of the two signed distances in decades from
+    the band, at most ``max_decades_outside`` (0: inside); BN stays roughly constant (fitted growth
+    over the depth ≤ ``max_bn_growth`` for both)."""
+    min_growth, max_bn_growth, top_scale = thresholds["min_growth"], thresholds["max_bn_growth"], thresholds["top_scale"]
     seeds = seeds_of(none, bn)
     m_none, m_bn = [layer_moments(none[s]) for s in seeds], [layer_moments(bn[s]) for s in seeds]
     g_none, g_bn = [depth_growth(m) for m in m_none], [depth_growth(m) for m in m_bn]
@@ -185,7 +195,8 @@ def moment_depth(none: BySeed, bn: BySeed, min_growth: float = 10.0, max_bn_grow
     outside = [min(decades_outside(a, top_scale), decades_outside(b, top_scale)) for a, b in zip(top_mean, top_std)]
     band = f"[{top_scale[0]:g}, {top_scale[1]:g}]"
     conditions = (*growth_conditions(g_none, "none", min_growth),
-                  Condition.at_most(f"none: decades of the top channel's |mean| or std outside {band}", outside, 0.0),
+                  Condition.at_most(f"none: decades of the top channel's |mean| or std outside {band}", outside,
+                                    thresholds["max_decades_outside"]),
                   *(Condition.at_most(f"BN: {label} fitted growth over the depth", [g[name]["fitted_growth"] for g in g_bn],
                                       max_bn_growth, log=True) for name, label in (("abs_mean", "|mean|"), ("var", "variance"))))
     return Readout({"seeds": seeds, "growth": {"none": g_none, "batch": g_bn},
@@ -249,15 +260,16 @@ def cv_share(cv_none: float, cv_other: float) -> float:
     return 1.0 if cv_other == 0 else min(cv_none / cv_other, 1.0)
 
 
-def output_bias(none: BySeed, bn: BySeed, max_cv: float = 0.1, min_mean: float = 0.5, bn_factor: float = 10.0) -> Readout:
-    """B-OUT-BIAS: without BN, ∂L_b/∂OUTPUT(b, j′) is nearly the same for all b (CV ≤ 0.1) and large
-    (mean ≥ 0.5, i.e. most of the softmax mass on j′); with BN it is input-dependent (CV ≥ 10× none's).
-    j′ is found per seed and per network.
+def output_bias(none: BySeed, bn: BySeed, thresholds: Thresholds) -> Readout:
+    """B-OUT-BIAS: without BN, ∂L_b/∂OUTPUT(b, j′) is nearly the same for all b (CV ≤ ``max_cv``)
+    and large (mean ≥ ``min_mean``, most of the softmax mass on j′); with BN it is input-dependent
+    (CV ≥ ``min_cv_factor`` × none's). j′ is found per seed and per network.
 
     The unnormalized net's CV can be exactly 0 (see :func:`output_bias_seed`), which no log axis
     holds and which makes BN/none infinite, so both CV conditions are linear and bounded: none's
-    CV ≤ 0.1, and none's CV / BN's ≤ 1/10 (:func:`cv_share`), the same threshold written so that a
-    zero CV stays finite."""
+    CV ≤ ``max_cv``, and none's CV / BN's ≤ 1 / ``min_cv_factor`` (:func:`cv_share`), the same
+    threshold written so that a zero CV stays finite."""
+    max_cv, min_mean, cv_factor = thresholds["max_cv"], thresholds["min_mean"], thresholds["min_cv_factor"]
     seeds = seeds_of(none, bn)
     s_none, s_bn = [output_bias_seed(none[s]) for s in seeds], [output_bias_seed(bn[s]) for s in seeds]
     cv_none, cv_bn = [s["cv"] for s in s_none], [s["cv"] for s in s_bn]
@@ -265,7 +277,7 @@ def output_bias(none: BySeed, bn: BySeed, max_cv: float = 0.1, min_mean: float =
     return Readout({"seeds": seeds, "none": s_none, "batch": s_bn, "none_over_bn_cv": share},
                    (Condition.at_most("none: CV of ∂L_b/∂z_j′", cv_none, max_cv),
                     Condition.at_least("none: mean ∂L_b/∂z_j′", [s["mean_grad"] for s in s_none], min_mean),
-                    Condition.at_most("none CV / BN CV", share, 1 / bn_factor)),
+                    Condition.at_most("none CV / BN CV", share, 1 / cv_factor)),
                    f"{_seed_note(seeds)}: j′ none {_fmt([s['favoured_class'] for s in s_none], 'd')}, "
                    f"BN {_fmt([s['favoured_class'] for s in s_bn], 'd')}; CV none {_fmt(cv_none)} (mean "
                    f"{_fmt([s['mean_grad'] for s in s_none])}; {_fmt([s['share_predicted'] for s in s_none], '.0%')} "
@@ -283,9 +295,11 @@ def class_mask_ratio(passes: Passes) -> dict:
             "class_grad": grad}
 
 
-def output_mask(none: BySeed, bn: BySeed, min_ratio: float = 10.0) -> Readout:
-    """B-OUT-MASK: the favoured class's kernel gradient is ≥ 10× the median other class's without
-    BN, and not (< 10) with BN; j′ per seed and per network."""
+def output_mask(none: BySeed, bn: BySeed, thresholds: Thresholds) -> Readout:
+    """B-OUT-MASK: the favoured class's kernel gradient is ≥ ``min_ratio`` × the median other
+    class's without BN ("at least one order of magnitude"), and not (strictly below ``min_ratio``)
+    with BN, both on a log axis; j′ per seed and per network."""
+    min_ratio = thresholds["min_ratio"]
     seeds = seeds_of(none, bn)
     r_none, r_bn = [class_mask_ratio(none[s]) for s in seeds], [class_mask_ratio(bn[s]) for s in seeds]
     return Readout({"seeds": seeds, "none": r_none, "batch": r_bn},
@@ -315,11 +329,12 @@ def alignment_ratios(rows: dict[int, dict[str, float]]) -> dict[str, dict]:
     return out
 
 
-def t1_align(none: BySeed, bn: BySeed, layers: Sequence[int], max_none: float = 2.5, min_bn: float = 10.0) -> Readout:
-    """B-T1-ALIGN: Σ_bxy|d| / |Σ_bxy d| (geometric mean over the layers, one seed's Table 1) ≤ 2.5
-    without BN ("within a factor 2 or less" to one significant figure: the paper's own rows give
-    2.13), ≥ 10 with BN. The partial sums (over b, over xy, over b,i,j) are reported beside it;
-    ``table`` (mean over every pass) is for the figure."""
+def t1_align(none: BySeed, bn: BySeed, layers: Sequence[int], thresholds: Thresholds) -> Readout:
+    """B-T1-ALIGN: Σ_bxy|d| / |Σ_bxy d| (geometric mean over the layers, one seed's Table 1) ≤
+    ``max_none`` without BN ("within a factor 2 or less" to one significant figure: the paper's own
+    rows give 2.13), ≥ ``min_bn`` with BN, on a log axis. The partial sums (over b, over xy, over
+    b,i,j) are reported beside it; ``table`` (mean over every pass) is for the figure."""
+    max_none, min_bn = thresholds["max_none"], thresholds["min_bn"]
     seeds = seeds_of(none, bn)
     a_none = [alignment_ratios(table1(none[s], layers)) for s in seeds]
     a_bn = [alignment_ratios(table1(bn[s], layers)) for s in seeds]
@@ -334,9 +349,10 @@ def t1_align(none: BySeed, bn: BySeed, layers: Sequence[int], max_none: float = 
                    f"BN {_fmt(r_bn, prefix='×')}")
 
 
-def t1_trend(none: BySeed, layers: Sequence[int], column: str) -> Readout:
+def t1_trend(none: BySeed, layers: Sequence[int], column: str, thresholds: Thresholds) -> Readout:
     """R1-T1-TREND: one Table 1 column of the unnormalized net, strictly increasing over the
-    layers, for every seed."""
+    layers, for every seed. An ordering: the claim declares no number, and ``thresholds`` is taken
+    (and left unread) like every readout's."""
     seeds = seeds_of(none)
     per = [[rows[k][column] for k in layers] for rows in (table1(none[s], layers) for s in seeds)]
     where = ", ".join(map(str, layers))
@@ -372,15 +388,19 @@ def low_rank_excess(m: np.ndarray, permutations: int = 200, seed: int = 0) -> di
     return {"share": share, "null_mean": float(null.mean()), "null_max": float(null.max()), "excess": float(share - null.mean())}
 
 
-def low_rank(none: BySeed, bn: BySeed, layer: int) -> Readout:
+def low_rank(none: BySeed, bn: BySeed, layer: int, thresholds: Thresholds) -> Readout:
     """B-LOWRANK: per seed, without BN the top-singular-value share of Fig. 7's matrix exceeds every
-    shuffled copy; with BN its excess over the shuffled mean is at most half of none's ("disappears")."""
+    shuffled copy (200, :func:`low_rank_excess`: how many to run, a setting); with BN its excess over
+    the shuffled mean is at most ``max_bn_excess_share`` of none's ("disappears", read as halved).
+    Yes/no per seed, every seed must agree."""
+    bn_share = thresholds["max_bn_excess_share"]
     seeds = seeds_of(none, bn)
     s_none = [low_rank_excess(channel_matrix(none[s], layer)) for s in seeds]
     s_bn = [low_rank_excess(channel_matrix(bn[s], layer)) for s in seeds]
     return Readout({"layer": layer, "seeds": seeds, "none": s_none, "batch": s_bn},
                    (Condition.every_seed("none: top-σ share above every shuffle", [s["share"] > s["null_max"] for s in s_none]),
-                    Condition.every_seed("BN: excess at most half of none's", [b["excess"] <= a["excess"] / 2 for a, b in zip(s_none, s_bn)])),
+                    Condition.every_seed("BN: excess at most half of none's",
+                                         [b["excess"] <= a["excess"] * bn_share for a, b in zip(s_none, s_bn)])),
                    f"layer {layer} top-σ energy share, {_seed_note(seeds)}: none {_fmt([s['share'] for s in s_none], '.3f')} "
                    f"(shuffled ≤ {_fmt([s['null_max'] for s in s_none], '.3f')}, excess {_fmt([s['excess'] for s in s_none], '.3f')}), "
                    f"BN excess {_fmt([s['excess'] for s in s_bn], '.3f')}")
@@ -403,9 +423,11 @@ def mean_vs_grad(passes: Passes, layer: int, depth: int) -> dict:
     return {"channel_mean": x, "abs_grad": y, "spearman": rho}
 
 
-def mean_grad(none: BySeed, bn: BySeed, layer: int, depth: int, large: float = 0.5, weak: float = 0.3) -> Readout:
+def mean_grad(none: BySeed, bn: BySeed, layer: int, depth: int, thresholds: Thresholds) -> Readout:
     """B-MEAN-GRAD: per seed, the rank correlation between input-channel mean and |grad| is large
-    (≥ 0.5, Cohen) without BN and below medium (|ρ| < 0.3) with BN."""
+    without BN (ρ ≥ ``min_spearman_none``, Cohen's large) and below medium with BN (|ρ| strictly
+    below ``max_abs_spearman_bn``)."""
+    large, weak = thresholds["min_spearman_none"], thresholds["max_abs_spearman_bn"]
     seeds = seeds_of(none, bn)
     rho_none = [mean_vs_grad(none[s], layer, depth)["spearman"] for s in seeds]
     rho_bn = [mean_vs_grad(bn[s], layer, depth)["spearman"] for s in seeds]
@@ -433,9 +455,11 @@ def layer_spread(passes: Passes) -> dict:
             "early_over_late": float(scale[:third].mean() / scale[-third:].mean()), "scale": scale, "layers": layers}
 
 
-def layer_grad(none: BySeed, bn: BySeed) -> Readout:
-    """B-LAYER-GRAD: per seed, without BN channel-gradient scales span ≥ 1 decade across layers and
-    are larger in the first third than in the last; with BN they span at most half as many decades."""
+def layer_grad(none: BySeed, bn: BySeed, thresholds: Thresholds) -> Readout:
+    """B-LAYER-GRAD: per seed, without BN channel-gradient scales span ≥ ``min_decades_none``
+    decades across layers and the first third's mean over the last third's is strictly above
+    ``min_early_over_late`` (1: larger early, on a log axis); with BN they span at most
+    ``max_bn_decades_share`` × none's decades (on a log axis)."""
     seeds = seeds_of(none, bn)
     s_none, s_bn = [layer_spread(none[s]) for s in seeds], [layer_spread(bn[s]) for s in seeds]
     d_none, d_bn = [s["log10_range"] for s in s_none], [s["log10_range"] for s in s_bn]
@@ -443,29 +467,33 @@ def layer_grad(none: BySeed, bn: BySeed) -> Readout:
     share = [_ratio(b, a, "BN decades / none decades") for a, b in zip(d_none, d_bn)]
     return Readout({"seeds": seeds, "log10_range": {"none": d_none, "batch": d_bn}, "early_over_late_none": early,
                     "bn_over_none_decades": share},
-                   (Condition.at_least("none: decades spanned", d_none, 1.0),
-                    Condition.at_least("none: first third / last third", early, 1.0, log=True, strict=True),
-                    Condition.at_most("BN decades / none decades", share, 0.5, log=True)),
+                   (Condition.at_least("none: decades spanned", d_none, thresholds["min_decades_none"]),
+                    Condition.at_least("none: first third / last third", early, thresholds["min_early_over_late"], log=True,
+                                       strict=True),
+                    Condition.at_most("BN decades / none decades", share, thresholds["max_bn_decades_share"], log=True)),
                    f"decades spanned across layers, {_seed_note(seeds)}: none {_fmt(d_none, '.2f')} (early/late "
                    f"{_fmt(early, prefix='×')}), BN {_fmt(d_bn, '.2f')}")
 
 
 # --- App. F, Figs. 13/14 ------------------------------------------------------------------------
 
-def one_signed_share(passes: Passes, layer: int, cut: float = 0.95) -> float:
-    """Share of channels whose pre-ReLU activation has one sign for ≥ 95% of (b, x, y): always on
-    or always off after the ReLU."""
+def one_signed_share(passes: Passes, layer: int, cut: float) -> float:
+    """Share of channels whose pre-ReLU activation has one sign for a share ≥ ``cut`` of (b, x, y):
+    always on or always off after the ReLU. ``cut`` is B-ACT-HIST's threshold ``one_signed_cut``."""
     _need(passes, f"layer {layer}")
     f = np.concatenate([p.activations[layer].positive_fraction for p in passes])
     return float(np.mean((f >= cut) | (f <= 1 - cut)))
 
 
-def act_hist(none: BySeed, bn: BySeed, layers: Sequence[int], min_share: float = 0.25, max_bn: float = 0.05) -> Readout:
-    """B-ACT-HIST: per seed, without BN the share of one-signed channels grows from the first probed
-    layer to the deepest and is ≥ 25% there; with BN it is ≤ 5% at every probed layer."""
+def act_hist(none: BySeed, bn: BySeed, layers: Sequence[int], thresholds: Thresholds) -> Readout:
+    """B-ACT-HIST: a channel is one-signed when a share ≥ ``one_signed_cut`` of its pre-ReLU values
+    has one sign. Per seed, without BN the share of one-signed channels grows from the first probed
+    layer to the deepest (every seed) and is ≥ ``min_share_none`` there; with BN it is ≤
+    ``max_share_bn`` at every probed layer."""
+    cut, min_share, max_bn = thresholds["one_signed_cut"], thresholds["min_share_none"], thresholds["max_share_bn"]
     seeds = seeds_of(none, bn)
-    s_none = [{k: one_signed_share(none[s], k) for k in layers} for s in seeds]
-    s_bn = [{k: one_signed_share(bn[s], k) for k in layers} for s in seeds]
+    s_none = [{k: one_signed_share(none[s], k, cut) for k in layers} for s in seeds]
+    s_bn = [{k: one_signed_share(bn[s], k, cut) for k in layers} for s in seeds]
     first, last = layers[0], layers[-1]
     bimod = {n: {k: float(np.median(np.concatenate([p.activations[k].bimodality for p in all_passes(ps)]))) for k in layers}
              for n, ps in (("none", none), ("batch", bn))}
@@ -480,9 +508,11 @@ def act_hist(none: BySeed, bn: BySeed, layers: Sequence[int], min_share: float =
 
 # --- §3.1, App. G -------------------------------------------------------------------------------
 
-def top_grad(none: BySeed, bn: BySeed, top: BySeed, layer: int, within: float = 3.0, min_scaling: float = 10.0) -> Readout:
-    """B-TOP-GRAD: per seed, BN on top only gives a median |kernel gradient| within 3× of full BN's,
-    and, like full BN (B-GRAD-SCALE), at least 10× below the unnormalized net's."""
+def top_grad(none: BySeed, bn: BySeed, top: BySeed, layer: int, thresholds: Thresholds) -> Readout:
+    """B-TOP-GRAD: per seed, BN on top only gives a median |kernel gradient| within a factor
+    ``max_factor_from_bn`` of full BN's (either side), and, like full BN (B-GRAD-SCALE), at least
+    ``min_none_over_top`` × below the unnormalized net's; all on a log axis."""
+    within, min_scaling = thresholds["max_factor_from_bn"], thresholds["min_none_over_top"]
     seeds = seeds_of(none, bn, top)
     med = {n: [float(np.median(np.abs(_pooled_grad(ps[s], layer)))) for s in seeds] for n, ps in (("none", none), ("batch", bn), ("top", top))}
     factor = [_ratio(t, b, "top-only / BN median |grad|") for t, b in zip(med["top"], med["batch"])]
@@ -497,17 +527,19 @@ def top_grad(none: BySeed, bn: BySeed, top: BySeed, layer: int, within: float = 
 
 # --- beyond the paper ---------------------------------------------------------------------------
 
-def bias_fix(none: BySeed, fixed: BySeed, bn_factor: float = 10.0, min_growth: float = 10.0) -> Readout:
+def bias_fix(none: BySeed, fixed: BySeed, thresholds: Thresholds) -> Readout:
     """X-BIASFIX: per seed, after equalizing the class biases the output gradient is
-    input-dependent (CV of ∂L_b/∂z_j′ ≥ 10× the unfixed net's, B-OUT-BIAS's BN criterion written
-    as unfixed / fixed ≤ 1/10 as there, each net with its own j′), while the activation moments
-    still grow (B-MOM-DEPTH's none criterion)."""
+    input-dependent (CV of ∂L_b/∂z_j′ ≥ ``min_cv_factor`` × the unfixed net's, B-OUT-BIAS's BN
+    criterion written as unfixed / fixed ≤ 1 / ``min_cv_factor`` as there, each net with its own
+    j′), while the activation moments still grow (B-MOM-DEPTH's none criterion, last/first ≥
+    ``min_growth``)."""
+    cv_factor, min_growth = thresholds["min_cv_factor"], thresholds["min_growth"]
     seeds = seeds_of(none, fixed)
     s_none, s_fixed = [output_bias_seed(none[s]) for s in seeds], [output_bias_seed(fixed[s]) for s in seeds]
     share = [cv_share(a["cv"], b["cv"]) for a, b in zip(s_none, s_fixed)]
     growth = [depth_growth(layer_moments(fixed[s])) for s in seeds]
     return Readout({"seeds": seeds, "none": s_none, "bias_fixed": s_fixed, "none_over_fixed_cv": share, "growth_bias_fixed": growth},
-                   (Condition.at_most("unfixed CV / fixed CV", share, 1 / bn_factor),
+                   (Condition.at_most("unfixed CV / fixed CV", share, 1 / cv_factor),
                     *growth_conditions(growth, "fixed", min_growth)),
                    f"{_seed_note(seeds)}: CV of ∂L_b/∂z_j′ none {_fmt([s['cv'] for s in s_none])} → fixed "
                    f"{_fmt([s['cv'] for s in s_fixed])}; fixed net's |mean| last/first "
@@ -527,15 +559,16 @@ def radial_cosines(passes: Passes) -> dict[int, float]:
     return out
 
 
-def radial(none: BySeed, bn: BySeed) -> Readout:
+def radial(none: BySeed, bn: BySeed, thresholds: Thresholds) -> Readout:
     """X-RADIAL: per seed, the batch-averaged gradient of the unnormalized net points mostly along
-    the weights: median over conv layers of |cos(ḡ, w)| > 1/√2 (radial larger than tangential)."""
+    the weights: median over conv layers of |cos(ḡ, w)| strictly above ``min_abs_cos`` (1/√2:
+    radial larger than tangential)."""
     seeds = seeds_of(none, bn)
     c_none, c_bn = [radial_cosines(none[s]) for s in seeds], [radial_cosines(bn[s]) for s in seeds]
     med_none = [float(np.median(np.abs(list(c.values())))) for c in c_none]
     med_bn = [float(np.median(np.abs(list(c.values())))) for c in c_bn]
     return Readout({"seeds": seeds, "median_abs_cos": {"none": med_none, "batch": med_bn}, "cos_none": c_none, "cos_batch": c_bn},
-                   (Condition.at_least("none: median |cos(ḡ, w)|", med_none, 1 / math.sqrt(2), strict=True),),
+                   (Condition.at_least("none: median |cos(ḡ, w)|", med_none, thresholds["min_abs_cos"], strict=True),),
                    f"median |cos(mean gradient, w)| over conv layers, {_seed_note(seeds)}: none {_fmt(med_none)}, BN {_fmt(med_bn)}")
 
 
@@ -547,9 +580,11 @@ def residual_ratio(passes: Passes) -> np.ndarray:
     return r
 
 
-def residual_scale(none: BySeed, bn: BySeed, band: tuple[float, float] = (-1.5, -0.5), flat: float = 0.5) -> Readout:
+def residual_scale(none: BySeed, bn: BySeed, thresholds: Thresholds) -> Readout:
     """X-RESIDUAL-SCALE: per seed, with BN branch/skip variance falls like 1/block (log-log slope
-    in [−1.5, −0.5]); without BN it does not (|slope| < 0.5)."""
+    within the band ``bn_slope_band``); without BN it does not (|slope| strictly below
+    ``max_abs_slope_none``)."""
+    band, flat = thresholds["bn_slope_band"], thresholds["max_abs_slope_none"]
     seeds = seeds_of(none, bn)
     r_none, r_bn = [residual_ratio(none[s]) for s in seeds], [residual_ratio(bn[s]) for s in seeds]
     idx = np.log10(np.arange(1, len(r_bn[0]) + 1))
@@ -573,12 +608,14 @@ def per_layer_factors(grad_norm: np.ndarray, depths: Sequence[int]) -> list[floa
     return [float(10 ** np.polyfit(np.asarray(depths, dtype=float), np.log10(g[:, j]), 1)[0]) for j in range(g.shape[1])]
 
 
-def noskip_explode(bn_norm: np.ndarray, none_norm: np.ndarray, depths: Sequence[int], seeds: Sequence[int]) -> Readout:
-    """X-NOSKIP-EXPLODE: per seed, the BN MLP's gradient grows with depth (per-layer factor > 1);
-    the net without BN is reported."""
+def noskip_explode(bn_norm: np.ndarray, none_norm: np.ndarray, depths: Sequence[int], seeds: Sequence[int],
+                   thresholds: Thresholds) -> Readout:
+    """X-NOSKIP-EXPLODE: per seed, the BN MLP's gradient grows with depth (per-layer factor strictly
+    above ``min_per_layer_factor``, 1: "explode", on a log axis); the net without BN is reported."""
     f_bn, f_none = per_layer_factors(bn_norm, depths), per_layer_factors(none_norm, depths)
     if len(f_bn) != len(seeds):
         raise ValueError(f"{len(f_bn)} seed columns for seeds {list(seeds)}")
     return Readout({"seeds": list(seeds), "per_layer_seed": {"batch": f_bn, "none": f_none}},
-                   (Condition.at_least("BN MLP: gradient factor per layer", f_bn, 1.0, log=True, strict=True),),
+                   (Condition.at_least("BN MLP: gradient factor per layer", f_bn, thresholds["min_per_layer_factor"], log=True,
+                                       strict=True),),
                    f"{_seed_note(seeds)}: BN MLP {_fmt(f_bn, '.3f', '×')} per layer, without BN {_fmt(f_none, '.3f', '×')}")
