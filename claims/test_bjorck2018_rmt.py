@@ -14,8 +14,8 @@ import torch
 from fixtures.rmt import product_runs
 from harness.models import deep_linear
 from harness.probes import linear, rmt
+from harness.readouts import rmt as readouts
 from harness.report import figures
-from harness.stats import fitted_slope, strictly_decreasing, strictly_increasing
 
 DATASET = "Gaussian random matrices (no data)"
 
@@ -27,7 +27,7 @@ def _record_provenance(verdict, products) -> None:
 
 @pytest.mark.claim("B-RMT-DENSITY")
 @pytest.mark.parametrize("reading", ["squared", "singular"], ids=lambda r: f"reading={r}")
-def test_density_follows_eq5(verdict, settings, gaussian_products, reading):
+def test_density_follows_eq5(verdict, settings, thresholds, gaussian_products, reading):
     """Eq. 5 against the pooled spectrum, read as density of σ² (squared) or of σ (singular)."""
     _record_provenance(verdict, gaussian_products)
     ks, panels = {}, []
@@ -41,21 +41,18 @@ def test_density_follows_eq5(verdict, settings, gaussian_products, reading):
             {"label": f"M = {M}  (KS {ks[M]:.3f})", "samples": values, "grid": grid, "density": law.pdf(grid),
              "xlabel": "σ²" if reading == "squared" else "σ"}
         )
-    verdict.measure(ks_by_factors=ks, N=gaussian_products.N, runs=len(gaussian_products.runs))
+    readout = readouts.density(ks, thresholds)
+    verdict.measure(**readout.values, N=gaussian_products.N, runs=len(gaussian_products.runs))
     verdict.add_figure(
         f"Histogram of {'σ²' if reading == 'squared' else 'σ'} vs Eq. 5",
         figures.histograms_with_density(panels, title=f"Eq. 5 read as the density of {'σ²' if reading == 'squared' else 'σ'}"),
     )
-    worst = max(ks.values())
-    verdict.conclude(
-        holds=worst <= settings["max_ks"],
-        summary=f"max KS over M = {worst:.3f} (limit {settings['max_ks']}); "
-        + ", ".join(f"M={M}: {d:.3f}" for M, d in ks.items()),
-    )
+    verdict.conclude(holds=readout.verdict, summary=readout.summary)
 
 
 @pytest.mark.claim("B-RMT-EDGE")
-def test_largest_squared_singular_value_approaches_edge(verdict, settings, gaussian_products, claims_registry, profile, model_cache):
+def test_largest_squared_singular_value_approaches_edge(verdict, settings, thresholds, gaussian_products, claims_registry,
+                                                        profile, model_cache):
     """Mean relative gap 1 − λ_max/edge(M) at N = 250, 500 and the shared N = 1000."""
     shared = claims_registry.family_settings("bjorck2018_rmt", profile)
     by_size = {N: product_runs(N, settings["edge_factors"], settings["runs_by_size"][N], shared["seed"] + 1000 * N,
@@ -66,89 +63,70 @@ def test_largest_squared_singular_value_approaches_edge(verdict, settings, gauss
     sizes = sorted(by_size)
     gaps = {M: {N: float(1 - np.mean(by_size[N].per_run(M, "sigma_max") ** 2) / rmt.edge(M)) for N in sizes}
             for M in settings["edge_factors"]}
-    verdict.measure(relative_gap=gaps, edge={M: rmt.edge(M) for M in gaps},
-                    runs_by_size={N: len(by_size[N].runs) for N in sizes})
+    readout = readouts.edge(gaps, thresholds)
+    verdict.measure(**readout.values, edge={M: rmt.edge(M) for M in gaps}, runs_by_size={N: len(by_size[N].runs) for N in sizes})
     verdict.add_figure(
         "relative gap 1 − λ_max/edge vs N",
         figures.lines(sizes, {f"M = {M}": [gaps[M][N] for N in sizes] for M in gaps},
                       xlabel="N", ylabel="1 − mean λ_max / edge(M)", title="λ_max approaches the edge of Eq. 5", logx=True),
     )
-    closer = {M: g[sizes[-1]] < g[sizes[0]] for M, g in gaps.items()}
-    verdict.conclude(
-        holds=all(closer.values()),
-        summary="; ".join(f"M={M}: gap {g[sizes[0]]:.3f} (N={sizes[0]}) → {g[sizes[-1]]:.3f} (N={sizes[-1]})" for M, g in gaps.items()),
-    )
+    verdict.conclude(holds=readout.verdict, summary=readout.summary)
 
 
 @pytest.mark.claim("B-RMT-KAPPA")
-def test_condition_number_grows_with_factors(verdict, settings, gaussian_products):
+def test_condition_number_grows_with_factors(verdict, thresholds, gaussian_products):
     _record_provenance(verdict, gaussian_products)
     Ms = list(gaussian_products.factors)
-    log_kappa = {M: np.log10(gaussian_products.per_run(M, "kappa")) for M in Ms}
-    means = [float(log_kappa[M].mean()) for M in Ms]
-    stds = [float(log_kappa[M].std(ddof=1)) for M in Ms]
-    verdict.measure(mean_log10_kappa=dict(zip(Ms, means)), std_log10_kappa=dict(zip(Ms, stds)))
+    readout = readouts.kappa({M: np.log10(gaussian_products.per_run(M, "kappa")) for M in Ms}, thresholds)
+    verdict.measure(**readout.values)
+    means = [readout.values["mean_log10_kappa"][M] for M in Ms]
+    stds = [readout.values["std_log10_kappa"][M] for M in Ms]
     verdict.add_figure(
         "condition number vs number of factors (mean ± std over runs)",
         figures.errorbar_lines(
             Ms, {f"N = {gaussian_products.N}": (means, stds)}, log_stats=True,
             xlabel="number of factors M", ylabel="κ", title="κ of a product of Gaussian matrices"),
     )
-    growth = 10 ** (means[-1] - means[0])
-    monotone = strictly_increasing(means)
-    verdict.conclude(
-        holds=monotone and growth >= settings["min_growth"],
-        summary=f"κ(M=1) = {10 ** means[0]:.3g} → κ(M={Ms[-1]}) = {10 ** means[-1]:.3g} "
-        f"(×{growth:.3g}); strictly increasing: {monotone}",
-    )
+    verdict.conclude(holds=readout.verdict, summary=readout.summary)
 
 
 @pytest.mark.claim("B-RMT-SMAX")
-def test_max_singular_value_grows_sublinearly(verdict, settings, gaussian_products):
+def test_max_singular_value_grows_sublinearly(verdict, thresholds, gaussian_products):
     _record_provenance(verdict, gaussian_products)
     Ms = list(gaussian_products.factors)
     smax = {M: gaussian_products.per_run(M, "sigma_max") for M in Ms}
-    mean = np.array([smax[M].mean() for M in Ms])
+    readout = readouts.sigma_max(smax, {M: rmt.edge(M) for M in Ms}, thresholds)
+    verdict.measure(**readout.values)
+    mean = np.array([readout.values["mean_sigma_max"][M] for M in Ms])
     std = np.array([smax[M].std(ddof=1) for M in Ms])
     edges = np.array([rmt.edge(M) for M in Ms])
-    verdict.measure(mean_sigma_max=dict(zip(Ms, mean)), edge=dict(zip(Ms, edges)),
-                    sigma_max_over_sqrt_edge=dict(zip(Ms, mean / np.sqrt(edges))))
     verdict.add_figure(
         "maximum singular value vs number of factors",
         figures.errorbar_lines(Ms, {"measured σ_max": (mean, std)}, xlabel="number of factors M", ylabel="σ_max",
                                title="σ_max of the product", reference={"√edge(M) (Eq. 5 read as σ²)": np.sqrt(edges),
                                                                         "edge(M), the paper's linear expectation": edges}),
     )
-    increasing = strictly_increasing(mean)
-    below_linear = bool(np.all(mean[1:] < edges[1:]))
-    verdict.conclude(
-        holds=increasing and below_linear,
-        summary=f"σ_max {mean[0]:.3f} (M=1) → {mean[-1]:.3f} (M={Ms[-1]}), edge(M={Ms[-1]}) = {edges[-1]:.1f}; "
-        f"σ_max/√edge ∈ [{(mean / np.sqrt(edges)).min():.3f}, {(mean / np.sqrt(edges)).max():.3f}]",
-    )
+    verdict.conclude(holds=readout.verdict, summary=readout.summary)
 
 
 @pytest.mark.claim("B-RMT-TAILS")
-def test_spectrum_heavier_tailed_with_factors(verdict, settings, gaussian_products):
+def test_spectrum_heavier_tailed_with_factors(verdict, thresholds, gaussian_products):
     _record_provenance(verdict, gaussian_products)
     Ms = list(gaussian_products.factors)
     ratio = {M: rmt.tail_ratio(gaussian_products.singular_values(M)) for M in Ms}
     kurt = {M: float(scipy.stats.kurtosis(gaussian_products.singular_values(M))) for M in Ms}
-    verdict.measure(q99_over_median=ratio, excess_kurtosis=kurt)
+    readout = readouts.tails(ratio, kurt, thresholds)
+    verdict.measure(**readout.values)
     verdict.add_figure(
         "singular value distributions (pooled runs), log axis; values below ~1e-15 are at float64 resolution",
         figures.overlaid_histograms({f"M = {M}": gaussian_products.singular_values(M) for M in Ms},
                                     xlabel="singular value σ", title="Spectra of products of M Gaussian matrices", logx=True),
     )
-    values = [ratio[M] for M in Ms]
-    verdict.conclude(
-        holds=strictly_increasing(values),
-        summary="q99/median: " + ", ".join(f"M={M}: {ratio[M]:.2f}" for M in Ms),
-    )
+    verdict.conclude(holds=readout.verdict, summary=readout.summary)
 
 
 @pytest.mark.claim("B-RMT-UNIV")
-def test_universality_and_scale_do_not_fix_conditioning(verdict, settings, model_cache):
+def test_universality_and_scale_do_not_fix_conditioning(verdict, settings, thresholds, model_cache):
     """Scale with common random numbers (exact invariance); distributions by their growth rate of κ.
 
     A per-run log10 κ scatters by ~1–1.7 decades (σ_min is heavy-tailed), so distributions are
@@ -157,37 +135,28 @@ def test_universality_and_scale_do_not_fix_conditioning(verdict, settings, model
     Ms, N, seed = sorted(settings["factors"]), settings["N"], settings["seed"]
     xavier = product_runs(N, Ms, settings["scale_runs"], seed, "gaussian", 1.0, model_cache)
     kaiming = product_runs(N, Ms, settings["scale_runs"], seed, "gaussian", 2.0, model_cache)
-    scale_diff = max(float(np.max(np.abs(kaiming.per_run(M, "kappa") / xavier.per_run(M, "kappa") - 1))) for M in Ms)
 
-    rate, growth, mean_log = {}, {}, {}
+    log10_kappa = {}
     for i, dist in enumerate(rmt.ENTRY_DISTRIBUTIONS):
         runs = product_runs(N, Ms, settings["runs"], seed + 1000 * (i + 1), dist, 1.0, model_cache)
         verdict.seeds += list(runs.seeds)
-        logk = {M: np.log10(runs.per_run(M, "kappa")) for M in Ms}
-        rate[dist] = fitted_slope(np.repeat(Ms, len(runs.runs)), np.concatenate([logk[M] for M in Ms]))
-        mean_log[dist] = {M: float(logk[M].mean()) for M in Ms}
-        growth[dist] = 10 ** (mean_log[dist][Ms[-1]] - mean_log[dist][Ms[0]])
+        log10_kappa[dist] = {M: np.log10(runs.per_run(M, "kappa")) for M in Ms}
     verdict.dataset = DATASET
     verdict.seeds += list(xavier.seeds)
-    gaussian = rate["gaussian"]["slope"]
-    rel_rate = {d: abs(r["slope"] / gaussian - 1) for d, r in rate.items()}
-    verdict.measure(scale_max_relative_kappa_difference=scale_diff, log10_kappa_slope_per_factor=rate,
-                    relative_rate_difference=rel_rate, growth=growth, mean_log10_kappa=mean_log, N=N)
+    readout = readouts.universality({M: xavier.per_run(M, "kappa") for M in Ms}, {M: kaiming.per_run(M, "kappa") for M in Ms},
+                                    log10_kappa, thresholds)
+    verdict.measure(**readout.values, N=N)
+    mean_log = readout.values["mean_log10_kappa"]
     verdict.add_figure(
         "κ vs factors for several entry distributions",
         figures.lines(Ms, {d: [10 ** v[M] for M in Ms] for d, v in mean_log.items()}, xlabel="number of factors M",
                       ylabel="κ (geometric mean over runs)", title=f"Universality of ill-conditioning (N = {N})", logy=True),
     )
-    verdict.conclude(
-        holds=scale_diff <= 1e-8 and min(growth.values()) >= 100 and max(rel_rate.values()) <= 0.25,
-        summary=f"Kaiming vs Xavier κ differ by ≤ {scale_diff:.1e}; log10 κ per factor: "
-        + ", ".join(f"{d} {r['slope']:.2f}±{r['stderr']:.2f}" for d, r in rate.items())
-        + f"; largest rate difference {max(rel_rate.values()):.0%}",
-    )
+    verdict.conclude(holds=readout.verdict, summary=readout.summary)
 
 
 @pytest.mark.claim("B-LIN-PROP1")
-def test_single_factor_is_independent_least_squares(verdict, settings):
+def test_single_factor_is_independent_least_squares(verdict, settings, thresholds):
     rng = np.random.default_rng(settings["seed"])
     loss_err, solution_err, trajectory_err = [], [], []
     for _ in range(settings["problems"]):
@@ -205,21 +174,17 @@ def test_single_factor_is_independent_least_squares(verdict, settings):
         a = np.array(linear.gd_direct(Abar, x, y, A1, lr, settings["gd_steps"]))
         b = np.array(linear.gd_decoupled(Abar, problem, A1, lr, settings["gd_steps"]))
         trajectory_err.append(float(np.max(np.abs(a - b) / a)))
-    worst = {"loss": max(loss_err), "optimum": max(solution_err), "gd_trajectory": max(trajectory_err)}
-    verdict.measure(worst_relative_error=worst, problems=settings["problems"])
+    readout = readouts.proposition_1(loss_err, solution_err, trajectory_err, thresholds)
+    verdict.measure(**readout.values)
     verdict.dataset = "random least-squares problems (float64)"
     verdict.seeds = [settings["seed"]]
-    verdict.conclude(
-        holds=worst["loss"] <= 1e-10 and worst["optimum"] <= 1e-8 and worst["gd_trajectory"] <= 1e-9,
-        summary=f"worst relative errors over {settings['problems']} problems: loss {worst['loss']:.1e}, "
-        f"optimum {worst['optimum']:.1e}, GD trajectory {worst['gd_trajectory']:.1e}",
-    )
+    verdict.conclude(holds=readout.verdict, summary=readout.summary)
 
 
 @pytest.mark.claim("B-LIN-KAPPA")
-def test_conditioning_slows_gd_and_limits_lr(verdict, settings):
+def test_conditioning_slows_gd_and_limits_lr(verdict, settings, thresholds):
     depths, seeds = settings["depths"], settings["seeds"]
-    kappa, max_lr, theory_lr = {}, {}, {}
+    kappas, max_lrs, theory_lr = {}, {}, {}
     for depth in depths:
         ks, lrs, th = [], [], []
         for seed in seeds:
@@ -230,7 +195,7 @@ def test_conditioning_slows_gd_and_limits_lr(verdict, settings):
             ks.append(np.linalg.norm(A, 2) * np.linalg.norm(np.linalg.inv(A), 2))  # as in probes.rmt
             lrs.append(linear.max_stable_lr(A, b))
             th.append(2 / np.linalg.norm(A, 2) ** 2)
-        kappa[depth], max_lr[depth], theory_lr[depth] = float(np.exp(np.mean(np.log(ks)))), float(np.mean(lrs)), float(np.mean(th))
+        kappas[depth], max_lrs[depth], theory_lr[depth] = ks, lrs, float(np.mean(th))
     rng = np.random.default_rng(settings["seed"])
     iterations = {}
     for k in settings["kappas"]:
@@ -238,11 +203,10 @@ def test_conditioning_slows_gd_and_limits_lr(verdict, settings):
         steps = linear.gd_iterations_to_tolerance(A, rng.standard_normal(settings["size"]), lr=1 / np.linalg.norm(A, 2) ** 2,
                                                   tol=1e-6, max_steps=10**6)
         iterations[k] = steps
-    ks_ = np.array(settings["kappas"], dtype=float)
-    its = np.array([iterations[k] for k in settings["kappas"]], dtype=float)
-    exponent = fitted_slope(np.log(ks_), np.log(its))["slope"]
-    verdict.measure(kappa_by_depth=kappa, max_stable_lr_by_depth=max_lr, theory_2_over_smax2=theory_lr,
-                    gd_iterations_by_kappa=iterations, iterations_exponent_in_kappa=exponent)
+    readout = readouts.linear_conditioning(kappas, max_lrs, iterations, thresholds)
+    verdict.measure(**readout.values, theory_2_over_smax2=theory_lr)
+    kappa, max_lr = readout.values["kappa_by_depth"], readout.values["max_stable_lr_by_depth"]
+    exponent = readout.values["iterations_exponent_in_kappa"]
     verdict.dataset = "Xavier-initialized linear nets; least-squares problems (float64)"
     verdict.seeds = list(seeds)
     verdict.add_figure(
@@ -252,14 +216,7 @@ def test_conditioning_slows_gd_and_limits_lr(verdict, settings):
     )
     verdict.add_figure(
         "GD iterations to 1e-6 vs κ",
-        figures.lines(list(ks_), {"iterations": list(its)}, xlabel="κ", ylabel="GD steps", title=f"slope {exponent:.2f} on log–log axes",
-                      logx=True, logy=True),
+        figures.lines([float(k) for k in settings["kappas"]], {"iterations": [float(iterations[k]) for k in settings["kappas"]]},
+                      xlabel="κ", ylabel="GD steps", title=f"slope {exponent:.2f} on log–log axes", logx=True, logy=True),
     )
-    kappa_up = strictly_increasing([kappa[d] for d in depths])
-    lr_down = strictly_decreasing([max_lr[d] for d in depths])
-    slower = strictly_increasing(its)
-    verdict.conclude(
-        holds=kappa_up and lr_down and slower,
-        summary=f"κ by depth {[f'{kappa[d]:.3g}' for d in depths]}; max LR by depth {[f'{max_lr[d]:.3g}' for d in depths]}; "
-        f"GD steps ∝ κ^{exponent:.2f}",
-    )
+    verdict.conclude(holds=readout.verdict, summary=readout.summary)
