@@ -29,25 +29,9 @@ from harness.lr_search import CHANCE, SEARCH_EVAL_TRAIN, LRSearch, RunStore
 from harness.models import resnet_cifar
 from harness.models.flops import forward_flops, training_flops
 from harness.probes.divergence import DivergedBeforeBatch, along_update, batch_lines, find_diverging_update
+from harness.settings import TrainingShared, parse
 from harness.train import TrainConfig, TrainResult
 from harness.verdicts import Preconditions
-
-REQUIRED = ("depth", "width", "grid", "search_steps", "learning_margin", "train_steps", "eval_every", "seeds")
-
-
-def overridden(settings: dict, key: str) -> dict | None:
-    """``settings`` with the entries of its sub-dict ``key`` put over them (and ``key`` dropped),
-    or None when there is no such sub-dict: a profile runs some claims at other settings."""
-    override = settings.get(key)
-    if override is None:
-        return None
-    if not isinstance(override, dict) or not override:
-        raise ValueError(f"settings['{key}'] must be a non-empty mapping of settings to override, got {override!r}")
-    unknown = sorted(set(override) - set(settings))
-    if unknown:
-        raise KeyError(f"settings['{key}'] overrides settings that do not exist: {unknown}")
-    return {k: v for k, v in settings.items() if k != key} | override
-
 
 @dataclasses.dataclass
 class DivergingPath:
@@ -67,16 +51,15 @@ class GradientLines:
 
 @dataclasses.dataclass
 class ResNetLab:
-    settings: dict
+    settings: TrainingShared  # a plain mapping is parsed into it (checked like the YAML)
     data: ImageData
     data_config: dict
     cache: ModelCache
     device: torch.device | str = "cpu"
 
     def __post_init__(self):
-        missing = [k for k in REQUIRED if k not in self.settings]
-        if missing:
-            raise KeyError(f"training settings lack {missing} (see claims/bjorck2018_training.yaml)")
+        if not isinstance(self.settings, TrainingShared):
+            self.settings = parse(TrainingShared, self.settings, "ResNetLab settings")
         self.store = RunStore(self.cache, resnet_cifar, self.data, self.data_config, self.device)
 
     @property
