@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from harness.cache import ModelCache
 from harness.data import synthetic_cifar
