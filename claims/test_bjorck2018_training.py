@@ -24,6 +24,7 @@ from harness.models import resnet_cifar
 from harness.models.flops import training_flops
 from harness.probes.sgd_noise import bootstrap_intervals, exact_exponents, exact_noise, per_example_gradients
 from harness.report import figures
+from harness.resnet_lab import DivergingUpdate, GradientLinesRun
 from harness.train import DIVERGENCE_LOSS, TrainConfig
 
 PARTS_ROWS = {  # Table 2: the parts of Eq. 1 kept, and the paper's highest LR
@@ -305,8 +306,8 @@ def diverging_updates(training_lab, claims_registry, profile) -> dict:
     settings), with the path along it; None for a seed where no LR up to the last doubling diverges."""
     lab, s = training_lab, claims_registry.settings(claims_registry.claim("B-DIV-PATH"), profile)
     seeds = lab.settings["seeds"]
-    found = lab.side_by_side("diverging_update", [{"lr": s["lr"], "max_steps": s["max_steps"], "doublings": s["doublings"],
-                                                   "points": s["points"], "seed": seed} for seed in seeds])
+    found = lab.side_by_side([DivergingUpdate(lr=s.lr, max_steps=s.max_steps, doublings=s.doublings, points=s.points, seed=seed)
+                              for seed in seeds])
     return dict(zip(seeds, found))
 
 
@@ -370,9 +371,9 @@ def test_bn_takes_larger_decreasing_steps(verdict, training_lab, settings):
     _provenance(verdict, lab)
     etas = np.logspace(np.log10(settings["eta_min"]), np.log10(settings["eta_max"]), settings["etas"])
     seeds, batches = lab.settings["seeds"], settings["batches"]
-    nets = {(name, seed): {"norm": norm, "lr": lr, "batches": batches, "etas": etas, "seed": seed}
+    nets = {(name, seed): GradientLinesRun(norm=norm, lr=lr, batches=batches, etas=etas, seed=seed)
             for seed in seeds for name, norm, lr in (("BN", "batch", settings["lr_bn"]), ("none", "none", settings["lr_none"]))}
-    lines = dict(zip(nets, lab.side_by_side("gradient_lines", list(nets.values()))))
+    lines = dict(zip(nets, lab.side_by_side(list(nets.values()))))
     diverged = [f"{n} on seed {seed}" for (n, seed), found in lines.items() if found is None]
     if diverged:
         verdict.conclude("inconclusive", f"the run diverged before batch {max(batches)} ({', '.join(diverged)}): no loss line there")

@@ -27,6 +27,7 @@ from harness.train import TrainConfig, TrainResult, train
 
 CHANCE = 0.1  # ten balanced classes
 SEARCH_EVAL_TRAIN = 256  # search runs decide on test accuracy; the training accuracy is only logged
+FULL_RUN_EVAL_TRAIN = 2000  # training images a full run's final train accuracy reads
 R = TypeVar("R")
 
 
@@ -112,12 +113,12 @@ class RunStore:
         self._memo: dict[str, TrainResult] = {}
         self.trained = 0  # runs actually trained in this session (not loaded)
 
-    def config(self, model_config: dict, train_config: TrainConfig, eval_train_samples: int = 2000) -> dict:
+    def config(self, model_config: dict, train_config: TrainConfig, eval_train_samples: int = FULL_RUN_EVAL_TRAIN) -> dict:
         """The model cache's config (its key) of a run."""
         return {"kind": "run-record", "model": model_config, "data": self.data_config,
                 "train": dataclasses.asdict(train_config), "eval_train_samples": eval_train_samples}
 
-    def flops(self, model_config: dict, train_config: TrainConfig, eval_train_samples: int = 2000) -> float:
+    def flops(self, model_config: dict, train_config: TrainConfig, eval_train_samples: int = FULL_RUN_EVAL_TRAIN) -> float:
         """Estimated FLOPs of a run: its training steps and its evaluations (test set plus
         ``eval_train_samples`` training images each)."""
         r = self.data.resolution
@@ -125,7 +126,7 @@ class RunStore:
         return training_flops(forward_flops(self.builder, model_config, (1, 3, r, r)), train_config.batch_size,
                               train_config.total_steps, evaluations * (len(self.data.test_y) + eval_train_samples))
 
-    def is_stored(self, model_config: dict, train_config: TrainConfig, eval_train_samples: int = 2000) -> bool:
+    def is_stored(self, model_config: dict, train_config: TrainConfig, eval_train_samples: int = FULL_RUN_EVAL_TRAIN) -> bool:
         config = self.config(model_config, train_config, eval_train_samples)
         return json.dumps(config, sort_keys=True) in self._memo or self.cache.contains(config)
 
@@ -133,7 +134,7 @@ class RunStore:
         """This store on the cache without its planner (what a recipe makes runs with)."""
         return RunStore(self.cache.unplanned(), self.build, self.data, self.data_config, self.device, self.builder)
 
-    def declare(self, runs: Sequence[tuple[dict, TrainConfig]], eval_train_samples: int = 2000) -> None:
+    def declare(self, runs: Sequence[tuple[dict, TrainConfig]], eval_train_samples: int = FULL_RUN_EVAL_TRAIN) -> None:
         """Declare ``(model_config, train_config)`` runs about to be asked for (``ModelCache.declare``:
         under --plan, listed with their estimates and a recipe each; otherwise nothing)."""
         runs = list(runs)
@@ -141,7 +142,7 @@ class RunStore:
                            lambda i: self.flops(*runs[i], eval_train_samples),
                            make=lambda i: (_store_run, (self.unplanned(), *runs[i], eval_train_samples)))
 
-    def run(self, model_config: dict, train_config: TrainConfig, eval_train_samples: int = 2000) -> TrainResult:
+    def run(self, model_config: dict, train_config: TrainConfig, eval_train_samples: int = FULL_RUN_EVAL_TRAIN) -> TrainResult:
         """``eval_train_samples``: training images each evaluation scores (search runs need few)."""
         config = self.config(model_config, train_config, eval_train_samples)
         key = json.dumps(config, sort_keys=True)

@@ -42,7 +42,8 @@ from harness.data import CIFAR10_ENV, cifar10_root
 from harness.plan import Planner
 from harness.registry import ID_PATTERN, PROFILES, SEED_STRIDE, SMOKE_TIER, SMOKED, Registry, RegistryError, Thresholds
 from harness.report.records import suite_version
-from harness.verdicts import ERROR, HOLDS, INCONCLUSIVE, NOT_RUN, REFUTED, ClaimInconclusive, ClaimRefuted, Verdict
+from harness.settings import Settings
+from harness.verdicts import ERROR, HOLDS, INCONCLUSIVE, NOT_RUN, REFUTED, ClaimInconclusive, ClaimRefuted, Verdict, to_plain
 
 SEED_OFFSET_ENV = "BNCLAIMS_SEED_OFFSET"
 RAISES = {REFUTED: ClaimRefuted, INCONCLUSIVE: ClaimInconclusive}
@@ -577,8 +578,9 @@ def verdict(request: pytest.FixtureRequest, profile: str) -> Verdict:
 
 
 @pytest.fixture
-def settings(verdict: Verdict) -> dict:
-    """The claim's settings for the active profile (from its YAML)."""
+def settings(verdict: Verdict) -> Settings:
+    """The claim's settings for the active profile (from its YAML), typed by its family's claim
+    settings class (harness.settings): ``settings.steps`` or ``settings["steps"]``."""
     return verdict.settings
 
 
@@ -691,7 +693,7 @@ def _build_record(item: pytest.Item, report: pytest.TestReport, call: pytest.Cal
         "smoke": smoke,
         "seed_exempt": claim.seed_exempt,
         "seed_offset": state.registry.seed_offset,
-        "settings": v.settings if v else state.registry.settings(claim, profile),
+        "settings": to_plain(v.settings if v else state.registry.settings(claim, profile)),
         "settings_hash": state.registry.settings_hash(claim, profile),
         "order": list(state.registry.claims).index(claim.id),  # the catalogue's (the papers') order
         "verdict": verdict_value,

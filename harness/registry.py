@@ -29,9 +29,12 @@ Every number a claim decides by is in its ``thresholds``, next to the prose ``th
 reads it from the paper and the ``paper_value`` it must agree with; the claim's readout reads it
 by name (``thresholds["min_ratio"]``), so a test body never holds a threshold as a literal.
 
-A file declares the settings keys its ``shared`` block and its claims' profiles may use
-(``settings_keys: {shared: [N, factors], claims: [depths, seed]}``); any other key is an error
-naming file, claim, profile and key, so a typo never silently falls back to a default.
+A file's settings are typed: its family (the file name without ``.yaml``) has a shared-settings
+and a claim-settings class in ``harness.settings``, and every profile of the ``shared`` block and
+of every claim is parsed into them when the registry loads. An unknown key, a missing required
+key or a value of the wrong type is an error naming file, claim, profile and key, so a typo never
+silently falls back to a default. Fixtures ask for a family's settings by its name
+(:meth:`Registry.family_settings`).
 
 A file may declare ``preconditions``: what its lab must show for a claim to bear on the paper
 (``bn_learns: "BN is achievable at LR 0.1 (Table 2)"``), each a name and a sentence. A claim
@@ -54,8 +57,8 @@ same code, tiny numbers; its records never count as verdicts)::
       shared: {N: 64, runs: 2}   # over the shared block's slow and paper settings
       claims: {draws: 20}        # over every claim profile (slow, paper) that sets the key
 
-A smoke key must be a declared settings key and must replace at least one slow or paper setting
-(a key that replaces nothing is a typo).
+A smoke key must be a key of the family's settings and must replace at least one slow or paper
+setting (a key that replaces nothing is a typo); the smoked settings are type-checked too.
 
 A claim checked on two setups (santurkar2018's landscape claims on the DLN and on VGG) is
 defined once without ``case``; each further half is an entry with the same ID and a ``case``
@@ -77,6 +80,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from harness import settings as schemas
 
 PAPERS = {
     "bjorck2018": "Bjorck et al., Understanding Batch Normalization (NeurIPS 2018)",
@@ -236,6 +241,11 @@ class ClaimsFile:
     shared: Mapping[str, Mapping[str, Any]]
     claims: tuple[Claim, ...]
     smoke: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)  # shared / claims → overrides
+
+    @property
+    def family(self) -> str:
+        """The claims family: the file's name without ``.yaml`` (its settings classes are named by it)."""
+        return Path(self.path).stem
 
     def smoked(self, part: str, profile: str, settings: Mapping[str, Any]) -> dict[str, Any]:
         """``settings`` (of the shared block or a claim, at ``profile``) with the file's smoke
@@ -430,7 +440,7 @@ def load_claims_file(path: Path | str) -> ClaimsFile:
     if paper not in PAPERS:
         raise RegistryError(f"{_where(path, None, 'paper')}: unknown paper '{paper}' (known: {', '.join(PAPERS)})")
     section = _require_str(path, None, "section", data["section"])
-    unknown = set(data) - {"paper", "section", "shared", "claims", "tiers", "preconditions", "settings_keys", "smoke"}
+    unknown = set(data) - {"paper", "section", "shared", "claims", "tiers", "preconditions", "smoke"}
     if unknown:
         raise RegistryError(f"{_where(path, None, sorted(unknown)[0])}: unknown field")
     shared = _profiles_map(path, None, "shared", data["shared"]) if "shared" in data else {}
@@ -440,16 +450,49 @@ def load_claims_file(path: Path | str) -> ClaimsFile:
     if not isinstance(raw_claims, list) or not raw_claims:
         raise RegistryError(f"{_where(path, None, 'claims')}: must be a non-empty list")
     claims = tuple(_parse_claim(path, paper, section, raw, i, file_tiers, preconditions) for i, raw in enumerate(raw_claims))
-    if "settings_keys" in data:
-        _check_settings_keys(path, data["settings_keys"], shared, claims)
-    smoke = _smoke_map(path, data["smoke"], shared, claims, data.get("settings_keys")) if "smoke" in data else {}
+    classes = _schema(path, shared, claims)
+    _check_settings(path, classes, shared, claims)
+    smoke = _smoke_map(path, data["smoke"], shared, claims, classes) if "smoke" in data else {}
     return ClaimsFile(str(path), paper, section, shared, claims, smoke)
 
 
+def _schema(path: Path, shared: Mapping[str, Mapping], claims: Iterable[Claim]) -> tuple[type | None, type | None]:
+    """The family's settings classes; a file that sets no settings needs none."""
+    if not shared and not any(s for c in claims for s in c.profiles.values()) and path.stem not in schemas.FAMILIES:
+        return None, None
+    try:
+        classes = schemas.schema(path.stem)
+    except schemas.SettingsError as err:
+        raise RegistryError(f"{path}: {err}") from None
+    if shared and classes[0] is None:
+        raise RegistryError(f"{_where(path, None, 'shared')}: the family '{path.stem}' has no shared settings class")
+    return classes
+
+
+def _parse_settings(cls: type, raw: Mapping[str, Any], where: str) -> schemas.Settings:
+    try:
+        return schemas.parse(cls, raw, where)
+    except schemas.SettingsError as err:
+        raise RegistryError(str(err)) from None
+
+
+def _check_settings(path: Path, classes: tuple[type | None, type | None], shared: Mapping[str, Mapping],
+                    claims: Iterable[Claim]) -> None:
+    """Every profile of the shared block and of every claim parses into the family's classes."""
+    shared_cls, claim_cls = classes
+    for profile, settings in shared.items():
+        _parse_settings(shared_cls, settings, f"{_where(path, None, 'shared')}: {profile}")
+    for claim in claims:
+        for profile, settings in claim.profiles.items():
+            if settings or claim_cls is not None:
+                _parse_settings(claim_cls, settings, f"{_where(path, claim.id, 'profiles')}: {profile}")
+
+
 def _smoke_map(path: Path, value: Any, shared: Mapping[str, Mapping], claims: Iterable[Claim],
-               declared: Mapping[str, list] | None) -> dict[str, dict]:
-    """The file's ``smoke: {shared: {...}, claims: {...}}``: each key declared (``settings_keys``),
-    seeds well-formed, and each replacing at least one slow or paper setting."""
+               classes: tuple[type | None, type | None]) -> dict[str, dict]:
+    """The file's ``smoke: {shared: {...}, claims: {...}}``: each key one of the family's
+    settings, seeds well-formed, each replacing at least one slow or paper setting, and the
+    settings it makes still well-typed."""
     if not isinstance(value, Mapping) or not value or set(value) - {"shared", "claims"} or not all(
             isinstance(v, Mapping) and v for v in value.values()):
         raise RegistryError(f"{_where(path, None, 'smoke')}: must map 'shared' and/or 'claims' to the settings "
@@ -458,33 +501,18 @@ def _smoke_map(path: Path, value: Any, shared: Mapping[str, Mapping], claims: It
             "claims": [s for c in claims for p, s in c.profiles.items() if p in SMOKED]}
     for part, overrides in value.items():
         _check_seeds(path, None, "smoke", part, overrides)
-        allowed = set((declared or {}).get(part, overrides))
+        cls = classes[0] if part == "shared" else classes[1]
+        allowed = set(schemas.field_names(cls)) if cls is not None else set()
         for key in overrides:
             if key not in allowed:
                 raise RegistryError(f"{_where(path, None, 'smoke')}: {part}: unknown settings key '{key}' "
-                                    f"(settings_keys.{part} declares: {', '.join(sorted(allowed)) or 'none'})")
+                                    f"({cls.__name__ if cls else 'the family'} has: {', '.join(sorted(allowed)) or 'none'})")
             if not any(key in settings for settings in used[part]):
                 raise RegistryError(f"{_where(path, None, 'smoke')}: {part}: '{key}' replaces no {' or '.join(SMOKED)} "
                                     f"setting of the file's {'shared block' if part == 'shared' else 'claims'}")
+        for settings in used[part]:
+            _parse_settings(cls, {k: overrides.get(k, v) for k, v in settings.items()}, f"{_where(path, None, 'smoke')}: {part}")
     return {part: dict(overrides) for part, overrides in value.items()}
-
-
-def _check_settings_keys(path: Path, declared: Any, shared: Mapping[str, Mapping], claims: Iterable[Claim]) -> None:
-    """``settings_keys: {shared: [...], claims: [...]}`` names every settings key the file's shared
-    block and its claims' profiles may use; any other key (a typo, a leftover) is an error."""
-    if not isinstance(declared, Mapping) or set(declared) - {"shared", "claims"} or not all(
-            isinstance(v, list) and all(isinstance(k, str) for k in v) for v in declared.values()):
-        raise RegistryError(f"{_where(path, None, 'settings_keys')}: must map 'shared' and/or 'claims' to lists of key names")
-    allowed = {part: set(declared.get(part, [])) for part in ("shared", "claims")}
-    for profile, settings in shared.items():
-        for key in sorted(set(settings or {}) - allowed["shared"]):
-            raise RegistryError(f"{_where(path, None, 'shared')}: {profile}: unknown settings key '{key}' "
-                                f"(settings_keys.shared declares: {', '.join(sorted(allowed['shared'])) or 'none'})")
-    for claim in claims:
-        for profile, settings in claim.profiles.items():
-            for key in sorted(set(settings or {}) - allowed["claims"]):
-                raise RegistryError(f"{_where(path, claim.id, 'profiles')}: {profile}: unknown settings key '{key}' "
-                                    f"(settings_keys.claims declares: {', '.join(sorted(allowed['claims'])) or 'none'})")
 
 
 def load_expected(path: Path | str, known_ids: Iterable[str]) -> tuple[Expected, ...]:
@@ -605,22 +633,24 @@ class Registry:
         settings = f.shared.get(profile, {})
         return shift_seeds(f.smoked("shared", profile, settings) if self.smoke else settings, self.seed_offset)
 
-    def shared_settings(self, cid: str, profile: str) -> dict[str, Any]:
-        """The ``shared:`` settings of the file that defines claim ``cid``, seeds shifted."""
-        return self._shared(self.shared[cid], profile)
-
-    def family_settings(self, family: str, profile: str) -> dict[str, Any]:
+    def family_settings(self, family: str, profile: str) -> schemas.Settings:
         """A claim family's ``shared:`` settings (the family is its claims file's name, e.g.
-        ``bjorck2018_training``) at a profile, seeds shifted; what the family's fixtures build from."""
-        files = {Path(f.path).stem: f for f in self.files}
+        ``bjorck2018_training``) at a profile as this session runs them (smoke, seeds shifted), as
+        the family's typed settings (``harness.settings``); what the family's fixtures build from."""
+        files = {f.family: f for f in self.files}
         if family not in files:
             raise RegistryError(f"no claims file for family '{family}' (families: {', '.join(sorted(files))})")
-        return self._shared(files[family], profile)
+        shared_cls, _ = schemas.schema(family)
+        if shared_cls is None or profile not in files[family].shared:
+            raise RegistryError(f"{files[family].path}: no shared settings for profile '{profile}'")
+        return schemas.parse(shared_cls, self._shared(files[family], profile), f"{files[family].path}: shared: {profile}")
 
-    def settings(self, claim: Claim, profile: str) -> dict[str, Any]:
-        """A claim's settings at a profile as this session runs them: the smoke settings over
-        them under ``--smoke``, then the seed offset."""
-        return shift_seeds(self._own(claim, profile), self.seed_offset)
+    def settings(self, claim: Claim, profile: str) -> schemas.Settings:
+        """A claim's settings at a profile as this session runs them (the smoke settings over them
+        under ``--smoke``, then the seed offset), as its family's typed claim settings."""
+        _, claim_cls = schemas.schema(Path(claim.file).stem)
+        return schemas.parse(claim_cls, shift_seeds(self._own(claim, profile), self.seed_offset),
+                             f"{claim.file}: claim {claim.id}: {profile}")
 
     def _own(self, claim: Claim, profile: str) -> dict[str, Any]:
         own = claim.settings(profile)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Any
 from collections.abc import Sequence
 
 import numpy as np
@@ -25,29 +26,13 @@ import torch
 from harness.cache import ModelCache, cached_record
 from harness.concurrent import offloads, parallel_map, side_by_side_workers
 from harness.data import ImageData
-from harness.lr_search import CHANCE, SEARCH_EVAL_TRAIN, LRSearch, RunStore
+from harness.lr_search import CHANCE, FULL_RUN_EVAL_TRAIN, SEARCH_EVAL_TRAIN, LRSearch, RunStore
 from harness.models import resnet_cifar
 from harness.models.flops import forward_flops, training_flops
 from harness.probes.divergence import DivergedBeforeBatch, along_update, batch_lines, find_diverging_update
+from harness.settings import TrainingShared, parse
 from harness.train import TrainConfig, TrainResult
 from harness.verdicts import Preconditions
-
-REQUIRED = ("depth", "width", "grid", "search_steps", "learning_margin", "train_steps", "eval_every", "seeds")
-
-
-def overridden(settings: dict, key: str) -> dict | None:
-    """``settings`` with the entries of its sub-dict ``key`` put over them (and ``key`` dropped),
-    or None when there is no such sub-dict: a profile runs some claims at other settings."""
-    override = settings.get(key)
-    if override is None:
-        return None
-    if not isinstance(override, dict) or not override:
-        raise ValueError(f"settings['{key}'] must be a non-empty mapping of settings to override, got {override!r}")
-    unknown = sorted(set(override) - set(settings))
-    if unknown:
-        raise KeyError(f"settings['{key}'] overrides settings that do not exist: {unknown}")
-    return {k: v for k, v in settings.items() if k != key} | override
-
 
 @dataclasses.dataclass
 class DivergingPath:
@@ -67,16 +52,15 @@ class GradientLines:
 
 @dataclasses.dataclass
 class ResNetLab:
-    settings: dict
+    settings: TrainingShared  # a plain mapping is parsed into it (checked like the YAML)
     data: ImageData
     data_config: dict
     cache: ModelCache
     device: torch.device | str = "cpu"
 
     def __post_init__(self):
-        missing = [k for k in REQUIRED if k not in self.settings]
-        if missing:
-            raise KeyError(f"training settings lack {missing} (see claims/bjorck2018_training.yaml)")
+        if not isinstance(self.settings, TrainingShared):
+            self.settings = parse(TrainingShared, self.settings, "ResNetLab settings")
         self.store = RunStore(self.cache, resnet_cifar, self.data, self.data_config, self.device)
 
     @property
@@ -170,19 +154,19 @@ class ResNetLab:
 
         return cached_record(self.cache, config, create, lambda record: GradientLines(**record)).lines
 
-    def side_by_side(self, method: str, calls: Sequence[dict]) -> list:
-        """``[getattr(self, method)(**kw) for kw in calls]`` for ``diverging_update`` or
-        ``gradient_lines``, side by side on the session's executor (``parallel_map``: the same bits
-        as in process; on a GPU in process unless ``--runs-per-gpu`` or Ray). Under --plan every
-        call's run is declared first."""
-        if method not in SIDE_BY_SIDE:
-            raise ValueError(f"side_by_side runs {', '.join(SIDE_BY_SIDE)}, not {method!r}")
-        config_of, flops_of = SIDE_BY_SIDE[method]
-        self.cache.declare([config_of(self, **kw) for kw in calls], lambda i: flops_of(self, **calls[i]),
-                           make=lambda i: (_lab_task, (self.unplanned(), method, calls[i])))
+    def side_by_side(self, tasks: Sequence[LabTask]) -> list:
+        """``[task.run(self) for task in tasks]``, side by side on the session's executor
+        (``parallel_map``: the same bits as in process; on a GPU in process unless
+        ``--runs-per-gpu`` or Ray). Under --plan every task's run is declared first, with the task
+        as the recipe that makes it."""
+        bad = [t for t in tasks if not isinstance(t, LabTask)]
+        if bad:
+            raise TypeError(f"side_by_side takes LabTask objects (DivergingUpdate, GradientLinesRun, …), got {bad[0]!r}")
+        self.cache.declare([t.config(self) for t in tasks], lambda i: tasks[i].flops(self),
+                           make=lambda i: (run_task, (self.unplanned(), tasks[i])))
         if not offloads(self.device):
-            return [getattr(self, method)(**kw) for kw in calls]
-        return parallel_map(_lab_task, [(self, method, kw) for kw in calls], side_by_side_workers(self.device))
+            return [t.run(self) for t in tasks]
+        return parallel_map(run_task, [(self, t) for t in tasks], side_by_side_workers(self.device))
 
     def _search(self, model: dict, grid: list[float] | None = None, seed: int = 0, warm_start: bool = False):
         """The runs :meth:`max_lr` may make and their conditional flags (``RunStore.search_runs``)."""
@@ -226,43 +210,130 @@ class ResNetLab:
             all_stored = True  # one task makes the search's runs, as far as the search goes: the first missing one names it
             for c, f in zip(configs, conditional):
                 stored = self.store.is_stored(kw["model"], c, SEARCH_EVAL_TRAIN)
-                planned.append((kw["model"], c, SEARCH_EVAL_TRAIN, f, ("max_lr", kw) if all_stored and not stored else None))
+                planned.append((kw["model"], c, SEARCH_EVAL_TRAIN, f, Search(**kw) if all_stored and not stored else None))
                 all_stored = all_stored and stored
             if not all_stored:
-                todo.append((self, "max_lr", kw))
+                todo.append((self, Search(**kw)))
         for kw in runs:
-            config = self.train_config(kw["lr"], kw.get("seed", 0), kw.get("batch_size", 128), kw.get("steps"))
-            planned.append((kw["model"], config, 2000, False, ("trained", kw)))
-            if not self.store.is_stored(kw["model"], config):
-                todo.append((self, "trained", kw))
+            task = FullRun(**kw)
+            config = task._train_config(self)
+            planned.append((task.model, config, FULL_RUN_EVAL_TRAIN, False, task))
+            if not self.store.is_stored(task.model, config):
+                todo.append((self, task))
         if self.cache.planner is not None:
             self.cache.declare([self.store.config(*p[:3]) for p in planned], lambda i: self.store.flops(*planned[i][:3]),
                                lambda i: planned[i][3],
-                               make=lambda i: planned[i][4] and (_lab_task, (self.unplanned(), *planned[i][4])))
+                               make=lambda i: planned[i][4] and (run_task, (self.unplanned(), planned[i][4])))
         if not offloads(self.device):
             return
         if len(todo) > 1 and not self.cache.judge_only:  # judge-only: the first missing run raises, in process
-            parallel_map(_lab_task, todo, side_by_side_workers(self.device))
+            parallel_map(run_task, todo, side_by_side_workers(self.device))
 
 
-def _lab_task(lab: ResNetLab, kind: str, kwargs: dict):
-    return getattr(lab, kind)(**kwargs)
+class LabTask:
+    """One unit of work a :class:`ResNetLab` makes side by side or in a planned stage: a frozen
+    dataclass of the arguments, which says what it runs (``run``), the model cache's config of
+    what it stores (``config``) and an estimate of its cost (``flops``). Being an object (not a
+    method name), it pickles to a worker or a Ray task as it is, and a wrong one fails where it
+    is made."""
+
+    def run(self, lab: ResNetLab) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} does not say what it runs")
+
+    def config(self, lab: ResNetLab) -> dict:
+        raise NotImplementedError(f"{type(self).__name__} stores several runs: ResNetLab.prefetch plans them one by one")
+
+    def flops(self, lab: ResNetLab) -> float:
+        raise NotImplementedError(f"{type(self).__name__} stores several runs: ResNetLab.prefetch prices them one by one")
+
+    def arguments(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
-def _diverging_flops(lab: ResNetLab, lr: float, max_steps: int, doublings: int, points: int, seed: int = 0) -> float:
-    """Upper bound: every doubling trained for ``max_steps`` steps, then the line along the update."""
-    per = lab._per_example(lab.model("none"))
-    return training_flops(per, 128, (doublings + 1) * max_steps) + per * 128 * points
+def run_task(lab: ResNetLab, task: LabTask) -> Any:
+    """What a worker process or a recipe calls: ``task.run(lab)``."""
+    return task.run(lab)
 
 
-def _lines_flops(lab: ResNetLab, norm: str, lr: float, batches: Sequence[int], etas: Sequence[float], seed: int = 0) -> float:
-    per = lab._per_example(lab.model(norm))
-    return training_flops(per, 128, max(batches)) + per * 128 * len(batches) * len(etas)
+@dataclasses.dataclass(frozen=True)
+class Search(LabTask):
+    """The highest achievable LR of ``model`` on the grid (:meth:`ResNetLab.max_lr`); it stores the
+    search's runs (planned one by one in ``prefetch``)."""
+
+    model: dict
+    grid: list[float] | None = None
+    seed: int = 0
+    warm_start: bool = False
+
+    def run(self, lab: ResNetLab) -> LRSearch:
+        return lab.max_lr(**self.arguments())
 
 
-# what ResNetLab.side_by_side runs: method → (its cache config, its FLOP estimate)
-SIDE_BY_SIDE = {"diverging_update": (ResNetLab.diverging_config, _diverging_flops),
-                "gradient_lines": (ResNetLab.lines_config, _lines_flops)}
+@dataclasses.dataclass(frozen=True)
+class FullRun(LabTask):
+    """A full run at ``lr`` (:meth:`ResNetLab.trained`)."""
+
+    model: dict
+    lr: float
+    seed: int = 0
+    batch_size: int = 128
+    steps: int | None = None
+
+    def run(self, lab: ResNetLab) -> TrainResult:
+        return lab.trained(**self.arguments())
+
+    def config(self, lab: ResNetLab) -> dict:
+        return lab.store.config(self.model, self._train_config(lab), FULL_RUN_EVAL_TRAIN)
+
+    def flops(self, lab: ResNetLab) -> float:
+        return lab.store.flops(self.model, self._train_config(lab), FULL_RUN_EVAL_TRAIN)
+
+    def _train_config(self, lab: ResNetLab) -> TrainConfig:
+        return lab.train_config(self.lr, self.seed, self.batch_size, self.steps)
+
+
+@dataclasses.dataclass(frozen=True)
+class DivergingUpdate(LabTask):
+    """The first update that makes the unnormalized base net diverge (:meth:`ResNetLab.diverging_update`)."""
+
+    lr: float
+    max_steps: int
+    doublings: int
+    points: int
+    seed: int = 0
+
+    def run(self, lab: ResNetLab) -> DivergingPath | None:
+        return lab.diverging_update(**self.arguments())
+
+    def config(self, lab: ResNetLab) -> dict:
+        return lab.diverging_config(**self.arguments())
+
+    def flops(self, lab: ResNetLab) -> float:
+        """Upper bound: every doubling trained for ``max_steps`` steps, then the line along the update."""
+        per = lab._per_example(lab.model("none"))
+        return training_flops(per, 128, (self.doublings + 1) * self.max_steps) + per * 128 * self.points
+
+
+@dataclasses.dataclass(frozen=True)
+class GradientLinesRun(LabTask):
+    """The loss along the gradient at the given batches of a base net with ``norm`` (:meth:`ResNetLab.gradient_lines`)."""
+
+    norm: str
+    lr: float
+    batches: list[int]
+    etas: list[float]
+    seed: int = 0
+
+    def run(self, lab: ResNetLab) -> dict[int, dict] | None:
+        return lab.gradient_lines(**self.arguments())
+
+    def config(self, lab: ResNetLab) -> dict:
+        return lab.lines_config(**self.arguments())
+
+    def flops(self, lab: ResNetLab) -> float:
+        per = lab._per_example(lab.model(self.norm))
+        return training_flops(per, 128, max(self.batches)) + per * 128 * len(self.batches) * len(self.etas)
+
 
 
 class LabPreconditions(Preconditions):

@@ -88,7 +88,7 @@ class Verdict:
     claim: Claim
     profile: str
     case: str | None
-    settings: dict[str, Any]
+    settings: Mapping[str, Any]  # the claim's typed settings (harness.settings) at its profile
     tier: str = "stand-in"
     dataset: str = "synthetic"
     seeds: list[int] = dataclasses.field(default_factory=list)

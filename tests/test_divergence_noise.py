@@ -160,7 +160,7 @@ def test_batch_lines_of_a_run_that_diverges_first_say_so_and_the_lab_gives_none(
     torch.manual_seed(0)
     with pytest.raises(DivergedBeforeBatch, match=r"diverged before batch\(es\) \[3\]"):
         batch_lines(resnet_cifar(8, "none", 4), data, TrainConfig(lr=1e6, steps=3, batch_size=32), [1, 3], [0.01, 0.1], "cpu")
-    settings = {"depth": 8, "width": 4, "grid": [0.1], "search_steps": 5, "learning_margin": 0.05, "train_steps": 5,
+    settings = {"dataset": "synthetic", "resolution": 8, "depth": 8, "width": 4, "grid": [0.1], "search_steps": 5, "learning_margin": 0.05, "train_steps": 5,
                 "eval_every": 5, "seeds": [0]}
     lab = ResNetLab(settings, data, {"name": data.name}, ModelCache(tmp_path))
     assert lab.gradient_lines("none", 1e6, [1, 3], [0.01, 0.1], seed=0) is None

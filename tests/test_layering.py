@@ -20,7 +20,7 @@ from harness.sources import imported_modules, project_modules
 LAYERS = {
     "harness.data": 0, "harness.norms": 0, "harness.accel": 0, "harness.device": 0, "harness.stats": 0,
     "harness.evidence": 0, "harness.cache": 0, "harness.checks": 0, "harness.registry": 0, "harness.windows": 0,
-    "harness.sources": 0,
+    "harness.sources": 0, "harness.settings": 0,
     "harness": 0,
     "harness.models": 1,
     "harness.train": 2,

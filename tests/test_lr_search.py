@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from harness.cache import ModelCache
 from harness.data import synthetic_cifar
 from harness.lr_search import SEARCH_EVAL_TRAIN, LRSearch, RunStore, Trial, classify, lr_grid, max_lr, trains_above_chance
 from harness.models import resnet_cifar
-from harness.resnet_lab import LabPreconditions, ResNetLab, overridden
+from harness.resnet_lab import LabPreconditions, ResNetLab
+from harness.settings import SettingsError, TrainingShared, parse
 from harness.train import TrainConfig, TrainResult
 
 
@@ -88,22 +88,23 @@ def test_crop_padding_is_validated_and_scaled_with_the_resolution(tmp_path):
 
 def test_lab_rejects_incomplete_settings(tmp_path):
     data = synthetic_cifar(n_train=256, n_test=64, resolution=8, seed=0)
-    with pytest.raises(KeyError, match="search_steps"):
+    with pytest.raises(SettingsError, match=r"ResNetLab settings: missing settings key\(s\) search_steps \(required by TrainingShared\)"):
         ResNetLab({k: v for k, v in LAB_SETTINGS.items() if k != "search_steps"}, data, {"name": data.name}, ModelCache(tmp_path))
 
 
-LAB_SETTINGS = {"depth": 8, "width": 4, "grid": [0.1], "search_steps": 20, "learning_margin": 0.05,
+LAB_SETTINGS = {"dataset": "synthetic", "resolution": 8, "depth": 8, "width": 4, "grid": [0.1], "search_steps": 20, "learning_margin": 0.05,
                 "train_steps": 20, "eval_every": 10, "seeds": [0]}
 
 
 def test_profile_overrides_settings_for_some_claims():
-    shared = {"depth": 110, "width": 4, "lr_lab": {"depth": 56, "width": 8}}
-    assert overridden(shared, "lr_lab") == {"depth": 56, "width": 8}
-    assert overridden({"depth": 110}, "lr_lab") is None
-    with pytest.raises(KeyError, match="do not exist"):
-        overridden({"depth": 110, "lr_lab": {"dpeth": 56}}, "lr_lab")
-    with pytest.raises(ValueError, match="non-empty mapping"):
-        overridden({"depth": 110, "lr_lab": []}, "lr_lab")
+    shared = parse(TrainingShared, {**LAB_SETTINGS, "depth": 110, "lr_lab": {"depth": 56, "width": 8}}, "shared")
+    lab = shared.overridden("lr_lab")
+    assert (lab.depth, lab.width, lab.grid, lab.lr_lab) == (56, 8, [0.1], None)
+    assert parse(TrainingShared, LAB_SETTINGS, "shared").overridden("lr_lab") is None
+    with pytest.raises(SettingsError, match=r"'lr_lab' overrides unknown setting\(s\) \['dpeth'\]"):
+        parse(TrainingShared, {**LAB_SETTINGS, "lr_lab": {"dpeth": 56}}, "shared")
+    with pytest.raises(SettingsError, match="'lr_lab' must map settings of TrainingShared"):
+        parse(TrainingShared, {**LAB_SETTINGS, "lr_lab": []}, "shared")
 
 
 def test_prefetch_makes_runs_side_by_side_and_the_lab_then_loads_them(tmp_path, monkeypatch):

@@ -85,7 +85,7 @@ def _store(root: Path, config: dict) -> None:
 
 def test_a_search_lists_its_grid_below_the_first_missing_run_as_conditional(tmp_path):
     data = synthetic_cifar(n_train=256, n_test=64, resolution=8, seed=0)
-    settings = {"depth": 8, "width": 4, "grid": [1e4, 0.1, 0.01], "search_steps": 10, "learning_margin": 0.05,
+    settings = {"dataset": "synthetic", "resolution": 8, "depth": 8, "width": 4, "grid": [1e4, 0.1, 0.01], "search_steps": 10, "learning_margin": 0.05,
                 "train_steps": 10, "eval_every": 5, "seeds": [0]}
     planner = Planner()
     lab = ResNetLab(settings, data, {"name": data.name}, ModelCache(tmp_path, version="v", planner=planner))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import textwrap
-from pathlib import Path
 
 import pytest
 
@@ -65,9 +64,36 @@ def test_cases(verdict, k):
 """
 
 
+SCRATCH_CONFTEST = """
+pytest_plugins = ["harness.pytest_plugin"]
+
+from harness.settings import Settings, register, settings_class
+
+
+@settings_class
+class ScratchShared(Settings):
+    steps: int | None = None
+    n: int | None = None
+
+
+@settings_class
+class ScratchClaim(Settings):
+    value: int | None = None
+    boom: bool | None = None
+    only_fast: int | None = None
+    seeds: list[int] | None = None
+    extra: int | None = None
+
+
+for family in ("scratch", "half", "seeded", "smoke", "broken"):
+    register(family, ScratchShared, ScratchClaim)
+"""
+
+
 def scratch_project(pytester, files: dict[str, str]):
-    """A scratch project with the claims plugin and ``files`` (name → text) in its claims/ folder."""
-    pytester.makeconftest('pytest_plugins = ["harness.pytest_plugin"]')
+    """A scratch project with the claims plugin, settings classes for its claims families, and
+    ``files`` (name → text) in its claims/ folder."""
+    pytester.makeconftest(SCRATCH_CONFTEST)
     (pytester.path / "claims").mkdir()
     for name, text in files.items():
         (pytester.path / "claims" / name).write_text(textwrap.dedent(text), encoding="utf-8")
@@ -424,7 +450,6 @@ SMOKE_CLAIMS = """
 paper: bjorck2018
 section: "§9 Smoke"
 tiers: {fast: stand-in, slow: reduced, paper: paper}
-settings_keys: {shared: [steps, n], claims: [value, boom, only_fast]}
 shared:
   fast: {steps: 10, n: 1}
   slow: {steps: 1000, n: 2}
@@ -512,7 +537,8 @@ def test_without_smoke_the_same_project_runs_its_real_settings(smoky):
 @pytest.mark.parametrize("smoke, message", [
     ("smoke: {claims: {valu: 0}}", "field 'smoke': claims: unknown settings key 'valu'"),
     ("smoke: {shared: {n: 1}, claims: {boom: false}, slow: {}}", "field 'smoke': must map 'shared' and/or 'claims'"),
-    ("smoke: {shared: {value: 0}}", "field 'smoke': shared: unknown settings key 'value'"),
+    ("smoke: {shared: {value: 0}}", "field 'smoke': shared: unknown settings key 'value' (ScratchShared has: n, steps)"),
+    ("smoke: {claims: {value: zero}}", "field 'smoke': claims: 'value' must be int, got 'zero'"),
     ("smoke: {claims: {only_fast: 0}}", "field 'smoke': claims: 'only_fast' replaces no slow or paper setting"),
 ])
 def test_bad_smoke_settings_stop_the_run_naming_the_key(smoky, smoke, message):

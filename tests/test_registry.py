@@ -2,12 +2,41 @@
 
 from __future__ import annotations
 
+import dataclasses
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from harness import settings as schemas
 from harness.registry import Registry, RegistryError, load_claims_file, load_expected
+from harness.settings import Settings, TrainingShared, settings_class
+
+REAL_SCHEMA = schemas.schema
+
+
+@settings_class
+class ScratchShared(Settings):
+    N: int
+    seeds: list[int] | None = None
+    width: int | None = None
+    lab: dict[str, Any] | None = schemas.overrides()
+
+
+@settings_class
+class ScratchClaim(Settings):
+    x: int | None = None
+    seed: int | None = None
+    data_seed: int | None = None
+    seeds: list[int] | None = None
+    runs: int | None = None
+
+
+@pytest.fixture(autouse=True)
+def scratch_families(monkeypatch):
+    """The scratch files here (a.yaml, b.yaml, …) are families with the classes above."""
+    monkeypatch.setattr(schemas, "schema", lambda family: schemas.FAMILIES.get(family, (ScratchShared, ScratchClaim)))
 
 GOOD = """
 paper: bjorck2018
@@ -224,10 +253,10 @@ def test_seed_offset_shifts_every_seed_and_nothing_else(tmp_path):
     assert claim.settings("fast") == {"x": 1, "seed": 3, "data_seed": 7, "seeds": [0, 1, 2], "runs": 5}
     shifted = Registry.load(tmp_path, seed_offset=2)
     assert shifted.settings(claim, "fast") == {"x": 1, "seed": 2003, "data_seed": 2007, "seeds": [2000, 2001, 2002], "runs": 5}
-    assert shifted.shared_settings("B-TEST-ONE", "fast") == {"N": 10}
+    assert shifted.family_settings("a", "fast") == {"N": 10}
     nested = GOOD.replace("  fast: {N: 10}", "  fast: {N: 10, seeds: [0], lab: {seeds: [0, 1], width: 8}}")
     (tmp_path / "a.yaml").write_text(textwrap.dedent(nested), encoding="utf-8")
-    assert Registry.load(tmp_path, seed_offset=1).shared_settings("B-TEST-ONE", "fast") == {
+    assert Registry.load(tmp_path, seed_offset=1).family_settings("a", "fast") == {
         "N": 10, "seeds": [1000], "lab": {"seeds": [1000, 1001], "width": 8}}  # a profile's nested override moves too
     with pytest.raises(RegistryError, match=r"field 'shared.fast.lab.seeds': must be a non-empty list"):
         load_claims_file(write(tmp_path, "n.yaml", GOOD.replace("  fast: {N: 10}", "  fast: {N: 10, lab: {seeds: 3}}")))
@@ -262,31 +291,56 @@ def test_preconditions_are_declared_per_file_and_required_per_claim(tmp_path):
 
 def test_fixtures_ask_for_a_familys_settings_by_its_file_name():
     registry = Registry.load(Path(__file__).resolve().parents[1] / "claims")
-    assert registry.family_settings("bjorck2018_training", "fast") == registry.shared_settings("B-LR-MAX", "fast")
+    shared = registry.family_settings("bjorck2018_training", "fast")
+    assert isinstance(shared, TrainingShared) and shared.seeds == shared["seeds"] == [0, 1, 2]
     with pytest.raises(RegistryError, match="no claims file for family 'bjorck2018_trainin' .*bjorck2018_training"):
         registry.family_settings("bjorck2018_trainin", "fast")
 
 
-def test_settings_keys_reject_a_typo_naming_file_claim_profile_and_key(tmp_path):
-    declared = GOOD.replace("claims:\n", "settings_keys: {shared: [N], claims: [x]}\nclaims:\n", 1)
-    assert load_claims_file(write(tmp_path, "ok.yaml", declared)).claims[0].settings("fast") == {"x": 1}
-    typo = declared.replace("fast: {x: 1}", "fast: {x: 1, xx: 7}")
-    with pytest.raises(RegistryError, match=r"typo.yaml: claim B-TEST-ONE: field 'profiles': fast: unknown settings key 'xx' "
-                                            r"\(settings_keys.claims declares: x\)"):
-        load_claims_file(write(tmp_path, "typo.yaml", typo))
-    shared_typo = declared.replace("fast: {N: 10}", "fast: {N: 10, n: 3}")
-    with pytest.raises(RegistryError, match=r"field 'shared': fast: unknown settings key 'n'"):
-        load_claims_file(write(tmp_path, "shared.yaml", shared_typo))
-    with pytest.raises(RegistryError, match=r"field 'settings_keys': must map 'shared' and/or 'claims' to lists"):
-        load_claims_file(write(tmp_path, "bad.yaml", GOOD.replace("claims:\n", "settings_keys: [x]\nclaims:\n", 1)))
+def test_settings_are_typed_and_a_typo_names_file_claim_profile_and_key(tmp_path):
+    claim = load_claims_file(write(tmp_path, "ok.yaml", GOOD)).claims[0]
+    assert claim.settings("fast") == {"x": 1}
+    for old, new, message in [
+            ("fast: {x: 1}", "fast: {x: 1, xx: 7}",
+             r"typo.yaml: claim B-TEST-ONE: field 'profiles': fast: unknown settings key 'xx' \(ScratchClaim has: x, "),
+            ("fast: {x: 1}", "fast: {x: one}", r"typo.yaml: claim B-TEST-ONE: field 'profiles': fast: 'x' must be int, got 'one'"),
+            ("fast: {x: 1}", "fast: {x: true}", r"field 'profiles': fast: 'x' must be int, got True"),
+            ("fast: {N: 10}", "fast: {N: 10, n: 3}", r"typo.yaml: field 'shared': fast: unknown settings key 'n'"),
+            ("fast: {N: 10}", "fast: {seeds: [3]}", r"typo.yaml: field 'shared': fast: missing settings key\(s\) N \(required by ScratchShared\)"),
+            ("fast: {N: 10}", "fast: {N: 10, lab: {widht: 8}}", r"field 'shared': fast: 'lab' overrides unknown setting\(s\) \['widht'\]"),
+            ("fast: {N: 10}", "fast: {N: 10, lab: {N: ten}}", r"field 'shared': fast: 'lab.N' must be int, got 'ten'"),
+            ("fast: {N: 10}", "fast: {N: 10, settings_keys: [N]}", r"unknown settings key 'settings_keys'")]:
+        with pytest.raises(RegistryError, match=message):
+            load_claims_file(write(tmp_path, "typo.yaml", GOOD.replace(old, new)))
 
 
-def test_every_repository_claims_file_declares_its_settings_keys():
-    import yaml
+def test_a_family_without_settings_classes_is_named(tmp_path, monkeypatch):
+    monkeypatch.setattr(schemas, "schema", REAL_SCHEMA)
+    with pytest.raises(RegistryError, match=r"a.yaml: no settings schema for the claims family 'a': declare its shared and claim "
+                                            r"settings classes in harness/settings.py"):
+        load_claims_file(write(tmp_path, "a.yaml", GOOD))
 
+
+def test_settings_read_as_attributes_or_a_mapping_and_say_what_is_unset():
+    s = schemas.parse(ScratchClaim, {"x": 1}, "here")
+    assert (s.x, s["x"], s.get("seeds", []), dict(s), "seeds" in s) == (1, 1, [], {"x": 1}, False)
+    with pytest.raises(KeyError, match="here: 'seeds' is not set"):
+        s["seeds"]
+    with pytest.raises(KeyError, match=r"here: no setting 'y' in ScratchClaim \(it has: x, "):
+        s["y"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.x = 2
+    shared = schemas.parse(ScratchShared, {"N": 10, "lab": {"N": 20}}, "there")
+    assert shared.overridden("lab") == {"N": 20} and schemas.parse(ScratchShared, {"N": 1}, "x").overridden("lab") is None
+    assert shared.replace(N=11).N == 11
+    with pytest.raises(schemas.SettingsError, match="'N' must be int"):
+        shared.replace(N="eleven")
+
+
+def test_every_repository_claims_family_has_settings_classes():
     for path in sorted((Path(__file__).resolve().parents[1] / "claims").glob("*.yaml")):
         if path.name != "expected_verdicts.yaml":
-            assert "settings_keys" in yaml.safe_load(path.read_text(encoding="utf-8")), path.name
+            assert path.stem in schemas.FAMILIES, path.name
 
 
 def test_smoke_settings_replace_slow_and_paper_settings_only_then_seeds_shift():

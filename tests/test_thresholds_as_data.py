@@ -27,6 +27,13 @@ def _is_number(node: ast.AST) -> bool:
     return isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
 
 
+def _is_constant_expression(node: ast.AST) -> bool:
+    """A number, or an expression of numbers only (``1 / math.sqrt(2)``, ``10 ** 2``)."""
+    names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+    return _is_number(node) or (not isinstance(node, ast.Constant) and names <= {"math", "np", "numpy"}
+                                and any(_is_number(n) for n in ast.walk(node)))
+
+
 def _is_len(node: ast.AST) -> bool:
     return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "len"
 
@@ -48,7 +55,7 @@ def literal_thresholds(tree: ast.AST, compares: bool = True) -> list[str]:
                 found.append(f"line {node.lineno}: {ast.unparse(node)}")
         if _is_condition_call(node):
             args = [*node.args, *(k.value for k in node.keywords)]
-            if any(_is_number(a) for a in args):
+            if any(_is_constant_expression(a) for a in args):
                 found.append(f"line {node.lineno}: {ast.unparse(node)}")
     return found
 
@@ -89,8 +96,9 @@ def test_every_declared_threshold_is_read():
 
 
 def test_the_checks_see_literals():
-    body = ast.parse("def test_x(verdict):\n    ok = ratio >= 10\n    Condition.at_least('r', v, 2.5)\n    n = len(s) > 1\n")
-    assert len(literal_thresholds(body)) == 2
+    body = ast.parse("def test_x(verdict):\n    ok = ratio >= 10\n    Condition.at_least('r', v, 2.5)\n    n = len(s) > 1\n"
+                     "    Condition.at_most('c', v, 1 / math.sqrt(2))\n    Condition.at_most('d', v, t['max_cv'])\n")
+    assert len(literal_thresholds(body)) == 3
     readout = ast.parse("def f(x, layer, cut: float = 0.5) -> Readout:\n    pass\n")
     assert len(numeric_defaults(readout)) == 2  # no 'thresholds', and a numeric default
     assert not numeric_defaults(ast.parse("def f(x, thresholds) -> Readout:\n    pass\n"))
