@@ -10,7 +10,6 @@ say). At evenly spaced checkpoints the run records the probes every DLN claim re
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Sequence
 
 import torch
@@ -150,13 +149,6 @@ def _train_dln(norm: str, settings: dict, probes: bool, lr: float | None, steps:
         stats = NormStatsProbe(every, settings["shift_layer"])
     result = train(model, FullBatch(x, y, squared_error), config, probes=[p for p in (landscape, stats) if p])
     return DLNRun(norm, result.losses, landscape.record if landscape else [], stats.record if stats else [], result.diverged_at)
-
-
-def lr_works(run: DLNRun) -> bool:
-    """GD "works" at a learning rate on the regression: the loss stays finite and under 10× its
-    start, and ends below half of it."""
-    start, losses = run.losses[0], run.losses
-    return all(math.isfinite(v) and v < 10 * start for v in losses) and losses[-1] < 0.5 * start
 
 
 def lr_range(norms: Sequence[str], settings: dict, lrs: Sequence[float], steps: int, cache: ModelCache | None = None,

@@ -4,19 +4,22 @@ changes the training state (parameters, BN running statistics, the global RNG)."
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
 from harness.cache import ModelCache
-from harness.dln import lr_range, lr_works, squared_error, train_dln, train_dln_many
+from harness.dln import lr_range, squared_error, train_dln, train_dln_many
 from harness.models import deep_linear
 from harness.norms import LpNorm, make_norm
 from harness.probes.checkpoints import layer_groups
 from harness.probes.functional import ParamLoss
 from harness.probes.ics import internal_covariate_shift
 from harness.probes.landscape import landscape_line
+from harness.readouts.dln import works
+from harness.registry import Registry
 
 
 @pytest.mark.parametrize("p", [1.0, 2.0, math.inf])
@@ -136,9 +139,10 @@ def test_train_dln_records_checkpoints_and_divergence():
     assert [c.step for c in run.checkpoints] == [0, 5, 10, 15, 20] and len(run.losses) == 21
     assert len(run.checkpoints[0].ics) == 2 and len(run.norm_stats[0].gamma_over_sigma) == 9
     assert [s.step for s in run.norm_stats] == [c.step for c in run.checkpoints]
-    assert run.diverged_at is None and lr_works(run)
+    lr_range_thresholds = Registry.load(Path(__file__).resolve().parents[1] / "claims").claims["S-LR-RANGE"].thresholds
+    assert run.diverged_at is None and works(run.losses, lr_range_thresholds)
     diverged = train_dln("none", settings, probes=False, lr=10.0)
-    assert diverged.diverged_at is not None and not lr_works(diverged)
+    assert diverged.diverged_at is not None and not works(diverged.losses, lr_range_thresholds)
 
 
 def test_cached_dln_run_equals_a_fresh_one_and_is_made_once(tmp_path, monkeypatch):

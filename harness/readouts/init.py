@@ -24,7 +24,6 @@ fc = 6n+2.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 
