@@ -7,6 +7,9 @@ All claims but S-LR-RANGE read one probed SGD run per normalization and seed (fi
 require that both nets train (``vgg_preconditions``), and the landscape and ICS readings compare
 nets over the checkpoints before any of them has converged, as the DLN half does. Claims with a DLN half (claims/test_santurkar2018_dln.py) are their VGG half here,
 ``@pytest.mark.claim(ID, case="vgg")``, with test ids like ``S-LAND-LOSS-fast-vgg``.
+
+A test gathers the per-seed measurements and draws the figures; the decision is a function of
+harness.readouts.vgg, which compares the measurements with the claim's YAML ``thresholds``.
 """
 
 from __future__ import annotations
@@ -17,16 +20,14 @@ import numpy as np
 import pytest
 
 from fixtures.vgg import run_settings
-from harness.evidence import Condition
+from harness.readouts import vgg as ro
 from harness.report import figures
 from harness.stats import geometric_mean_ratio
 from harness.windows import early as early_half
 from harness.windows import note_windows, seed_windows
-from harness.vgg_runs import lr_range, lr_works, tail_mean
+from harness.vgg_runs import lr_range, tail_mean
 
-LABELS = {"none": "standard", "batch": "BN", "noisy_batch": "noisy BN", "noise": "standard + noise",
-          "l1": "ℓ1", "l2": "ℓ2", "linf": "ℓ∞"}
-LP = ("l1", "l2", "linf")
+LABELS, LP = ro.LABELS, ro.LP
 CURVE_POINTS = 60  # points per training curve in a figure (block means of the per-step series)
 
 
@@ -36,6 +37,12 @@ def _provenance(verdict, settings, data, preconditions=None):
     verdict.seeds = list(settings["seeds"])
     if preconditions is not None:
         preconditions.check(verdict)
+
+
+def _conclude(verdict, readout) -> None:
+    """Record the readout's values and decide on its conditions."""
+    verdict.measure(**readout.values)
+    verdict.decide(*readout.conditions, summary=readout.summary)
 
 
 def _tail_loss(run) -> float:
@@ -139,92 +146,81 @@ def _changes_figure(runs, norms, title):
 
 
 @pytest.mark.claim("S-PERF")
-def test_bn_trains_faster_and_generalizes_better(verdict, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
+def test_bn_trains_faster_and_generalizes_better(verdict, thresholds, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
     _provenance(verdict, vgg_settings, vgg_data, vgg_preconditions)
     loss = {n: _per_seed(vgg_runs[n], _tail_loss) for n in ("none", "batch")}
     test_acc = {n: _per_seed(vgg_runs[n], lambda r: r.final["test_acc"]) for n in ("none", "batch")}
-    verdict.measure(final_training_loss=loss, test_accuracy=test_acc,
-                    train_accuracy_eval={n: _per_seed(vgg_runs[n], lambda r: r.final["train_acc"]) for n in ("none", "batch")})
+    verdict.measure(train_accuracy_eval={n: _per_seed(vgg_runs[n], lambda r: r.final["train_acc"]) for n in ("none", "batch")})
     verdict.add_figure("training loss (mini-batch, block means, seed mean)", _curves_figure(
         vgg_runs, ("none", "batch"), "losses", "training loss", "Fig. 1a: training"))
     evals = {n: vgg_runs[n][0].evals for n in ("none", "batch")}
     verdict.add_figure("test accuracy (eval mode) over training, first seed", figures.lines(
         [e["step"] for e in evals["none"]], {LABELS[n]: [e["test_acc"] for e in evals[n]] for n in evals},
         xlabel="SGD step", ylabel="test accuracy", title="Fig. 1b: generalization"))
-    verdict.decide(Condition.every_seed("BN's final training loss lower", [b < a for a, b in zip(loss["none"], loss["batch"])]),
-                   Condition.at_least("test accuracy BN − standard", np.subtract(test_acc["batch"], test_acc["none"]), 0, strict=True))
+    _conclude(verdict, ro.performance(loss, test_acc, thresholds))
 
 
 @pytest.mark.claim("S-DIST")
-def test_distribution_change_similar_with_and_without_bn(verdict, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
+def test_distribution_change_similar_with_and_without_bn(verdict, thresholds, vgg_runs, vgg_settings, vgg_data,
+                                                         vgg_preconditions):
     _provenance(verdict, vgg_settings, vgg_data, vgg_preconditions)
     shift = {n: _per_seed(vgg_runs[n], _shift) for n in ("none", "batch")}
-    ratio = np.divide(shift["none"], shift["batch"])
-    verdict.measure(mean_step_change=shift, ratio_standard_over_bn=ratio, layer=vgg_settings["dist_layer"],
+    verdict.measure(mean_step_change=shift, layer=vgg_settings["dist_layer"],
                     mean_step_change_after_the_norm={n: _per_seed(vgg_runs[n], lambda r: _shift(r, "normalized")) for n in ("none", "batch")})
     verdict.add_figure(f"distribution of one unit of conv layer {vgg_settings['dist_layer']} over training",
                        _distribution_figure(vgg_runs, ("none", "batch"), "Fig. 1c: layer-input distribution"))
     verdict.add_figure("step-to-step change of the sampled units' distributions",
                        _changes_figure(vgg_runs, ("none", "batch"), "Distributional stability"))
-    ratio = verdict.finite("step change standard/BN", ratio)
-    verdict.decide(Condition.at_least("step change standard/BN", ratio, 0.5, log=True),
-                   Condition.at_most("step change standard/BN (≤ 2)", ratio, 2, log=True))
+    _conclude(verdict, ro.distribution_change(shift, thresholds, finite=verdict.finite))
 
 
 @pytest.mark.claim("S-NOISY-MATCH")
-def test_noisy_bn_nearly_matches_bn(verdict, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
+def test_noisy_bn_nearly_matches_bn(verdict, thresholds, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
     _provenance(verdict, vgg_settings, vgg_data, vgg_preconditions)
     norms = ("none", "batch", "noisy_batch")
-    acc = {n: np.asarray(_per_seed(vgg_runs[n], _tail_acc)) for n in norms}
+    acc = {n: _per_seed(vgg_runs[n], _tail_acc) for n in norms}
     verdict.measure(final_training_accuracy=acc,
                     test_accuracy={n: _per_seed(vgg_runs[n], lambda r: r.final["test_acc"]) for n in norms})
     verdict.add_figure("training accuracy (mini-batch, as trained)", _curves_figure(
         vgg_runs, norms, "accs", "training accuracy", "Fig. 2: standard, BN, noisy BN"))
     verdict.add_figure(f"distribution of one unit of conv layer {vgg_settings['dist_layer']} over training",
                        _distribution_figure(vgg_runs, norms, "Fig. 2: layer-input distributions"))
-    verdict.decide(Condition.at_most("|noisy BN − BN| training accuracy",
-                                     verdict.finite("|noisy BN − BN|", np.abs(acc["noisy_batch"] - acc["batch"])), 0.03),
-                   Condition.at_least("BN − standard", acc["batch"] - acc["none"], 0, strict=True),
-                   Condition.at_least("noisy BN − standard", acc["noisy_batch"] - acc["none"], 0, strict=True))
+    _conclude(verdict, ro.noisy_match(acc, thresholds, finite=verdict.finite))
 
 
 @pytest.mark.claim("S-NOISY-UNSTABLE")
-def test_noisy_bn_less_stable_than_standard(verdict, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
+def test_noisy_bn_less_stable_than_standard(verdict, thresholds, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
     _provenance(verdict, vgg_settings, vgg_data, vgg_preconditions)
     norms = ("none", "batch", "noisy_batch")
     shift = {n: _per_seed(vgg_runs[n], _shift) for n in norms}
-    ratio = np.divide(shift["noisy_batch"], shift["none"])
-    verdict.measure(mean_step_change=shift, ratio_noisy_over_standard=ratio, layer=vgg_settings["dist_layer"],
+    verdict.measure(mean_step_change=shift, layer=vgg_settings["dist_layer"],
                     mean_step_change_after_the_norm={n: _per_seed(vgg_runs[n], lambda r: _shift(r, "normalized")) for n in norms})
     verdict.add_figure("step-to-step change of the sampled units' distributions",
                        _changes_figure(vgg_runs, norms, "Fig. 7: change of mean and variance"))
-    verdict.decide(Condition.at_least("step change noisy BN/standard", verdict.finite("step change noisy BN/standard", ratio), 2, log=True))
+    _conclude(verdict, ro.noisy_unstable(shift, thresholds, finite=verdict.finite))
 
 
 @pytest.mark.claim("S-NOISE-STD")
-def test_noise_prevents_the_standard_net_from_training(verdict, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
+def test_noise_prevents_the_standard_net_from_training(verdict, thresholds, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
     _provenance(verdict, vgg_settings, vgg_data, vgg_preconditions)
     runs = vgg_runs["noise"]
     acc = _per_seed(runs, _tail_acc)
     diverged = [r.diverged_at for r in runs]
-    verdict.measure(final_training_accuracy=acc, diverged_at=diverged,
-                    standard_final_training_accuracy=_per_seed(vgg_runs["none"], _tail_acc))
+    verdict.measure(standard_final_training_accuracy=_per_seed(vgg_runs["none"], _tail_acc))
     verdict.add_figure("training accuracy (mini-batch, as trained)", _curves_figure(
         vgg_runs, ("none", "noise"), "accs", "training accuracy", "Standard net with and without the noise"))
-    verdict.decide(Condition.every_seed("standard + noise diverges or stays ≤ 15% training accuracy",
-                                        [d is not None or a <= 0.15 for d, a in zip(diverged, acc)]),
-                   summary="training accuracy per seed " + ", ".join(f"{a:.1%}" for a in acc) + f"; diverged at {diverged}")
+    _conclude(verdict, ro.noise_prevents_training(acc, diverged, thresholds))
 
 
 @pytest.mark.claim("S-ICS-VGG")
-def test_bn_does_not_reduce_ics(verdict, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
+def test_bn_does_not_reduce_ics(verdict, thresholds, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
     _provenance(verdict, vgg_settings, vgg_data, vgg_preconditions)
     norms = ("none", "batch")
     windows = _windows(vgg_runs, norms, vgg_settings, verdict)
     _window_note(verdict, vgg_runs, windows)
     median = {k: [float(np.median([[layer["cos"] for layer in r.checkpoints[j].ics] for j in w])) for r, w in zip(vgg_runs[k], windows)]
               for k in norms}
-    verdict.measure(median_cos=median, layers=vgg_settings["ics_layers"])
+    verdict.measure(layers=vgg_settings["ics_layers"])
     n = min(_checkpoints(vgg_runs[k]) for k in norms)
     cos = {k: np.array([[layer["cos"] for layer in c.ics] for c in vgg_runs[k][0].checkpoints[:n]]) for k in norms}
     l2 = {k: np.array([[layer["l2"] for layer in c.ics] for c in vgg_runs[k][0].checkpoints[:n]]) for k in norms}
@@ -235,7 +231,7 @@ def test_bn_does_not_reduce_ics(verdict, vgg_runs, vgg_settings, vgg_data, vgg_p
     verdict.add_figure("‖G − G′‖₂ over training (first seed), median and range over layers", figures.bands(
         steps, {LABELS[k]: (l2[k].min(axis=1), np.median(l2[k], axis=1), l2[k].max(axis=1)) for k in norms},
         xlabel="SGD step", ylabel="‖G − G′‖₂", title="ICS (Definition 2.1), VGG", logy=True))
-    verdict.decide(Condition.at_most("median cos(G, G′) BN − standard", np.subtract(median["batch"], median["none"]), 0.1))
+    _conclude(verdict, ro.ics(median, thresholds))
 
 
 def _line_metric_of(runs, field, n=None) -> list[float]:
@@ -251,10 +247,10 @@ def _early_and_window(verdict, vgg_runs, vgg_settings, metric, line="gradient_li
 
 
 @pytest.mark.claim("S-LAND-LOSS", case="vgg")
-def test_loss_varies_less_along_gradient_with_bn(verdict, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
+def test_loss_varies_less_along_gradient_with_bn(verdict, thresholds, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
     _provenance(verdict, vgg_settings, vgg_data, vgg_preconditions)
     early, window = _early_and_window(verdict, vgg_runs, vgg_settings, "loss_range")
-    verdict.measure(ratio_early=early, ratio_window=window, loss_range={n: _line_metric(vgg_runs[n], "loss_range") for n in ("none", "batch")})
+    verdict.measure(loss_range={n: _line_metric(vgg_runs[n], "loss_range") for n in ("none", "batch")})
     n = min(_checkpoints(vgg_runs[k]) for k in ("none", "batch"))
     bands = {}
     for k in ("none", "batch"):
@@ -262,81 +258,68 @@ def test_loss_varies_less_along_gradient_with_bn(verdict, vgg_runs, vgg_settings
         bands[LABELS[k]] = (losses.min(axis=1), _line_metric_of(vgg_runs[k], "loss", n), losses.max(axis=1))
     verdict.add_figure("loss along the gradient, band over steps [½, 4] × LR (seed mean)", figures.bands(
         _steps(vgg_runs["none"], n), bands, xlabel="SGD step", ylabel="loss", title="Fig. 4a: loss landscape (VGG)", logy=True))
-    verdict.decide(Condition.at_least("loss range standard/BN, early in the window", early, 10, log=True),
-                   summary="over the whole window: ×" + ", ×".join(f"{r:.3g}" for r in window))
+    _conclude(verdict, ro.landscape_loss(early, window, thresholds))
 
 
 @pytest.mark.claim("S-LAND-GRAD", case="vgg")
-def test_gradients_more_predictive_with_bn(verdict, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
+def test_gradients_more_predictive_with_bn(verdict, thresholds, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
     _provenance(verdict, vgg_settings, vgg_data, vgg_preconditions)
     early, window = _early_and_window(verdict, vgg_runs, vgg_settings, "grad_change")
-    verdict.measure(ratio_early=early, ratio_window=window,
-                    grad_change={n: _line_metric(vgg_runs[n], "grad_change") for n in ("none", "batch")},
+    verdict.measure(grad_change={n: _line_metric(vgg_runs[n], "grad_change") for n in ("none", "batch")},
                     gradient_norm={n: _line_metric_of(vgg_runs[n], "grad_norm") for n in ("none", "batch")})
     verdict.add_figure("max ℓ2 change of the gradient along the gradient direction (seed mean)", _landscape_figure(
         vgg_runs, "grad_change", "max ‖∇L(θ) − ∇L(θ − ηg)‖", "Fig. 4b: gradient predictiveness (VGG)"))
-    verdict.decide(Condition.at_least("gradient change standard/BN, early in the window", early, 10, log=True),
-                   summary="over the whole window: ×" + ", ×".join(f"{r:.3g}" for r in window))
+    _conclude(verdict, ro.landscape_grad(early, window, thresholds))
 
 
 @pytest.mark.claim("S-LAND-BETA", case="vgg")
-def test_effective_beta_lower_with_bn(verdict, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
+def test_effective_beta_lower_with_bn(verdict, thresholds, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
     _provenance(verdict, vgg_settings, vgg_data, vgg_preconditions)
     windows = _windows(vgg_runs, ("none", "batch"), vgg_settings, verdict)
     _window_note(verdict, vgg_runs, windows)
-    lower = [float(np.mean([rb.checkpoints[k].gradient_line["beta"] < rn.checkpoints[k].gradient_line["beta"] for k in w]))
-             for rn, rb, w in zip(vgg_runs["none"], vgg_runs["batch"], windows)]
-    verdict.measure(fraction_of_window_bn_lower=lower)
+    beta = {n: [[r.checkpoints[k].gradient_line["beta"] for k in w] for r, w in zip(vgg_runs[n], windows)]
+            for n in ("none", "batch")}
     verdict.add_figure("effective β-smoothness along the gradient (seed mean)", _landscape_figure(
         vgg_runs, "beta", "max ‖Δ∇L‖ / ‖ηg‖", "Fig. 4c: effective β-smoothness (VGG)"))
-    verdict.decide(Condition.at_least("share of the window's checkpoints where BN's β is lower", lower, 2 / 3))
+    _conclude(verdict, ro.landscape_beta(beta, thresholds))
 
 
 @pytest.mark.claim("S-LAND-RANDOM", case="vgg")
-def test_smoothing_along_random_directions(verdict, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
+def test_smoothing_along_random_directions(verdict, thresholds, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
     _provenance(verdict, vgg_settings, vgg_data, vgg_preconditions)
     _window_note(verdict, vgg_runs, _windows(vgg_runs, ("none", "batch"), vgg_settings, verdict))
     loss = _landscape_ratios(vgg_runs, vgg_settings, "loss_range", line="random_line")
     grad = _landscape_ratios(vgg_runs, vgg_settings, "grad_change", line="random_line")
-    verdict.measure(loss_range_ratio=loss, grad_change_ratio=grad)
     verdict.add_figure("max gradient change along a random direction (seed mean)", _landscape_figure(
         vgg_runs, "grad_change", "max ‖Δ∇L‖", "Random direction (VGG)", line="random_line"))
-    verdict.decide(Condition.at_least("loss range standard/BN along a random direction", loss, 1, log=True, strict=True),
-                   Condition.at_least("gradient change standard/BN along a random direction", grad, 1, log=True, strict=True))
+    _conclude(verdict, ro.landscape_random(loss, grad, thresholds))
 
 
 @pytest.mark.claim("S-LP-PERF", case="vgg")
-def test_lp_normalizations_perform_like_bn(verdict, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
+def test_lp_normalizations_perform_like_bn(verdict, thresholds, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
     _provenance(verdict, vgg_settings, vgg_data, vgg_preconditions)
     norms = ("none", "batch") + LP
     final = {n: _per_seed(vgg_runs[n], _tail_loss) for n in norms}
     verdict.measure(final_training_loss=final, test_accuracy={n: _per_seed(vgg_runs[n], lambda r: r.final["test_acc"]) for n in norms})
     verdict.add_figure("training loss per normalization (mini-batch, block means, seed mean)", _curves_figure(
         vgg_runs, norms, "losses", "training loss", "Fig. 11a: ℓp normalizations (VGG)"))
-    conditions = []
-    for p in LP:
-        name = f"{LABELS[p]}/BN final loss"
-        conditions.append(Condition.at_most(name, verdict.finite(name, np.divide(final[p], final["batch"])), 2, log=True))
-        conditions.append(Condition.every_seed(f"{LABELS[p]} below the standard net", [a < b for a, b in zip(final[p], final["none"])]))
-    verdict.decide(*conditions)
+    _conclude(verdict, ro.lp_performance(final, thresholds, finite=verdict.finite))
 
 
 @pytest.mark.claim("S-LP-SMOOTH", case="vgg")
-def test_lp_normalizations_smooth_the_landscape(verdict, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
+def test_lp_normalizations_smooth_the_landscape(verdict, thresholds, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
     _provenance(verdict, vgg_settings, vgg_data, vgg_preconditions)
     ratios = {(p, m): _landscape_ratios(vgg_runs, vgg_settings, m, den=p, verdict=verdict) for p in LP for m in ("grad_change", "beta")}
-    verdict.measure(standard_over_lp={f"{LABELS[p]} {m}": v for (p, m), v in ratios.items()},
-                    window_checkpoints={LABELS[p]: [list(w) for w in _windows(vgg_runs, ("none", p), vgg_settings)] for p in LP})
+    verdict.measure(window_checkpoints={LABELS[p]: [list(w) for w in _windows(vgg_runs, ("none", p), vgg_settings)] for p in LP})
     verdict.add_figure("max gradient change along the gradient, every normalization (seed mean)", _landscape_figure(
         vgg_runs, "grad_change", "max ‖Δ∇L‖", "Fig. 11c: gradient predictiveness (VGG)", norms=("none", "batch") + LP))
     verdict.add_figure("effective β-smoothness, every normalization (seed mean)", _landscape_figure(
         vgg_runs, "beta", "max ‖Δ∇L‖ / ‖ηg‖", "Fig. 11d: effective β-smoothness (VGG)", norms=("none", "batch") + LP))
-    verdict.decide(*(Condition.at_least(f"standard/{LABELS[p]} {'gradient change' if m == 'grad_change' else 'β'}", v, 1, log=True, strict=True)
-                     for (p, m), v in ratios.items()))
+    _conclude(verdict, ro.lp_smoothing(ratios, thresholds))
 
 
 @pytest.mark.claim("S-LP-SHIFT", case="vgg")
-def test_lp_normalizations_shift_distributions_more(verdict, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
+def test_lp_normalizations_shift_distributions_more(verdict, thresholds, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
     _provenance(verdict, vgg_settings, vgg_data, vgg_preconditions)
     norms = ("none", "batch") + LP
     shift = {n: _per_seed(vgg_runs[n], _shift) for n in norms}
@@ -346,22 +329,18 @@ def test_lp_normalizations_shift_distributions_more(verdict, vgg_runs, vgg_setti
                        _distribution_figure(vgg_runs, ("none",) + LP, "Fig. 14: layer-input distributions"))
     verdict.add_figure("step-to-step change of the sampled units' distributions",
                        _changes_figure(vgg_runs, norms, "Distributional shift per normalization"))
-    verdict.decide(*(Condition.at_least(f"step change {LABELS[p]}/standard",
-                                        verdict.finite(f"step change {LABELS[p]}/standard", np.divide(shift[p], shift["none"])), 1,
-                                        log=True, strict=True) for p in LP))
+    _conclude(verdict, ro.lp_shift(shift, thresholds, finite=verdict.finite))
 
 
 @pytest.mark.claim("S-LR-RANGE", case="vgg")
-def test_bn_trains_over_a_broader_lr_range(verdict, settings, vgg_settings, vgg_data, device, model_cache):
+def test_bn_trains_over_a_broader_lr_range(verdict, thresholds, settings, vgg_settings, vgg_data, device, model_cache):
     _provenance(verdict, vgg_settings, vgg_data)
     runs = [lr_range(("none", "batch"), vgg_data, run_settings(vgg_settings), settings["lrs"], settings["steps"], seed, device, model_cache)
             for seed in vgg_settings["seeds"]]
-    works = [{n: [lr for lr, run in r.items() if lr_works(run)] for n, r in per_seed.items()} for per_seed in runs]
     acc = {n: [run.final["train_acc"] if run.diverged_at is None else 0.0 for run in r.values()] for n, r in runs[0].items()}
-    verdict.measure(working_lrs=works, final_train_accuracy_first_seed=acc,
+    verdict.measure(final_train_accuracy_first_seed=acc,
                     diverged_at=[{n: {str(lr): run.diverged_at for lr, run in r.items()} for n, r in per_seed.items()} for per_seed in runs])
     verdict.add_figure("training accuracy after training at each learning rate (first seed; 0 = diverged)", figures.lines(
         settings["lrs"], {LABELS[n]: a for n, a in acc.items()}, xlabel="learning rate", ylabel="training accuracy (eval mode)",
         title=f"{settings['steps']} SGD steps per LR (VGG)", logx=True))
-    verdict.decide(Condition.every_seed("BN achieves more LRs than the standard net", [len(w["batch"]) > len(w["none"]) for w in works]),
-                   summary="achievable LRs per seed: " + "; ".join(f"standard {len(w['none'])}, BN {len(w['batch'])}" for w in works))
+    _conclude(verdict, ro.lr_range(runs, thresholds))
