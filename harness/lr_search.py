@@ -64,12 +64,6 @@ def classify(result: TrainResult, learning_acc: float) -> str:
     return "learning" if result.final.get("test_acc", 0.0) >= learning_acc else "chance"
 
 
-def trains_above_chance(diverged_at: int | None, final: dict, chance: float = CHANCE) -> bool:
-    """A classifier "trains" at an LR (santurkar2018's LR ranges, read as bjorck2018 App. J's
-    achievable): no divergence, and training accuracy above twice chance at the end (not stuck)."""
-    return diverged_at is None and final.get("train_acc", 0.0) > 2 * chance
-
-
 def lr_grid(train_many: Callable[[list[dict]], list[R]], norms: Sequence[str], lrs: Sequence[float], **call) -> dict[str, dict[float, R]]:
     """``{norm: {lr: run}}``: one run per norm and LR, ``call`` plus ``norm`` and ``lr`` handed to
     ``train_many`` (which trains a list of calls, side by side where it can)."""

@@ -35,7 +35,7 @@ from torch import nn
 from harness.cache import ModelCache, cached_record, data_fingerprint
 from harness.concurrent import cached_side_by_side, side_by_side_workers
 from harness.data import ImageData
-from harness.lr_search import lr_grid, trains_above_chance
+from harness.lr_search import lr_grid
 from harness.models import vgg_cifar
 from harness.models.flops import forward_flops, training_flops
 from harness.norms import seed_noise
@@ -158,11 +158,6 @@ def _train_vgg(norm: str, data: ImageData, settings: dict, seed: int, device: to
     result = train(model, data, config, device, settings["eval_train_samples"], probes=carried)
     return VGGRun(norm, seed, result.losses, accuracy.record, result.evals, landscape.record if landscape else [],
                   activations.record, normalized.record, result.diverged_at)
-
-
-def lr_works(run: VGGRun) -> bool:
-    """"Achievable" LR for a classifier: :func:`harness.lr_search.trains_above_chance`."""
-    return trains_above_chance(run.diverged_at, run.final)
 
 
 def lr_range(norms: Sequence[str], data: ImageData, settings: dict, lrs: Sequence[float], steps: int, seed: int,

@@ -6,7 +6,7 @@ import pytest
 
 from harness.cache import ModelCache
 from harness.data import synthetic_cifar
-from harness.lr_search import SEARCH_EVAL_TRAIN, LRSearch, RunStore, Trial, classify, lr_grid, max_lr, trains_above_chance
+from harness.lr_search import SEARCH_EVAL_TRAIN, LRSearch, RunStore, Trial, classify, lr_grid, max_lr
 from harness.models import resnet_cifar
 from harness.resnet_lab import LabPreconditions, ResNetLab
 from harness.settings import SettingsError, TrainingShared, parse
@@ -196,9 +196,3 @@ def test_lr_grid_hands_every_norm_and_lr_to_one_batch_of_runs():
     grid = lr_grid(many, ("none", "batch"), [0.1, 1.0], steps=5)
     assert grid == {"none": {0.1: "none@0.1/5", 1.0: "none@1.0/5"}, "batch": {0.1: "batch@0.1/5", 1.0: "batch@1.0/5"}}
     assert len(batches) == 1  # one call: the runs can train side by side
-
-
-@pytest.mark.parametrize("diverged_at, final, works", [(None, {"train_acc": 0.25}, True), (None, {"train_acc": 0.2}, False),
-                                                       (3, {"train_acc": 0.9}, False), (None, {}, False)])
-def test_trains_above_chance(diverged_at, final, works):
-    assert trains_above_chance(diverged_at, final) is works

@@ -19,7 +19,6 @@ from harness.evidence import HOLDS, INCONCLUSIVE, REFUTED
 from harness.lr_search import CHANCE
 from harness.readouts import vgg as ro
 from harness.registry import Registry, Thresholds
-from harness.vgg_runs import lr_works
 
 ROOT = Path(__file__).resolve().parents[1]
 REGISTRY = Registry.load(ROOT / "claims")
@@ -468,13 +467,13 @@ def test_lr_range_inconclusive_when_seeds_disagree():
     assert ro.lr_range(seeds, half("S-LR-RANGE")).verdict == INCONCLUSIVE
 
 
-def test_lr_trains_is_the_harness_definition():
-    """train_accuracy_above is twice chance, as harness.lr_search.trains_above_chance (lr_works) reads it."""
+def test_lr_trains_means_no_divergence_and_train_accuracy_above_twice_chance():
     t = half("S-LR-RANGE")
     assert t["train_accuracy_above"] == 2 * CHANCE
-    for r in (run(0.9), run(0.2), run(0.2000001), run(0.1), run(0.9, 5), SimpleNamespace(diverged_at=None, final={})):
-        assert ro.lr_trains(r, t) == lr_works(r)
-    assert not ro.lr_trains(run(0.2), t)  # above twice chance, not at it
+    expected = [(run(0.9), True), (run(0.2000001), True), (run(0.2), False), (run(0.1), False), (run(0.9, 5), False),
+                (SimpleNamespace(diverged_at=None, final={}), False)]  # above twice chance, not at it; a diverged run never
+    for r, trains in expected:
+        assert ro.lr_trains(r, t) is trains
 
 
 def test_lr_range_bad_input():
