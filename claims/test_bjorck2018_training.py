@@ -18,16 +18,19 @@ import pytest
 import torch
 
 from harness.data import normalize
-from harness.evidence import Condition
+from harness.evidence import HOLDS, Readout
 from harness.lr_search import LRSearch
 from harness.models import resnet_cifar
 from harness.models.flops import training_flops
 from harness.probes.sgd_noise import bootstrap_intervals, exact_exponents, exact_noise, per_example_gradients
+from harness.readouts import training as readouts
+from harness.readouts.training import fmt_lr as _lr
+from harness.readouts.training import fmt_lrs as _lrs
 from harness.report import figures
 from harness.resnet_lab import DivergingUpdate, GradientLinesRun
-from harness.train import DIVERGENCE_LOSS, TrainConfig
+from harness.train import TrainConfig
 
-PARTS_ROWS = {  # Table 2: the parts of Eq. 1 kept, and the paper's highest LR
+PARTS_ROWS = {  # Table 2: the parts of Eq. 1 kept, and the paper's highest LR (shown in the table, not decided on)
     "γ, β, μ, σ²": ("bn_parts:gamma+beta+mu+sigma2", 0.1),
     "γ, μ, σ²": ("bn_parts:gamma+mu+sigma2", 0.1),
     "β, μ, σ²": ("bn_parts:beta+mu+sigma2", 0.1),
@@ -45,20 +48,6 @@ def _provenance(verdict, lab, preconditions=None):
     verdict.seeds = list(lab.settings["seeds"])
     if preconditions is not None:
         preconditions.check(verdict)
-
-
-def _lr(value: float | None) -> str:
-    return "none on grid" if value is None else f"{value:g}"
-
-
-def _lrs(searches: list[LRSearch]) -> str:
-    """Max LR per seed: '0.1, 0.1, 0.003'."""
-    return ", ".join(_lr(s.max_lr) for s in searches)
-
-
-def _search_record(searches: list[LRSearch]) -> dict:
-    return {"max_lr": [s.max_lr for s in searches],
-            "trials": [[f"{t.lr:g}: {t.status} after {t.steps_done} steps" for t in s.trials] for s in searches]}
 
 
 def _trials(search: LRSearch) -> str:
@@ -82,32 +71,34 @@ def _grid(lab, settings) -> list[float]:
     return sorted(set(lab.settings["grid"]) | set(settings.get("extra_lrs", [])), reverse=True)
 
 
-def _rank(lr: float | None) -> float:
-    """Max LRs compared with 'no achievable LR' below every grid value."""
-    return 0.0 if lr is None else lr
+def _decide(verdict, readout: Readout) -> None:
+    """Record the readout's values and decide on its conditions."""
+    verdict.measure(**readout.values)
+    verdict.decide(*readout.conditions, summary=readout.summary)
+
+
+def _decide_finite(verdict, readout: Readout) -> None:
+    """``_decide`` for conditions on the seed-level values of full runs: a seed whose run diverged
+    has none, and the claim is then inconclusive (``Verdict.finite``), named by the condition."""
+    verdict.measure(**readout.values)
+    for condition in readout.conditions:
+        if condition.op is not None:
+            verdict.finite(condition.name, condition.values)
+    verdict.decide(*readout.conditions, summary=readout.summary)
 
 
 @pytest.mark.claim("B-LR-MAX")
-def test_max_lr_bn_vs_none(verdict, lr_lab, lab_preconditions):
+def test_max_lr_bn_vs_none(verdict, lr_lab, lab_preconditions, thresholds):
     lab = lr_lab
     _provenance(verdict, lab, lab_preconditions)
     search = _searches(lab, {"BN": lab.model("batch"), "none": lab.model("none")})
     bn, none = search["BN"], search["none"]
-    verdict.measure(bn=_search_record(bn), none=_search_record(none))
     _add_lr_table(verdict, "Highest achievable LR, like Table 2", {"BN": (bn, 0.1), "unnormalized": (none, 1e-4)})
-    # an unnormalized net with no achievable LR counts as below the grid: ratio ∞
-    ratios = [b.max_lr / n.max_lr if b.max_lr and n.max_lr else (np.inf if b.max_lr else 0.0) for b, n in zip(bn, none)]
-    # §3.4: a too large LR "invariably" makes the unnormalized loss explode; at chance is not that
-    failures = [next((t.status for t in n.trials if t.lr == 0.1), "not run") for n in none]
-    verdict.measure(ratio=ratios, none_at_0_1=failures)
-    verdict.decide(Condition.every_seed("BN's max LR is 0.1", [b.max_lr == 0.1 for b in bn]),
-                   Condition.every_seed("BN/unnormalized max LR ≥ 100", [r >= 100 for r in ratios]),
-                   Condition.every_seed("unnormalized diverges at 0.1", [f == "diverged" for f in failures]),
-                   summary=f"max LR per seed: BN {_lrs(bn)}, unnormalized {_lrs(none)}; unnormalized at 0.1: {', '.join(failures)}")
+    _decide(verdict, readouts.lr_max(bn, none, thresholds))
 
 
 @pytest.mark.claim("B-LR-EXTREME")
-def test_bn_extreme_lrs(verdict, training_lab, settings):
+def test_bn_extreme_lrs(verdict, training_lab, settings, thresholds):
     lab = training_lab
     _provenance(verdict, lab)
     seeds = lab.settings["seeds"]
@@ -116,18 +107,11 @@ def test_bn_extreme_lrs(verdict, training_lab, settings):
                for lr in (3.0, 10.0) for seed in seeds}
     lab.store.declare([(lab.model("batch"), c) for c in configs.values()])
     runs = {key: lab.store.run(lab.model("batch"), c) for key, c in configs.items()}
-    verdict.measure(**{f"lr_{lr:g}": {"diverged_at": [runs[lr, s].diverged_at for s in seeds],
-                                      "max_loss": [max(runs[lr, s].losses) for s in seeds]} for lr in (3.0, 10.0)})
     verdict.add_figure(f"Batch loss at LR 3.0 and 10.0 (BN, seed {seeds[0]})", figures.curves(
         {f"LR {lr:g}": (list(range(1, len(r.losses) + 1)), r.losses) for (lr, seed), r in runs.items() if seed == seeds[0]},
         xlabel="step", ylabel="batch loss", title="BN at extreme LRs", logy=True))
-
-    def outcome(lr: float) -> str:
-        return ", ".join(f"step {runs[lr, s].diverged_at}" if runs[lr, s].diverged else "none" for s in seeds)
-
-    verdict.decide(Condition.every_seed("no divergence at 3.0", [not runs[3.0, s].diverged for s in seeds]),
-                   Condition.every_seed("divergence at 10.0", [runs[10.0, s].diverged for s in seeds]),
-                   summary=f"divergence within {settings['steps']} steps per seed: LR 3.0 {outcome(3.0)}; LR 10.0 {outcome(10.0)}")
+    by_lr = {lr: [runs[lr, s] for s in seeds] for lr in (3.0, 10.0)}
+    _decide(verdict, readouts.extreme_lrs(by_lr, settings["steps"], thresholds))
 
 
 def _searches(lab, nets: dict, grid: list[float] | None = None, **options) -> dict[str, list[LRSearch]]:
@@ -181,62 +165,43 @@ def _none_best_lrs(lab, runs: Sequence[dict] = ()) -> list[float]:
     return [lab.max_lr(lab.model("none"), seed=s).max_lr or min(lab.settings["grid"]) for s in lab.settings["seeds"]]
 
 
-def _mean(values) -> float:
-    return float(np.nanmean(values))
-
-
 @pytest.mark.claim("B-GEN-HIGHLR")
-def test_bn_high_lr_generalizes_better(verdict, lr_lab, lab_preconditions):
+def test_bn_high_lr_generalizes_better(verdict, lr_lab, lab_preconditions, thresholds):
     lab = lr_lab
     _provenance(verdict, lab, lab_preconditions)
     best = _none_best_lrs(lab, [{"model": lab.model("none"), "seed": s} for s in lab.settings["seeds"]])
     _prefetch_finals(lab, [(lab.model("batch"), 0.1), (lab.model("none"), best)])
     bn, none = _final(lab, lab.model("batch"), 0.1), _final(lab, lab.model("none"), best)
-    diff = np.asarray(bn) - np.asarray(none)  # paired by seed
-    verdict.measure(bn_at_0_1=bn, none_at_best=none, none_best_lr=best, difference=diff.tolist())
     verdict.add_figure("Train (dashed) and test accuracy", _curves_figure(
         lab, {"BN 0.1": (lab.model("batch"), 0.1), f"none {best[0]:g}": (lab.model("none"), best)}))
-    verdict.decide(_seed_condition(verdict, Condition.at_least, "test acc BN@0.1 − unnormalized@best", diff, 0, strict=True),
-                   summary=f"test acc BN@0.1 {_mean(bn):.3f} vs unnormalized at its best LR ({', '.join(f'{x:g}' for x in best)}) {_mean(none):.3f}")
-
-
-def _seed_condition(verdict, make, name: str, values, *args, **kwargs) -> Condition:
-    """``make(name, values, ...)`` (``Condition.at_least``/``at_most``) on seed-level values; a
-    seed whose full run diverged has none, and the claim is then inconclusive (``Verdict.finite``)."""
-    return make(name, verdict.finite(name, values), *args, **kwargs)
+    _decide_finite(verdict, readouts.high_lr_generalization(bn, none, best, 0.1, thresholds))
 
 
 @pytest.mark.claim("B-GEN-LOWLR")
-def test_bn_low_lr_no_better(verdict, lr_lab, lab_preconditions):
+def test_bn_low_lr_no_better(verdict, lr_lab, lab_preconditions, thresholds):
     lab = lr_lab
     _provenance(verdict, lab, lab_preconditions)
     _prefetch_finals(lab, [(lab.model("batch"), 1e-4), (lab.model("none"), 1e-4)])
     bn, none = _final(lab, lab.model("batch"), 1e-4), _final(lab, lab.model("none"), 1e-4)
-    verdict.measure(bn_at_1e_4=bn, none_at_1e_4=none)
     verdict.add_figure("Train (dashed) and test accuracy at LR 1e-4", _curves_figure(
         lab, {"BN 1e-4": (lab.model("batch"), 1e-4), "none 1e-4": (lab.model("none"), 1e-4)}))
-    margin = 0.02  # "barely reaches", read as within 2 percentage points
-    verdict.decide(_seed_condition(verdict, Condition.at_most, "test acc BN@1e-4 − unnormalized@1e-4", np.asarray(bn) - np.asarray(none), margin),
-                   summary=f"test acc at 1e-4: BN {_mean(bn):.3f}, unnormalized {_mean(none):.3f}")
+    _decide_finite(verdict, readouts.low_lr_no_better(bn, none, 1e-4, thresholds))
 
 
 @pytest.mark.claim("B-GEN-MIDLR")
-def test_bn_mid_lr_between(verdict, lr_lab, lab_preconditions):
+def test_bn_mid_lr_between(verdict, lr_lab, lab_preconditions, thresholds):
     lab = lr_lab
     _provenance(verdict, lab, lab_preconditions)
     lrs = (1e-4, 0.003, 0.1)
     _prefetch_finals(lab, [(lab.model("batch"), lr) for lr in lrs])
     acc = {lr: np.asarray(_final(lab, lab.model("batch"), lr)) for lr in lrs}
-    verdict.measure(test_acc={f"{lr:g}": a for lr, a in acc.items()})
     verdict.add_figure("Train (dashed) and test accuracy of BN per LR", _curves_figure(
         lab, {f"BN {lr:g}": (lab.model("batch"), lr) for lr in acc}))
-    verdict.decide(_seed_condition(verdict, Condition.at_least, "BN acc@0.003 − acc@1e-4", acc[0.003] - acc[1e-4], 0),
-                   _seed_condition(verdict, Condition.at_least, "BN acc@0.1 − acc@0.003", acc[0.1] - acc[0.003], 0),
-                   summary="BN test acc " + " ≤ ".join(f"{a.mean():.3f} (LR {lr:g})" for lr, a in acc.items()))
+    _decide_finite(verdict, readouts.mid_lr_between(acc, thresholds))
 
 
 @pytest.mark.claim("B-GEN-GAP")
-def test_bn_gap_larger_at_low_lr(verdict, lr_lab, lab_preconditions):
+def test_bn_gap_larger_at_low_lr(verdict, lr_lab, lab_preconditions, thresholds):
     lab = lr_lab
     _provenance(verdict, lab, lab_preconditions)
     _prefetch_finals(lab, [(lab.model("batch"), lr) for lr in (0.003, 0.1)])
@@ -244,28 +209,23 @@ def test_bn_gap_larger_at_low_lr(verdict, lr_lab, lab_preconditions):
            for lr in (0.003, 0.1)}
     verdict.measure(train_minus_test={f"{lr:g}": g for lr, g in gap.items()})
     gap = {lr: np.asarray(verdict.finite(f"train−test gap at {lr:g}", g)) for lr, g in gap.items()}
-    much_larger = [low > high and (high <= 0 or low >= 2 * high) for low, high in zip(gap[0.003], gap[0.1])]
-    verdict.decide(Condition.every_seed("gap(0.003) > gap(0.1), ≥ 2× when gap(0.1) > 0", much_larger),
-                   summary=f"train−test gap (seed mean): LR 0.003 {gap[0.003].mean():+.3f}, LR 0.1 {gap[0.1].mean():+.3f}")
+    _decide(verdict, readouts.gap_larger_at_low_lr(gap, thresholds))
 
 
 @pytest.mark.claim("R1-LOWLR-LOSS")
-def test_bn_low_lr_training_loss(verdict, lr_lab, lab_preconditions):
+def test_bn_low_lr_training_loss(verdict, lr_lab, lab_preconditions, thresholds):
     lab = lr_lab
     _provenance(verdict, lab, lab_preconditions)
     _prefetch_finals(lab, [(lab.model("batch"), 1e-4), (lab.model("none"), 1e-4)])
-    loss = {(name, key): np.asarray(_final(lab, lab.model(norm), 1e-4, key)) for name, norm in (("BN", "batch"), ("none", "none"))
-            for key in ("train_loss", "test_loss")}
-    verdict.measure(**{f"{n}_{k}": v for (n, k), v in loss.items()})
-    lower_test = _mean(loss["BN", "test_loss"]) < _mean(loss["none", "test_loss"])
+    loss = {name: {key: np.asarray(_final(lab, lab.model(norm), 1e-4, key)) for key in ("train_loss", "test_loss")}
+            for name, norm in (("BN", "batch"), ("none", "none"))}
+    lower_test = np.nanmean(loss["BN"]["test_loss"]) < np.nanmean(loss["none"]["test_loss"])
     verdict.note(f"Test loss (seed mean) is {'lower' if lower_test else 'not lower'} with BN.")
-    verdict.decide(_seed_condition(verdict, Condition.at_least, "train loss unnormalized − BN at 1e-4",
-                                   loss["none", "train_loss"] - loss["BN", "train_loss"], 0, strict=True),
-                   summary=f"training loss at 1e-4: BN {_mean(loss['BN', 'train_loss']):.3f}, unnormalized {_mean(loss['none', 'train_loss']):.3f}")
+    _decide_finite(verdict, readouts.low_lr_training_loss(loss["BN"], loss["none"], 1e-4, thresholds))
 
 
 @pytest.mark.claim("B-SGD-NOISE")
-def test_sgd_noise_exponents(verdict, training_lab, settings):
+def test_sgd_noise_exponents(verdict, training_lab, settings, thresholds):
     lab = training_lab
     verdict.dataset, verdict.seeds = lab.data.name, [settings["seed"]]
     net = {"depth": settings["depth"], "norm": "none", "width": settings["width"]}
@@ -281,9 +241,9 @@ def test_sgd_noise_exponents(verdict, training_lab, settings):
     mc = bootstrap_intervals(grads, sizes, settings["draws"], torch.Generator().manual_seed(settings["seed"]))
     per_unit_lr = np.asarray(exact["noise"])[:, 0] / lrs[0] ** 2  # the expectation at α = 1
     covered = [low <= e <= high for (_, low, high), e in zip(mc, per_unit_lr)]
-    verdict.measure(exact_noise=exact["noise"], batch_exponent=slopes["batch"], lr_exponent=slopes["lr"],
-                    monte_carlo={b: {"mean": m, "low": lo, "high": hi} for b, (m, lo, hi) in zip(sizes, mc)},
-                    monte_carlo_covers_exact=covered)
+    readout = readouts.sgd_noise_exponents(slopes["batch"], slopes["lr"], covered, settings["draws"], thresholds)
+    verdict.measure(exact_noise=exact["noise"], **readout.values,
+                    monte_carlo={b: {"mean": m, "low": lo, "high": hi} for b, (m, lo, hi) in zip(sizes, mc)})
     series, styles = {}, {}
     for j, a in enumerate(lrs):
         series[f"α={a:g} exact"] = (sizes, np.asarray(exact["noise"])[:, j])
@@ -292,12 +252,8 @@ def test_sgd_noise_exponents(verdict, training_lab, settings):
     verdict.add_figure("SGD noise vs |B| (log–log): exact expectation, Monte-Carlo means dashed", figures.curves(
         series, xlabel="|B|", ylabel="E‖α∇f − α∇_SGD‖²", title="SGD noise, batches with replacement", logx=True, logy=True,
         styles={k: styles.get(k, "-") for k in series}))
-    tolerance = 1e-6  # float64 log–log fit of an exact power law: off by rounding only
-    holds = all(abs(e + 1) <= tolerance for e in slopes["batch"]) and all(abs(e - 2) <= tolerance for e in slopes["lr"])
-    verdict.conclude(holds=holds, summary=(
-        f"exact expectation: exponent of |B| {slopes['batch'][0]:.6f} (paper −1, review −2), exponent of α "
-        f"{slopes['lr'][0]:.6f}; Monte Carlo ({settings['draws']} draws per |B|): the exact value lies in the 99% BCa "
-        f"interval at {sum(covered)} of {len(covered)} batch sizes"))
+    # one exact computation, no seeds: concluded on the readout's yes/no (decide would add the conditions to the summary)
+    verdict.conclude(holds=readout.verdict == HOLDS, summary=readout.summary)
 
 
 @pytest.fixture(scope="session")
@@ -325,48 +281,33 @@ def _div_provenance(verdict, lab, diverging_updates, settings) -> dict:
 
 
 @pytest.mark.claim("B-DIV-PATH")
-def test_diverging_update_loss_path(verdict, training_lab, diverging_updates, settings):
+def test_diverging_update_loss_path(verdict, training_lab, diverging_updates, settings, thresholds):
     found = _div_provenance(verdict, training_lab, diverging_updates, settings)
-    rows, exploded, flat = {}, [], []
-    for seed, update in found.items():
-        t, loss = np.asarray(update.path["t"]), np.asarray(update.path["loss"])
-        early = float(np.max(np.where(np.isfinite(loss[t <= 0.5]), loss[t <= 0.5], np.inf)))
-        rows[str(seed)] = {"lr": update.lr, "step": update.step, "loss_t0": float(loss[0]), "loss_t1": float(loss[-1]),
-                           "max_loss_first_half": early}
-        exploded.append(not np.isfinite(loss[-1]) or loss[-1] > DIVERGENCE_LOSS)
-        flat.append(early <= 2 * loss[0])
-    verdict.measure(per_seed=rows, loss={str(seed): u.path["loss"] for seed, u in found.items()})
+    readout = readouts.diverging_path(found, thresholds)
+    verdict.measure(loss={str(seed): u.path["loss"] for seed, u in found.items()})
     verdict.add_figure("Batch loss along the diverging update, like Fig. 5", figures.curves(
         {f"seed {seed}: LR {u.lr:g}, step {u.step}": (u.path["t"], np.clip(u.path["loss"], None, 1e30)) for seed, u in found.items()},
         xlabel="t (fraction of the update)", ylabel="batch loss", title="Loss along θ + tΔ", logy=True))
-    verdict.decide(Condition.every_seed("loss(1) > 1e3", exploded), Condition.every_seed("loss(t) ≤ 2·loss(0) for t ≤ ½", flat),
-                   summary="per seed loss(0) → max over t ≤ ½ → loss(1): " + "; ".join(
-                       f"{r['loss_t0']:.3g} → {r['max_loss_first_half']:.3g} → {r['loss_t1']:.3g}" for r in rows.values()))
+    _decide(verdict, readout)
 
 
 @pytest.mark.claim("B-DIV-MOMENTS")
-def test_diverging_update_moments(verdict, training_lab, diverging_updates, settings):
+def test_diverging_update_moments(verdict, training_lab, diverging_updates, settings, thresholds):
     found = _div_provenance(verdict, training_lab, diverging_updates, settings)
-    ratios = {"mean": [], "var": []}
-    for path in (u.path for u in found.values()):
-        layers = sorted(path["var"])
-        third = len(layers) // 3
-        for moment in ratios:
-            g = np.asarray([path[moment][k][-1] / max(path[moment][k][0], 1e-30) for k in layers])
-            g = np.where(np.isfinite(g), np.maximum(g, 1e-30), 1e30)  # non-finite at t = 1: exploded
-            ratios[moment].append(float(np.exp(np.mean(np.log(g[-third:])) - np.mean(np.log(g[:third])))))
-    verdict.measure(growth_ratio_top_over_bottom=ratios, layers=f"conv layers 1..{layers[-1]} (paper numbering); thirds of {len(layers)}")
+    readout = readouts.diverging_moments([u.path for u in found.values()], thresholds)
     first_seed, path = next(iter(found)), next(iter(found.values())).path
+    layers = sorted(path["var"])
+    third = len(layers) // 3
     shown = [layers[0], layers[third], layers[2 * third], layers[-1]]
     for moment, label in (("mean", "|channel mean|"), ("var", "channel variance")):
         verdict.add_figure(f"{label} along the diverging update (seed {first_seed}), like Fig. 6", figures.curves(
             {f"layer {k}": (path["t"], path[moment][k]) for k in shown}, xlabel="t", ylabel=label,
             title=f"{label} per layer along θ + tΔ", logy=True))
-    verdict.decide(*(Condition.at_least(f"{m} growth top/bottom third", ratios[m], 10, log=True) for m in ("mean", "var")))
+    _decide(verdict, readout)  # no summary of its own: the conditions' intervals, as before
 
 
 @pytest.mark.claim("B-DIV-BN-STEP")
-def test_bn_takes_larger_decreasing_steps(verdict, training_lab, settings):
+def test_bn_takes_larger_decreasing_steps(verdict, training_lab, settings, thresholds):
     lab = training_lab
     _provenance(verdict, lab)
     etas = np.logspace(np.log10(settings["eta_min"]), np.log10(settings["eta_max"]), settings["etas"])
@@ -377,28 +318,15 @@ def test_bn_takes_larger_decreasing_steps(verdict, training_lab, settings):
     diverged = [f"{n} on seed {seed}" for (n, seed), found in lines.items() if found is None]
     if diverged:
         verdict.conclude("inconclusive", f"the run diverged before batch {max(batches)} ({', '.join(diverged)}): no loss line there")
-    until = {(n, seed, b): lines[n, seed][b]["decreasing_until"] for n, seed in lines for b in batches}
-    verdict.measure(decreasing_until={f"{n} seed {seed} batch {b}": v for (n, seed, b), v in until.items()},
-                    largest_decreasing_eta={f"{n} seed {seed} batch {b}": lines[n, seed][b]["largest_decreasing_eta"]
-                                            for n, seed in lines for b in batches},
-                    loss0={f"{n} seed {seed} batch {b}": lines[n, seed][b]["loss0"] for n, seed in lines for b in batches})
     verdict.add_figure(f"Batch loss along −η·g (seed {seeds[0]}), like Fig. 24", figures.curves(
         {f"{n}, batch {b}": (etas, np.clip(np.asarray(lines[n, seeds[0]][b]["loss"]) / lines[n, seeds[0]][b]["loss0"], None, 1e6))
          for n in ("BN", "none") for b in batches},
         xlabel="step size η", ylabel="loss(θ − ηg) / loss(θ)", title="Loss along the gradient", logx=True, logy=True))
-
-    def further(seed: int) -> bool:
-        return all(until["BN", seed, b] is not None and (until["none", seed, b] is None or until["BN", seed, b] >= 10 * until["none", seed, b])
-                   for b in batches)
-
-    verdict.decide(Condition.every_seed("BN decreases the loss ≥ 10× further along −g at every probed batch", [further(s) for s in seeds]),
-                   summary="η up to which the loss decreases, per seed: " + "; ".join(
-                       f"seed {s}: " + ", ".join(f"batch {b} BN {_lr(until['BN', s, b])} / none {_lr(until['none', s, b])}" for b in batches)
-                       for s in seeds))
+    _decide(verdict, readouts.bn_decreasing_steps(lines, seeds, batches, thresholds))
 
 
 @pytest.mark.claim("B-TOP-LR")
-def test_bn_on_top_only(verdict, lr_lab, lab_preconditions, settings):
+def test_bn_on_top_only(verdict, lr_lab, lab_preconditions, settings, thresholds):
     lab = lr_lab
     _provenance(verdict, lab, lab_preconditions)
     grid = _grid(lab, settings)
@@ -409,90 +337,61 @@ def test_bn_on_top_only(verdict, lr_lab, lab_preconditions, settings):
     best = {n: [s.max_lr or min(grid) for s in search[n]] for n in nets}
     _prefetch_finals(lab, [(m, best[n]) for n, m in nets.items()])
     acc = {n: np.asarray(_final(lab, m, best[n])) for n, m in nets.items()}
-    # "more than two thirds of BN's gain", per seed and linear (a ratio flips sign or blows up when
-    # BN's gain is near 0): acc_top − acc_none − ⅔ (acc_BN − acc_none) > 0
-    margin = (acc["top only"] - acc["none"]) - 2 / 3 * (acc["BN"] - acc["none"])
-    verdict.measure(max_lr={n: [s.max_lr for s in ss] for n, ss in search.items()}, test_acc_at_max_lr=acc,
-                    top_gain_minus_two_thirds_of_bn_gain=margin)
     _add_lr_table(verdict, "Highest achievable LR with BN on top only",
         {"BN": (search["BN"], 0.1), "BN on top only": (search["top only"], 0.03), "none": (search["none"], 1e-4)})
-    lr = {n: [_rank(s.max_lr) for s in ss] for n, ss in search.items()}
-    verdict.decide(Condition.every_seed("unnormalized < top only < BN (max LR)",
-                                        [a < b < c for a, b, c in zip(lr["none"], lr["top only"], lr["BN"])]),
-                   _seed_condition(verdict, Condition.at_least, "top-only gain − ⅔ BN's gain (test accuracy)", margin, 0, strict=True),
-                   summary=f"max LR per seed: unnormalized {_lrs(search['none'])}, top only {_lrs(search['top only'])}, "
-                           f"BN {_lrs(search['BN'])}")
+    _decide_finite(verdict, readouts.top_lr(search, acc, thresholds))
 
 
 @pytest.mark.claim("B-ALT-LR")
-def test_alternating_normalization_lr(verdict, lr_lab, lab_preconditions, settings):
+def test_alternating_normalization_lr(verdict, lr_lab, lab_preconditions, settings, thresholds):
     lab = lr_lab
     _provenance(verdict, lab, lab_preconditions)
     grid = _grid(lab, settings)
     search = _searches(lab, {n: lab.model(k) for n, k in (("unnormalized", "none"), ("alternating", "alternating"), ("BN", "batch"))}, grid)
-    verdict.measure(**{n: _search_record(s) for n, s in search.items()})
     _add_lr_table(verdict, "Highest achievable LR, like Table 3",
         {"unnormalized": (search["unnormalized"], 1e-4), "alternating normalization": (search["alternating"], 0.01), "BN": (search["BN"], 0.1)})
-    lr = {n: [_rank(s.max_lr) for s in ss] for n, ss in search.items()}
-    verdict.decide(Condition.every_seed("unnormalized < alternating < BN (max LR)",
-                                        [a < b < c for a, b, c in zip(lr["unnormalized"], lr["alternating"], lr["BN"])]),
-                   summary="max LR per seed: " + "; ".join(f"{n} {_lrs(s)}" for n, s in search.items()))
+    _decide(verdict, readouts.alternating_lr(search["unnormalized"], search["alternating"], search["BN"], thresholds))
 
 
 @pytest.mark.claim("B-DEPTH-LR")
-def test_shallower_tolerates_larger_lr(verdict, lr_lab, lab_preconditions, settings):
+def test_shallower_tolerates_larger_lr(verdict, lr_lab, lab_preconditions, settings, thresholds):
     lab = lr_lab
     _provenance(verdict, lab, lab_preconditions)
     grid = _grid(lab, settings)
     depths = lab.settings["depth_sweep"]
     search = _searches(lab, {d: lab.model("none", depth=d) for d in depths}, grid)
-    verdict.measure(max_lr={str(d): [s.max_lr for s in ss] for d, ss in search.items()},
-                    **{f"depth_{d}": _search_record(s) for d, s in search.items()})
     paper = dict(zip(depths, (0.1, 0.01, 1e-4)))
     _add_lr_table(verdict, "Highest achievable LR of unnormalized ResNets by depth, like Table 3",
         {f"ResNet-{d} (paper: ResNet-{p})": (search[d], paper[d]) for d, p in zip(depths, (32, 56, 110))})
-    per_seed = [[_rank(search[d][i].max_lr) for d in depths] for i in range(len(lab.settings["seeds"]))]
-    verdict.decide(Condition.every_seed("max LR non-increasing in depth, shallowest > deepest",
-                                        [all(b <= a for a, b in zip(lr, lr[1:])) and lr[0] > lr[-1] for lr in per_seed]),
-                   summary="max LR per seed by depth: " + "; ".join(f"{d}: {_lrs(search[d])}" for d in depths))
+    _decide(verdict, readouts.depth_lr(search, thresholds))
 
 
 @pytest.mark.claim("B-WARM-LR")
-def test_warm_start_allows_larger_lr(verdict, lr_lab, lab_preconditions, settings):
+def test_warm_start_allows_larger_lr(verdict, lr_lab, lab_preconditions, settings, thresholds):
     lab = lr_lab
     _provenance(verdict, lab, lab_preconditions)
     grid = _grid(lab, settings)
     cold = _searches(lab, {"cold": lab.model("none")}, grid)["cold"]
     warm = _searches(lab, {"warm": lab.model("none")}, grid, warm_start=True)["warm"]
-    verdict.measure(cold=_search_record(cold), warm=_search_record(warm), warm_start_steps=lab.epoch_steps())
+    verdict.measure(warm_start_steps=lab.epoch_steps())
     _add_lr_table(verdict, "Highest achievable LR with and without a warm start",
         {"unnormalized, cold": (cold, 1e-4), "unnormalized, warm start": (warm, 0.01)})
-    verdict.decide(Condition.every_seed("max LR warm > cold", [_rank(w.max_lr) > _rank(c.max_lr) for w, c in zip(warm, cold)]),
-                   summary=f"max LR per seed: warm {_lrs(warm)}, cold {_lrs(cold)}")
+    _decide(verdict, readouts.warm_start_lr(cold, warm, thresholds))
 
 
 @pytest.mark.claim("B-PARTS")
-def test_parts_of_bn(verdict, lr_lab, lab_preconditions, settings):
+def test_parts_of_bn(verdict, lr_lab, lab_preconditions, settings, thresholds):
     lab = lr_lab
     _provenance(verdict, lab, lab_preconditions)
     grid = _grid(lab, settings)
     search = _searches(lab, {row: lab.model(kind) for row, (kind, _) in PARTS_ROWS.items()}, grid)
-    verdict.measure(max_lr={row: [s.max_lr for s in ss] for row, ss in search.items()})
     _add_lr_table(verdict, "Highest achievable LR per part of BN, like Table 2",
         {row: (search[row], paper) for row, (_, paper) in PARTS_ROWS.items()})
-    full = ("γ, β, μ, σ²", "γ, μ, σ²", "β, μ, σ²", "μ, σ²")
-
-    def ordered(i: int) -> bool:
-        lr = {row: _rank(ss[i].max_lr) for row, ss in search.items()}
-        return (all(lr[f] >= lr["σ²"] and lr[f] >= lr["μ"] for f in full) and lr["μ, σ²"] > lr["σ²"]
-                and lr["μ, σ²"] > lr["μ"] and lr["σ²"] > lr["none"] and lr["μ"] > lr["none"])
-
-    verdict.decide(Condition.every_seed("the order of Table 2's rows", [ordered(i) for i in range(len(lab.settings["seeds"]))]),
-                   summary="max LR per seed: " + "; ".join(f"{row}: {_lrs(ss)}" for row, ss in search.items()))
+    _decide(verdict, readouts.parts_lr(search, thresholds))
 
 
 @pytest.mark.claim("X-SMALLBATCH")
-def test_small_batch_small_lr(verdict, lr_lab, lab_preconditions, settings):
+def test_small_batch_small_lr(verdict, lr_lab, lab_preconditions, settings, thresholds):
     lab = lr_lab
     _provenance(verdict, lab, lab_preconditions)
     k, seeds = settings["batch_divisor"], lab.settings["seeds"]
@@ -504,33 +403,24 @@ def test_small_batch_small_lr(verdict, lr_lab, lab_preconditions, settings):
     small = [lab.trained(**run) for run in small_runs]
     small_acc = np.asarray([float("nan") if r.diverged else r.final["test_acc"] for r in small])
     base, bn = _final(lab, lab.model("none"), best), np.asarray(_final(lab, lab.model("batch"), 0.1))
-    verdict.measure(none_lr=best, small_batch=128 // k, test_acc={"none (α*, 128)": base, f"none (α*/{k}, {128 // k})": small_acc,
-                                                                   "BN (0.1, 128)": bn})
-    verdict.decide(_seed_condition(verdict, Condition.at_least, f"test acc unnormalized (α*/{k}, |B| {128 // k}) − BN@0.1", small_acc - bn, -0.02),
-                   summary=f"unnormalized at (α*/{k}, |B| {128 // k}) {_mean(small_acc):.3f} vs BN@0.1 {_mean(bn):.3f}; "
-                           f"at (α*, 128): {_mean(base):.3f}")
+    verdict.measure(none_lr=best)
+    _decide_finite(verdict, readouts.small_batch(base, small_acc, bn, k, 128, thresholds))
 
 
 @pytest.mark.claim("X-ALTNORMS")
-def test_group_and_layer_norm_lr(verdict, lr_lab, lab_preconditions):
+def test_group_and_layer_norm_lr(verdict, lr_lab, lab_preconditions, thresholds):
     lab = lr_lab
     _provenance(verdict, lab, lab_preconditions)
     search = _searches(lab, {n: lab.model(k) for n, k in (("BN", "batch"), ("GroupNorm", "group"), ("LayerNorm", "layer"))})
-    verdict.measure(**{n: _search_record(s) for n, s in search.items()})
     _add_lr_table(verdict, "Highest achievable LR per normalization", {n: (s, None) for n, s in search.items()})
-    lr = {n: [_rank(s.max_lr) for s in ss] for n, ss in search.items()}
-    verdict.decide(Condition.every_seed("GroupNorm and LayerNorm max LR ≥ BN's",
-                                        [g >= b and ln >= b for b, g, ln in zip(lr["BN"], lr["GroupNorm"], lr["LayerNorm"])]),
-                   summary="max LR per seed: " + "; ".join(f"{n} {_lrs(s)}" for n, s in search.items()))
+    _decide(verdict, readouts.alt_norms_lr(search["BN"], search["GroupNorm"], search["LayerNorm"], thresholds))
 
 
 @pytest.mark.claim("X-FIXUP")
-def test_fixup_trains_at_high_lr(verdict, lr_lab, lab_preconditions):
+def test_fixup_trains_at_high_lr(verdict, lr_lab, lab_preconditions, thresholds):
     lab = lr_lab
     _provenance(verdict, lab, lab_preconditions)
     search = _searches(lab, {"fixup": lab.model("none", fixup=True), "none": lab.model("none")})
     fixup, none = search["fixup"], search["none"]
-    verdict.measure(fixup=_search_record(fixup), none=_search_record(none))
     _add_lr_table(verdict, "Highest achievable LR with Fixup", {"Fixup, no norm": (fixup, 0.1), "no norm": (none, 1e-4)})
-    verdict.decide(Condition.every_seed("Fixup's max LR is 0.1", [f.max_lr == 0.1 for f in fixup]),
-                   summary=f"Fixup max LR per seed {_lrs(fixup)}; plain unnormalized {_lrs(none)}")
+    _decide(verdict, readouts.fixup_lr(fixup, none, thresholds))
