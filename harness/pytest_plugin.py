@@ -31,7 +31,9 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -540,11 +542,18 @@ def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Ite
         shown = ", ".join(state.deselected_profiles[:3]) + (" …" if len(state.deselected_profiles) > 3 else "")
         lines.append(f"bnclaims: {len(state.deselected_profiles)} slow/paper claim case(s) not run ({shown}): they run "
                      "only when -m names their profile, e.g. -m slow or -m paper")
-    profiles = {i.stash[CLAIM_KEY][1] for i in items if CLAIM_KEY in i.stash}
-    if profiles & {"slow", "paper"} and cifar10_root(config.getoption("cifar10_root")) is None:
-        lines.append(f"bnclaims: CIFAR-10 is not configured (--cifar10-root or {CIFAR10_ENV}): slow/paper claims that "
-                     "ask for it run on stand-in images, and the report counts them as stand-ins")
+    files = {f.path: f for f in state.registry.files}
+    cases = [(files[i.stash[CLAIM_KEY][0].file], i.stash[CLAIM_KEY][1]) for i in items if CLAIM_KEY in i.stash]
+    families = sorted({f.family for f, p in cases if p in ("slow", "paper") and _reads(f.shared.get(p, {}), "dataset", "cifar10")})
+    if families and cifar10_root(config.getoption("cifar10_root")) is None:
+        lines.append(f"bnclaims: CIFAR-10 is not configured (--cifar10-root or {CIFAR10_ENV}): the slow/paper claims "
+                     f"that ask for it ({', '.join(families)}) run on stand-in images, and the report counts them as stand-ins")
     return lines
+
+
+def _reads(settings: Mapping[str, Any], key: str, value: Any) -> bool:
+    """Whether ``settings`` (a profile's shared block, its overrides included) set ``key`` to ``value``."""
+    return settings.get(key) == value or any(isinstance(v, Mapping) and _reads(v, key, value) for v in settings.values())
 
 
 @pytest.fixture(scope="session")

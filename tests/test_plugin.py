@@ -74,6 +74,7 @@ from harness.settings import Settings, register, settings_class
 class ScratchShared(Settings):
     steps: int | None = None
     n: int | None = None
+    dataset: str | None = None
 
 
 @settings_class
@@ -537,7 +538,7 @@ def test_without_smoke_the_same_project_runs_its_real_settings(smoky):
 @pytest.mark.parametrize("smoke, message", [
     ("smoke: {claims: {valu: 0}}", "field 'smoke': claims: unknown settings key 'valu'"),
     ("smoke: {shared: {n: 1}, claims: {boom: false}, slow: {}}", "field 'smoke': must map 'shared' and/or 'claims'"),
-    ("smoke: {shared: {value: 0}}", "field 'smoke': shared: unknown settings key 'value' (ScratchShared has: n, steps)"),
+    ("smoke: {shared: {value: 0}}", "field 'smoke': shared: unknown settings key 'value' (ScratchShared has: dataset, n, steps)"),
     ("smoke: {claims: {value: zero}}", "field 'smoke': claims: 'value' must be int, got 'zero'"),
     ("smoke: {claims: {only_fast: 0}}", "field 'smoke': claims: 'only_fast' replaces no slow or paper setting"),
 ])
