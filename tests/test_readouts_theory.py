@@ -20,6 +20,8 @@ import pytest
 from harness.evidence import HOLDS, REFUTED
 from harness.readouts import theory as ro
 from harness.registry import Registry
+from tests.test_readouts_rmt import failed
+from tests.test_readouts_rmt import single_flags as verdict_of
 
 ROOT = Path(__file__).resolve().parents[1]
 CLAIMS = Registry.load(ROOT / "claims").claims
@@ -27,17 +29,6 @@ CLAIMS = Registry.load(ROOT / "claims").claims
 
 def thresholds(claim):
     return CLAIMS[claim].thresholds
-
-
-def verdict_of(readout):
-    """Seed-exempt: every condition is one yes/no flag, so the verdict is holds or refuted."""
-    assert all(c.op is None and len(c.values) == 1 for c in readout.conditions)
-    assert readout.verdict in (HOLDS, REFUTED)
-    return readout.verdict
-
-
-def failed(readout):
-    return [c.name for c in readout.conditions if c.state() == REFUTED]
 
 
 def test_limit_prints_tolerances_as_the_summaries_did():
