@@ -482,10 +482,11 @@ def _check_settings(path: Path, classes: tuple[type | None, type | None], shared
     shared_cls, claim_cls = classes
     for profile, settings in shared.items():
         _parse_settings(shared_cls, settings, f"{_where(path, None, 'shared')}: {profile}")
+    if claim_cls is None:  # the file sets no settings at all (_schema)
+        return
     for claim in claims:
         for profile, settings in claim.profiles.items():
-            if settings or claim_cls is not None:
-                _parse_settings(claim_cls, settings, f"{_where(path, claim.id, 'profiles')}: {profile}")
+            _parse_settings(claim_cls, settings, f"{_where(path, claim.id, 'profiles')}: {profile}")
 
 
 def _smoke_map(path: Path, value: Any, shared: Mapping[str, Mapping], claims: Iterable[Claim],

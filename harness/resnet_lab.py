@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,6 +33,7 @@ from harness.probes.divergence import DivergedBeforeBatch, along_update, batch_l
 from harness.settings import TrainingShared, parse
 from harness.train import TrainConfig, TrainResult
 from harness.verdicts import Preconditions
+
 
 @dataclasses.dataclass
 class DivergingPath:
@@ -206,17 +207,17 @@ class ResNetLab:
         the search); under --plan they are declared instead."""
         planned, todo = [], []  # planned: (model, train config, eval samples, conditional, task that makes it)
         for kw in searches:
-            configs, conditional = self._search(**kw)
+            task, (configs, conditional) = Search(**kw), self._search(**kw)
             all_stored = True  # one task makes the search's runs, as far as the search goes: the first missing one names it
             for c, f in zip(configs, conditional):
-                stored = self.store.is_stored(kw["model"], c, SEARCH_EVAL_TRAIN)
-                planned.append((kw["model"], c, SEARCH_EVAL_TRAIN, f, Search(**kw) if all_stored and not stored else None))
+                stored = self.store.is_stored(task.model, c, SEARCH_EVAL_TRAIN)
+                planned.append((task.model, c, SEARCH_EVAL_TRAIN, f, task if all_stored and not stored else None))
                 all_stored = all_stored and stored
             if not all_stored:
-                todo.append((self, Search(**kw)))
+                todo.append((self, task))
         for kw in runs:
             task = FullRun(**kw)
-            config = task._train_config(self)
+            config = task.train_config(self)
             planned.append((task.model, config, FULL_RUN_EVAL_TRAIN, False, task))
             if not self.store.is_stored(task.model, config):
                 todo.append((self, task))
@@ -241,10 +242,10 @@ class LabTask:
         raise NotImplementedError(f"{type(self).__name__} does not say what it runs")
 
     def config(self, lab: ResNetLab) -> dict:
-        raise NotImplementedError(f"{type(self).__name__} stores several runs: ResNetLab.prefetch plans them one by one")
+        raise NotImplementedError(f"{type(self).__name__} is planned run by run in ResNetLab.prefetch")
 
     def flops(self, lab: ResNetLab) -> float:
-        raise NotImplementedError(f"{type(self).__name__} stores several runs: ResNetLab.prefetch prices them one by one")
+        raise NotImplementedError(f"{type(self).__name__} is priced run by run in ResNetLab.prefetch")
 
     def arguments(self) -> dict:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -282,13 +283,7 @@ class FullRun(LabTask):
     def run(self, lab: ResNetLab) -> TrainResult:
         return lab.trained(**self.arguments())
 
-    def config(self, lab: ResNetLab) -> dict:
-        return lab.store.config(self.model, self._train_config(lab), FULL_RUN_EVAL_TRAIN)
-
-    def flops(self, lab: ResNetLab) -> float:
-        return lab.store.flops(self.model, self._train_config(lab), FULL_RUN_EVAL_TRAIN)
-
-    def _train_config(self, lab: ResNetLab) -> TrainConfig:
+    def train_config(self, lab: ResNetLab) -> TrainConfig:
         return lab.train_config(self.lr, self.seed, self.batch_size, self.steps)
 
 

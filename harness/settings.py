@@ -62,10 +62,6 @@ class Settings(Mapping):
         """The keys that are set, as a plain dict (what records and run configs store)."""
         return {k: getattr(self, k) for k in self}
 
-    def replace(self, **changes: Any) -> Settings:
-        """A copy with ``changes`` (checked like the YAML)."""
-        return parse(type(self), {**self.as_dict(), **changes}, self._where())
-
     def overridden(self, key: str) -> Settings | None:
         """These settings with the ones in field ``key`` (an :func:`overrides` field) put over
         them and ``key`` cleared, or None when ``key`` is not set: a profile runs some claims at
@@ -125,7 +121,7 @@ def parse(cls: type[Settings], raw: Mapping[str, Any] | None, where: str) -> Set
     """``raw`` (one profile's settings from the YAML) as a ``cls``: unknown keys, missing required
     keys and wrong types are a :class:`SettingsError` naming ``where`` and the key. A field whose
     metadata says ``overrides`` holds a mapping of settings of ``cls`` to put over the rest
-    (checked against ``cls`` here)."""
+    (checked here like the rest)."""
     raw = dict(raw or {})
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in raw:
@@ -137,19 +133,16 @@ def parse(cls: type[Settings], raw: Mapping[str, Any] | None, where: str) -> Set
         raise SettingsError(f"{where}: missing settings key(s) {', '.join(missing)} (required by {cls.__name__})")
     hints = _hints(cls)
     for key, value in raw.items():
-        if fields[key].metadata.get("overrides"):
-            target = cls
+        if fields[key].metadata.get("overrides"):  # settings of this same class, put over the rest
             if not isinstance(value, Mapping) or not value:
-                raise SettingsError(f"{where}: '{key}' must map settings of {target.__name__} to new values, got {value!r}")
-            bad = sorted(set(value) - set(field_names(target)))
+                raise SettingsError(f"{where}: '{key}' must map settings of {cls.__name__} to new values, got {value!r}")
+            bad = sorted(set(value) - set(fields))
             if bad:
-                raise SettingsError(f"{where}: '{key}' overrides unknown setting(s) {bad} ({target.__name__} has: "
-                                    f"{', '.join(field_names(target))})")
+                raise SettingsError(f"{where}: '{key}' overrides unknown setting(s) {bad} ({cls.__name__} has: {', '.join(fields)})")
             for k, v in value.items():
-                if not _fits(v, _hints(target)[k]):
-                    raise SettingsError(f"{where}: '{key}.{k}' must be {_type_name(_hints(target)[k])}, got {v!r}")
-            continue
-        if not _fits(value, hints[key]):
+                if not _fits(v, hints[k]):
+                    raise SettingsError(f"{where}: '{key}.{k}' must be {_type_name(hints[k])}, got {v!r}")
+        elif not _fits(value, hints[key]):
             raise SettingsError(f"{where}: '{key}' must be {_type_name(hints[key])}, got {value!r}")
     settings = cls(**raw)
     object.__setattr__(settings, "_origin", where)

@@ -332,9 +332,6 @@ def test_settings_read_as_attributes_or_a_mapping_and_say_what_is_unset():
         s.x = 2
     shared = schemas.parse(ScratchShared, {"N": 10, "lab": {"N": 20}}, "there")
     assert shared.overridden("lab") == {"N": 20} and schemas.parse(ScratchShared, {"N": 1}, "x").overridden("lab") is None
-    assert shared.replace(N=11).N == 11
-    with pytest.raises(schemas.SettingsError, match="'N' must be int"):
-        shared.replace(N="eleven")
 
 
 def test_every_repository_claims_family_has_settings_classes():

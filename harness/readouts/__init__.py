@@ -12,4 +12,13 @@ number it compares with comes from ``thresholds``.
 
 from harness.evidence import Readout
 
-__all__ = ["Readout"]
+__all__ = ["Readout", "paper_num"]
+
+
+def paper_num(x: float) -> str:
+    """A number as the papers write it, for condition names and summaries: 0.1, 0.003, 100, 1e-4,
+    1e-8, 1e3 (no zero-padded exponent)."""
+    if x != 0 and not 1e-3 <= abs(x) < 1e3:
+        mantissa, exponent = f"{x:e}".split("e")
+        return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+    return f"{x:g}"

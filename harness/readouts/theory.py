@@ -16,20 +16,20 @@ and ``min_slack`` (a small negative number) is how much of one float64 rounding 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from harness.evidence import Condition, Readout
+from harness.readouts import paper_num
 from harness.registry import Thresholds
 
 
 def limit(value: float) -> str:
-    """A tolerance as the summaries print it: 1e-8, not 1e-08; a minus sign, not a hyphen."""
-    text = re.sub(r"e([+-])0*(\d)", lambda m: f"e{'-' if m[1] == '-' else ''}{m[2]}", f"{value:g}")
-    return "−" + text[1:] if text.startswith("-") else text
+    """A tolerance as the summaries print it (:func:`harness.readouts.paper_num`, 1e-8 not 1e-08),
+    with a minus sign, not a hyphen."""
+    return "−" + paper_num(-value) if value < 0 else paper_num(value)
 
 
 def _need(draws: Sequence, what: str) -> None:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from harness.evidence import Condition, Readout
+from harness.readouts import paper_num
 from harness.registry import Thresholds
 
 if TYPE_CHECKING:
@@ -50,14 +51,6 @@ def fmt_lr(value: float | None) -> str:
 def fmt_lrs(searches: Searches) -> str:
     """Max LR per seed: '0.1, 0.1, 0.003'."""
     return ", ".join(fmt_lr(s.max_lr) for s in searches)
-
-
-def paper_num(x: float) -> str:
-    """A number as the paper writes it: 0.1, 0.003, 100, 1e-4, 1e3."""
-    if x != 0 and not 1e-3 <= abs(x) < 1e3:
-        mantissa, exponent = f"{x:e}".split("e")
-        return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
-    return f"{x:g}"
 
 
 def _fraction(x: float) -> str:
