@@ -1,6 +1,7 @@
-"""Rebuild the HTML report from one or several claims JSON files.
+"""Rebuild the HTML report from one or several claims JSON files, or compare their verdicts.
 
     python -m harness.report merge reports/claims.json shard2/claims.json -o reports/claims.html
+    python -m harness.report compare offset0/claims.json offset1/claims.json [--strict]
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from harness.report.compare import compare, run_label
 from harness.report.html import render_html
 from harness.report.records import (ReportError, atomic_write_text, load_records, merge_records, merge_runs, run_time,
                                     stale_reasons, write_json)
@@ -27,7 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     merge.add_argument("inputs", nargs="+", type=Path, help="claims JSON files; on the same claim, case, profile and tier the newest run wins")
     merge.add_argument("-o", "--output", type=Path, required=True, help="HTML file to write")
     merge.add_argument("--json", type=Path, help="also write the merged records as JSON here")
+    comp = sub.add_parser("compare", help="compare the verdicts of several runs of the same claims (e.g. at several --seed-offset values)")
+    comp.add_argument("inputs", nargs="+", type=Path, help="claims JSON files, one run each (e.g. one per seed offset)")
+    comp.add_argument("--strict", action="store_true", help="exit 1 when a verdict flips between holds and refuted")
     args = parser.parse_args(argv)
+    if args.command == "compare":
+        return _compare(args.inputs, args.strict)
 
     groups, runs, replaced = [], [], []
     try:
@@ -54,6 +61,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{where}: in several files; kept {_describe(kept)} over {_describe(dropped)} (the newer run wins)")
     print(f"wrote {args.output} ({len(merged)} records from {len(args.inputs)} file(s), {len(replaced)} overlap(s))")
     return 0
+
+
+def _compare(paths: list[Path], strict: bool) -> int:
+    try:
+        runs = []
+        for path in paths:
+            records, _ = load_records(path)
+            runs.append((run_label(records, str(path)), records))
+        if len({label for label, _ in runs}) < len(runs):  # e.g. two files at the same offset
+            runs = [(str(path), records) for path, (_, records) in zip(paths, runs)]
+        result = compare(runs)
+    except ReportError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(result.markdown())
+    return 1 if strict and result.flips else 0
 
 
 if __name__ == "__main__":
