@@ -24,6 +24,7 @@ def run(offset, verdicts, tier="stand-in"):
     (("holds", "inconclusive"), "decided in some"),
     (("refuted", "refuted", "inconclusive"), "decided in some"),
     (("holds", "error"), "incomplete"),
+    (("holds", "error", "refuted"), "flipped"),
     (("not run", "not run"), "incomplete"),
 ])
 def test_classify(verdicts, kind):

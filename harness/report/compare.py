@@ -14,7 +14,7 @@ Records are matched on claim, case and profile. Each claim run present in every 
 - **decided in some**: decided (holds or refuted) in some runs and ``inconclusive`` in others:
   the seed interval lies near the threshold, and which side of "clearly" it falls on depends on
   the draw. This is the verdict model doing its job, but a verdict that moves so is a weak one;
-- **incomplete**: ``error`` or ``not run`` in some run.
+- **incomplete**: ``error`` or ``not run`` in some run (and no flip among the others).
 """
 
 from __future__ import annotations
@@ -39,14 +39,13 @@ def run_label(records: Sequence[Mapping[str, Any]], fallback: str) -> str:
 
 
 def classify(verdicts: Sequence[str]) -> str:
+    """One of CLASSES; a flip counts as one even when another run did not finish."""
     seen = set(verdicts)
-    if seen & {"error", "not run"}:
-        return "incomplete"
-    if len(seen) == 1:
-        return "stable"
     if set(DECIDED) <= seen:
         return "flipped"
-    return "decided in some"
+    if seen & {"error", "not run"}:
+        return "incomplete"
+    return "stable" if len(seen) == 1 else "decided in some"
 
 
 @dataclasses.dataclass(frozen=True)
