@@ -94,7 +94,7 @@ def test_landscape_line_matches_direct_evaluation():
                 p -= eta * g
         loss = squared_error(clone(x), y)
         g1 = torch.autograd.grad(loss, list(clone.parameters()))
-        losses.append(float(loss))
+        losses.append(loss.item())
         changes.append(float(torch.cat([(a - b).flatten() for a, b in zip(g1, g0)]).norm()))
     assert line.losses == pytest.approx(losses, rel=1e-10)
     assert line.grad_change == pytest.approx(max(changes), rel=1e-9)
