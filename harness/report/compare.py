@@ -38,6 +38,11 @@ def run_label(records: Sequence[Mapping[str, Any]], fallback: str) -> str:
     return fallback
 
 
+def run_name(claim_id: str, case: str | None, profile: str) -> str:
+    """How a claim run is named in the comparison: ``ID [case] (profile)``."""
+    return f"{claim_id}{f' [{case}]' if case else ''} ({profile})"
+
+
 def classify(verdicts: Sequence[str]) -> str:
     """One of CLASSES; a flip counts as one even when another run did not finish."""
     seen = set(verdicts)
@@ -62,8 +67,7 @@ class Row:
 
     @property
     def name(self) -> str:
-        case = f" [{self.case}]" if self.case else ""
-        return f"{self.claim_id}{case} ({self.profile})"
+        return run_name(self.claim_id, self.case, self.profile)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,8 +129,7 @@ def compare(runs: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]) -> Comparis
     for key in keys:
         present = [t.get(key) for t in tables]
         if any(r is None for r in present):
-            name = Row(key[0], key[1], key[2], "", ()).name
-            missing.append((name, tuple(label for label, r in zip(labels, present) if r is None)))
+            missing.append((run_name(*key), tuple(label for label, r in zip(labels, present) if r is None)))
             continue
         tiers = sorted({str(r.get("tier")) for r in present})  # differs only when a run had other data
         rows.append(Row(key[0], key[1], key[2], "/".join(tiers), tuple(r["verdict"] for r in present)))
