@@ -27,6 +27,7 @@ steps (``calibrate``), or over ``--plan-tflops``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from collections.abc import Iterable, Mapping
@@ -44,7 +45,7 @@ class PlannedRun:
     kind: str
     name: str
     stored: bool  # in the model cache already
-    conditional: bool  # made only if the runs before it in its LR search are not achievable
+    conditional: bool  # made only if the runs before it in its LR search are not achievable, or its claim stays undecided
     flops: float | None  # estimate; None when unknown
     cacheable: bool = True  # False: computed in the session, never stored (init passes)
     makeable: bool = False  # a recipe makes it (--plan-execute)
@@ -60,9 +61,20 @@ class Planner:
         self.claim: str | None = None  # the claim case being planned (set by the plugin)
         self.noted: list[str] = []  # keys noted since the plugin last took them (one test)
         self.makes: dict[str, tuple] = {}  # key → recipe (function, args) of a missing run, this process's
+        self.later_looks = False  # noting the runs of a claim's later looks (made only if it stays undecided)
+
+    @contextlib.contextmanager
+    def conditional(self):
+        """Within: every run noted is conditional (the seeds of a claim's later looks)."""
+        previous, self.later_looks = self.later_looks, True
+        try:
+            yield
+        finally:
+            self.later_looks = previous
 
     def note(self, key: str, kind: str, name: str, stored: bool, flops: float | None = None,
              conditional: bool = False, cacheable: bool = True, pending: bool = False, make: tuple | None = None) -> None:
+        conditional = conditional or self.later_looks
         run = self.runs.get(key)
         if run is None:
             run = self.runs[key] = PlannedRun(key, kind, name, stored, conditional, flops, cacheable, pending=pending)
@@ -152,7 +164,8 @@ def summary_lines(plan: Mapping[str, Any]) -> list[str]:
     t = plan["totals"]
     rate = f"{plan['flops_per_s'] / 1e12:.3g} TFLOP/s ({plan['rate_source']})"
     lines = [f"plan: {t['runs']} run(s): {t['stored']} stored, {t['to_make']} to make"
-             + (f" ({t['conditional']} conditional on their LR search)" if t["conditional"] else "")
+             + (f" ({t['conditional']} conditional: on their LR search, or on a claim still undecided after its first seeds)"
+                if t["conditional"] else "")
              + (f"; {t['pending']} of them full runs at an LR their search will pick" if t["pending"] else ""),
              f"plan: {t['flops_to_make'] / 1e15:.3g} PFLOP to make, ≈ {t['hours_to_make']:.3g} h at {rate}"
              + (f"; {t['hours_certain']:.3g} h without the conditional runs" if t["conditional"] else "")]

@@ -581,9 +581,47 @@ def verdict(request: pytest.FixtureRequest, profile: str) -> Verdict:
     claim, item_profile, case = request.node.stash[CLAIM_KEY]
     registry = _state(request.config).registry
     v = Verdict(claim=claim, profile=item_profile, case=case, settings=registry.settings(claim, item_profile),
-                tier=claim.tier(item_profile))
+                tier=claim.tier(item_profile), plan=registry.seed_plan(claim, item_profile))
     request.node.stash[VERDICT_KEY] = v
     return v
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """A stochastic claim runs look by look (``Verdict.run``): its test body again on more seeds
+    while a condition is undecided and its seed plan has another look. Under --plan, a look that
+    stops at runs not yet made also lists the runs of the seeds up to the cap, as conditional."""
+    v = pyfuncitem.stash.get(VERDICT_KEY, None)
+    if v is None or v.plan is None:
+        return None
+    args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+    state = _state(pyfuncitem.config)
+    body = (lambda: pyfuncitem.obj(**args)) if state.planner is None else _planned_looks(pyfuncitem, v, args, state.planner)
+    v.run(body)
+    return True
+
+
+def _planned_looks(item: pytest.Function, v: Verdict, args: dict, planner: Planner):
+    """The test body under --plan: when a look stops at missing runs (:class:`Planned`), run it once
+    more on every seed up to the cap with the planner noting runs as conditional (made only if the
+    claim is still undecided after the looks before), then stop as the look did."""
+
+    def body() -> None:
+        try:
+            item.obj(**args)
+        except Planned:
+            if len(v.seeds) < v.plan.design.cap:
+                first, v.seeds = v.seeds, list(v.plan.sequence)
+                with planner.conditional():
+                    try:
+                        item.obj(**args)
+                    except Exception:  # noqa: BLE001 - a listing pass: whatever stops it, the look's own stop stands
+                        pass
+                    finally:
+                        v.seeds = first
+            raise
+
+    return body
 
 
 @pytest.fixture
@@ -718,6 +756,7 @@ def _build_record(item: pytest.Item, report: pytest.TestReport, call: pytest.Cal
         "notes": v.notes if v else [],
         "dataset": v.dataset if v else "–",
         "seeds": v.seeds if v else [],
+        "seed_plan": v.seed_record() if v else None,
         "device": describe(),
         "torch_version": torch.__version__,
         "wall_time_s": setup_time + (report.duration if report.when == "call" else 0.0),

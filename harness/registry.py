@@ -49,6 +49,16 @@ tier must say how it deviates (``deviations``). Seeds live in the settings as ``
 (integers) or ``seeds`` (a list of integers); ``--seed-offset K`` shifts all of them by
 ``K × SEED_STRIDE``, so a re-run draws fresh randomness everywhere.
 
+A stochastic claim decides on its seeds in looks (``harness.evidence.Design``): a file declares,
+per profile, the seed counts at which its claims are judged, the first being the number of the
+profile's ``seeds`` and the last the cap::
+
+    looks: {fast: [3, 6, 10], slow: [3, 6, 10, 15, 20]}
+
+A claim still undecided at a look runs again on the seeds of the next one (the profile's
+``seeds``, then the integers after the largest); a profile without ``looks`` has one look. Under
+``--smoke`` every claim has two looks, its seeds and one more (the code path, cheaply).
+
 A file whose claims run at ``slow`` or ``paper`` declares its smoke settings: what ``--smoke``
 puts over those profiles' settings so every slow and paper claim runs end to end in seconds (the
 same code, tiny numbers; its records never count as verdicts)::
@@ -82,6 +92,7 @@ from typing import Any
 import yaml
 
 from harness import settings as schemas
+from harness.evidence import MIN_SEEDS, SeedPlan
 
 PAPERS = {
     "bjorck2018": "Bjorck et al., Understanding Batch Normalization (NeurIPS 2018)",
@@ -241,6 +252,7 @@ class ClaimsFile:
     shared: Mapping[str, Mapping[str, Any]]
     claims: tuple[Claim, ...]
     smoke: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)  # shared / claims → overrides
+    looks: Mapping[str, tuple[int, ...]] = dataclasses.field(default_factory=dict)  # profile → seeds at each look
 
     @property
     def family(self) -> str:
@@ -440,7 +452,7 @@ def load_claims_file(path: Path | str) -> ClaimsFile:
     if paper not in PAPERS:
         raise RegistryError(f"{_where(path, None, 'paper')}: unknown paper '{paper}' (known: {', '.join(PAPERS)})")
     section = _require_str(path, None, "section", data["section"])
-    unknown = set(data) - {"paper", "section", "shared", "claims", "tiers", "preconditions", "smoke"}
+    unknown = set(data) - {"paper", "section", "shared", "claims", "tiers", "preconditions", "smoke", "looks"}
     if unknown:
         raise RegistryError(f"{_where(path, None, sorted(unknown)[0])}: unknown field")
     shared = _profiles_map(path, None, "shared", data["shared"]) if "shared" in data else {}
@@ -453,7 +465,33 @@ def load_claims_file(path: Path | str) -> ClaimsFile:
     classes = _schema(path, shared, claims)
     _check_settings(path, classes, shared, claims)
     smoke = _smoke_map(path, data["smoke"], shared, claims, classes) if "smoke" in data else {}
-    return ClaimsFile(str(path), paper, section, shared, claims, smoke)
+    looks = _looks_map(path, data["looks"], shared, claims) if "looks" in data else {}
+    return ClaimsFile(str(path), paper, section, shared, claims, smoke, looks)
+
+
+def _looks_map(path: Path, value: Any, shared: Mapping[str, Mapping], claims: Iterable[Claim]) -> dict[str, tuple[int, ...]]:
+    """The file's ``looks: {profile: [n₀, n₁, …, cap]}``: strictly increasing seed counts whose first
+    is the number of ``seeds`` every stochastic claim of the file has at that profile (≥ 3)."""
+    where = _where(path, None, "looks")
+    if not isinstance(value, Mapping) or not value:
+        raise RegistryError(f"{where}: must map profiles to lists of seed counts, e.g. {{fast: [3, 6, 10]}}")
+    out = {}
+    for profile, looks in value.items():
+        if profile not in PROFILES:
+            raise RegistryError(f"{where}: unknown profile '{profile}' (known: {', '.join(PROFILES)})")
+        if (not isinstance(looks, list) or not looks or any(isinstance(n, bool) or not isinstance(n, int) for n in looks)
+                or looks != sorted(set(looks)) or looks[0] < MIN_SEEDS):
+            raise RegistryError(f"{where}.{profile}: must be strictly increasing seed counts starting at ≥ {MIN_SEEDS}, "
+                                f"got {looks!r}")
+        for claim in claims:
+            if profile not in claim.profiles or claim.seed_exempt is not None:
+                continue
+            seeds = (claim.profiles[profile] or {}).get("seeds", shared.get(profile, {}).get("seeds"))
+            if seeds is not None and len(seeds) != looks[0]:
+                raise RegistryError(f"{where}.{profile}: the first look takes {looks[0]} seeds, but claim {claim.id} "
+                                    f"has {len(seeds)} at {profile}: {seeds}")
+        out[profile] = tuple(looks)
+    return out
 
 
 def _schema(path: Path, shared: Mapping[str, Mapping], claims: Iterable[Claim]) -> tuple[type | None, type | None]:
@@ -656,6 +694,23 @@ class Registry:
     def _own(self, claim: Claim, profile: str) -> dict[str, Any]:
         own = claim.settings(profile)
         return self._file_of[claim.file].smoked("claims", profile, own) if self.smoke else own
+
+    def seed_plan(self, claim: Claim, profile: str) -> SeedPlan | None:
+        """The seeds a stochastic claim decides on at ``profile``:
+        its own ``seeds`` setting, else its family's, shifted by the seed offset, in the file's
+        ``looks`` (``harness.evidence.SeedPlan``). None for a seed-exempt claim, or one whose settings name no seeds (it names its
+        own draws)."""
+        if claim.seed_exempt is not None:
+            return None
+        own = self.settings(claim, profile)
+        f = self._file_of[claim.file]
+        seeds = own.get("seeds") or self._shared(f, profile).get("seeds")
+        if not seeds:
+            return None
+        looks = f.looks.get(profile)
+        if self.smoke or not looks:
+            looks = (len(seeds), len(seeds) + 1) if self.smoke else (len(seeds),)
+        return SeedPlan.extend(seeds, looks)
 
     def settings_hash(self, claim: Claim, profile: str) -> str:
         """A digest of what the YAML says a claim runs with at a profile (its own settings and its

@@ -16,6 +16,13 @@ A stochastic claim measures once per seed and decides on the seed-level evidence
 :class:`ClaimInconclusive`) when the claim does not hold, so such a verdict fails its test unless
 the expected-verdicts file lists it (strict xfail).
 
+A stochastic claim runs look by look (:meth:`Verdict.run`, called by the pytest plugin): its
+test reads its seeds from ``verdict.seeds`` (never from the settings), and when ``decide`` finds a
+condition undecided while the claim's :class:`SeedPlan` has another look, the test runs again on
+more seeds (:class:`MoreSeeds`; the runs of the seeds it had are served from the labs' memory and
+the model cache). The record keeps every look, the seeds used against the cap, and why the claim
+stopped.
+
 A claim decides from at least ``MIN_SEEDS`` seeds unless its YAML exempts it (``seed_exempt``:
 exact identities, spectra pooled over many draws). A decision from fewer seeds is recorded as
 ``inconclusive``, with what the seeds it had would have said (``tentative``).
@@ -25,18 +32,28 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pytest
 
-from harness.evidence import HOLDS, INCONCLUSIVE, MIN_SEEDS, REFUTED, Condition, decide
+from harness.evidence import HOLDS, INCONCLUSIVE, MIN_SEEDS, REFUTED, Condition, Design, SeedPlan, decide
 from harness.registry import Claim
 
 # verdicts a record can carry; the first three come from conclude(), the others from pytest
 NOT_RUN, ERROR = "not run", "error"
 VERDICTS = (HOLDS, REFUTED, INCONCLUSIVE, NOT_RUN, ERROR)
+
+# why a claim stopped adding seeds
+STOP_DECIDED, STOP_CAP, STOP_PRECONDITION, STOP_UNJUDGED, STOP_EXEMPT = (
+    "decided", "cap reached", "precondition failed", "cannot be judged", "seed-exempt")
+
+
+class MoreSeeds(Exception):
+    """Raised by :meth:`Verdict.decide` when a condition is undecided and the claim's seed plan has
+    another look: :meth:`Verdict.run` then runs the claim again on the next look's seeds. Control
+    flow only; it never escapes ``Verdict.run``."""
 
 
 class ClaimRefuted(pytest.fail.Exception):
@@ -91,7 +108,8 @@ class Verdict:
     settings: Mapping[str, Any]  # the claim's typed settings (harness.settings) at its profile
     tier: str = "stand-in"
     dataset: str = "synthetic"
-    seeds: list[int] = dataclasses.field(default_factory=list)
+    plan: SeedPlan | None = None  # sequential seeds of a stochastic claim; None: the test names its own seeds
+    seeds: list[int] = dataclasses.field(default_factory=list)  # with a plan: this look's seeds, set by the plan
     measured: dict[str, Any] = dataclasses.field(default_factory=dict)
     figures: list[dict[str, str]] = dataclasses.field(default_factory=list)
     notes: list[str] = dataclasses.field(default_factory=list)
@@ -99,6 +117,38 @@ class Verdict:
     verdict: str | None = None
     tentative: str | None = None  # what the measurement would have decided, inconclusive for too few seeds or an unmet precondition
     preconditions: dict[str, dict] = dataclasses.field(default_factory=dict)  # name → {met, detail, requires}
+    look: int = 0  # index of the current look of ``plan``
+    looks: list[dict] = dataclasses.field(default_factory=list)  # per finished look: seeds, verdict, undecided conditions
+    stop: str | None = None  # why the claim stopped adding seeds (STOP_*)
+
+    def __post_init__(self):
+        if self.plan is not None and not self.seeds:
+            self.seeds = self.plan.seeds_at(0)
+
+    @property
+    def design(self) -> Design | None:
+        return self.plan.design if self.plan is not None else None
+
+    def run(self, body: Callable[[], None]) -> None:
+        """Run the claim's test ``body`` look by look: on the first look's seeds, then, while
+        ``decide`` raises :class:`MoreSeeds`, again on the next look's (everything measured at a
+        look is discarded but the look's summary in ``looks``). Without a seed plan, once."""
+        if self.plan is None:
+            body()
+            return
+        for look in range(len(self.plan.design.looks)):
+            self._start_look(look)
+            try:
+                body()
+                return
+            except MoreSeeds:
+                continue
+        raise RuntimeError(f"{self.claim.id}: asked for more seeds after the last look")  # decide() never does
+
+    def _start_look(self, look: int) -> None:
+        self.look, self.seeds = look, self.plan.seeds_at(look)
+        self.measured, self.figures, self.notes, self.preconditions = {}, [], [], {}
+        self.summary = self.verdict = self.tentative = self.stop = None
 
     def measure(self, **values: Any) -> None:
         for name, value in values.items():
@@ -131,6 +181,13 @@ class Verdict:
         self.preconditions[name] = {"met": bool(met), "detail": detail, "requires": self.claim.preconditions[name]}
         self.measure(preconditions=self.preconditions)
 
+    def stop_unless_preconditions_met(self) -> None:
+        """For a claim about to make runs of its own: when a precondition it checked failed, stop
+        here, inconclusive, without spending more compute (its lab cannot show the claim at this
+        profile; the record says what failed)."""
+        if any(not p["met"] for p in self.preconditions.values()):
+            self.conclude(INCONCLUSIVE, "not measured at this profile: its lab cannot show the claim")
+
     def finite(self, name: str, values: Sequence[float]) -> list[float]:
         """Seed-level values of ``name`` for a condition. A seed without a finite value (its run
         diverged, so it has no final loss or accuracy) cannot be judged: the claim then concludes
@@ -144,14 +201,36 @@ class Verdict:
         return values
 
     def decide(self, *conditions: Condition, summary: str | None = None) -> None:
-        """Decide on seed-level conditions (harness.evidence.decide) and conclude with the result;
-        ``summary`` goes before the conditions' own description."""
-        decision = decide(*conditions)
+        """Decide on seed-level conditions (harness.evidence.decide) at this look and conclude with
+        the result; ``summary`` goes before the conditions' own description. Undecided while the
+        seed plan has another look and every precondition holds: :class:`MoreSeeds`."""
+        if self.plan is not None:
+            if self.seeds != self.plan.seeds_at(self.look):
+                raise RuntimeError(f"{self.claim.id}: its seeds come from its seed plan (this look: {self.plan.seeds_at(self.look)}), "
+                                   f"but the test set {self.seeds}: read verdict.seeds instead of setting them")
+            wrong = [f"'{c.name}' ({c.n})" for c in conditions if c.kind != "exact" and c.n != len(self.seeds)]
+            if wrong:
+                raise ValueError(f"{self.claim.id}: every seed-level condition needs one value per seed "
+                                 f"({len(self.seeds)}: {self.seeds}); got {', '.join(wrong)}")
+        decision = decide(*conditions, design=self.design)
         self.measure(evidence=decision.as_record())
-        self.conclude(decision.verdict, f"{summary}; {decision.summary}" if summary else decision.summary)
+        failed = any(not p["met"] for p in self.preconditions.values())
+        self.looks.append({"seeds": len(self.seeds), "verdict": decision.verdict,
+                           "undecided": [c.name for c in decision.undecided()]})
+        if (decision.verdict == INCONCLUSIVE and not failed and self.plan is not None
+                and self.plan.design.next_look(len(self.seeds)) is not None):
+            raise MoreSeeds
+        text = f"{summary}; {decision.summary}" if summary else decision.summary
+        lean = decision.lean() if decision.verdict == INCONCLUSIVE else None
+        if lean:
+            self.measure(lean=lean)
+            text = f"{text}. Leans: {lean}"
+        self.conclude(decision.verdict, text, stop=None if failed else STOP_DECIDED if decision.verdict != INCONCLUSIVE else STOP_CAP)
 
-    def conclude(self, holds: bool | str, summary: str) -> None:
-        """Record the verdict (a bool, or holds/refuted/inconclusive) and fail the test unless it holds."""
+    def conclude(self, holds: bool | str, summary: str, stop: str | None = None) -> None:
+        """Record the verdict (a bool, or holds/refuted/inconclusive) and fail the test unless it
+        holds. ``stop`` says why no more seeds were added (default: the claim was concluded here,
+        as it stands: decided, or it cannot be judged on these seeds)."""
         if self.verdict is not None:
             raise RuntimeError(f"{self.claim.id}: conclude() called twice")
         if isinstance(holds, str):
@@ -169,15 +248,25 @@ class Verdict:
                 self.tentative, verdict = verdict, INCONCLUSIVE
             would = f"; would be {self.tentative}" if self.tentative else ""
             summary = f"precondition failed: {'; '.join(failed)}{would}. {summary}"
+            stop = STOP_PRECONDITION
         seeds = len(set(self.seeds))
         if verdict != INCONCLUSIVE and self.claim.seed_exempt is None and seeds < MIN_SEEDS:
             self.tentative, verdict = verdict, INCONCLUSIVE
             summary = f"{seeds} seed(s), needs ≥ {MIN_SEEDS}: would be {self.tentative}. {summary}"
-        self.summary, self.verdict = summary, verdict
+        if stop is None:
+            stop = (STOP_EXEMPT if self.plan is None and self.claim.seed_exempt is not None
+                    else STOP_DECIDED if verdict != INCONCLUSIVE else STOP_UNJUDGED)
+        self.summary, self.verdict, self.stop = summary, verdict, stop
         if verdict == REFUTED:
             raise ClaimRefuted(f"{self.claim.id} refuted at profile '{self.profile}': {summary}")
         if verdict == INCONCLUSIVE:
             raise ClaimInconclusive(f"{self.claim.id} inconclusive at profile '{self.profile}': {summary}")
+
+    def seed_record(self) -> dict:
+        """What the report shows of the seeds: used against the cap, the looks, and why it stopped."""
+        return {"used": len(self.seeds), "cap": self.plan.design.cap if self.plan else len(self.seeds),
+                "looks": list(self.plan.design.looks) if self.plan else [len(self.seeds)],
+                "history": self.looks, "stop": self.stop}
 
 
 @dataclasses.dataclass(frozen=True)

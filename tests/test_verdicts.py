@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from harness.evidence import Condition
+from harness.evidence import Condition, SeedPlan
 from harness.registry import Claim
 from harness.verdicts import ClaimInconclusive, ClaimRefuted, Verdict, to_plain
 
@@ -63,7 +63,7 @@ def test_decide_records_the_evidence_and_raises_by_verdict():
     assert v.summary.startswith("layer 55; ratio")
     v = Verdict(SEEDED, "fast", None, {}, seeds=[0, 1, 2])
     with pytest.raises(ClaimRefuted):
-        v.decide(Condition.every_seed("increasing", [False, False, False]))
+        v.decide(Condition.at_least("increase", [-2.0, -3.0, -2.5], 0))
     with pytest.raises(ValueError, match="unknown verdict 'maybe'"):
         Verdict(CLAIM, "fast", None, {}).conclude("maybe", "x")
 
@@ -115,3 +115,94 @@ def test_tables_are_data_and_malformed_ones_are_refused():
         v.add_table("t", ["a", "b"], {"BN": [1]})
     with pytest.raises(ValueError, match="needs columns and rows"):
         v.add_table("t", ["a"], {})
+
+
+# --- sequential seeds ---------------------------------------------------------------------------
+
+def _plan(looks=(3, 6, 10)) -> SeedPlan:
+    return SeedPlan.extend([0, 1, 2], looks)
+
+
+def _run(verdict: Verdict, values) -> None:
+    """Run a claim whose seed ``s`` measures ``values[s]``, as the plugin runs it (``Verdict.run``)."""
+    def body():
+        verdict.decide(Condition.at_least("ratio", [values[s] for s in verdict.seeds], 10, log=True))
+    try:
+        verdict.run(body)
+    except (ClaimRefuted, ClaimInconclusive):
+        pass
+
+
+def test_a_claim_adds_seeds_only_while_undecided():
+    decided = Verdict(SEEDED, "fast", None, {}, plan=_plan())
+    _run(decided, {s: 1000.0 * (1 + 0.1 * s) for s in range(10)})
+    assert decided.verdict == "holds" and decided.seeds == [0, 1, 2] and decided.stop == "decided"
+    assert decided.seed_record() == {"used": 3, "cap": 10, "looks": [3, 6, 10], "stop": "decided",
+                                     "history": [{"seeds": 3, "verdict": "holds", "undecided": []}]}
+    straddles = Verdict(SEEDED, "fast", None, {}, plan=_plan())
+    _run(straddles, {s: 10.0 * 3 ** ((-1) ** s) for s in range(10)})
+    assert straddles.verdict == "inconclusive" and straddles.seeds == list(range(10)) and straddles.stop == "cap reached"
+    assert [look["seeds"] for look in straddles.looks] == [3, 6, 10]
+    assert "Leans:" in straddles.summary or straddles.measured["evidence"]["ratio"]["state"] == "inconclusive"
+    later = Verdict(SEEDED, "fast", None, {}, plan=_plan())
+    _run(later, {0: 30.0, 1: 300.0, 2: 100.0, 3: 60.0, 4: 200.0, 5: 90.0})  # wide at 3 seeds, clear at 6
+    assert (later.verdict, len(later.seeds), later.stop) == ("holds", 6, "decided")
+
+
+def test_a_look_starts_afresh_but_keeps_the_looks_before():
+    v = Verdict(SEEDED, "fast", None, {}, plan=_plan())
+    calls = []
+
+    def body():
+        calls.append(list(v.seeds))
+        assert not v.measured and not v.figures and not v.notes  # nothing of the look before
+        v.measure(n=len(v.seeds))
+        v.note("a note")
+        v.decide(Condition.at_least("ratio", [10.0 * 3 ** ((-1) ** s) for s in v.seeds], 10, log=True))
+
+    with pytest.raises(ClaimInconclusive):
+        v.run(body)
+    assert calls == [[0, 1, 2], [0, 1, 2, 3, 4, 5], list(range(10))] and v.notes == ["a note"] and v.measured["n"] == 10
+
+
+def test_the_seeds_of_a_look_come_from_the_plan():
+    v = Verdict(SEEDED, "fast", None, {}, plan=SeedPlan.extend([1000, 1001, 1002], (3, 6)))
+    assert v.seeds == [1000, 1001, 1002] and v.plan.sequence[3:] == (1003, 1004, 1005)
+    v.seeds = [0, 1, 2]  # a test that still sets its seeds from the settings
+    with pytest.raises(RuntimeError, match="its seeds come from its seed plan"):
+        v.decide(Condition.at_least("ratio", [20, 30, 25], 10, log=True))
+    v = Verdict(SEEDED, "fast", None, {}, plan=_plan())
+    with pytest.raises(ValueError, match="every seed-level condition needs one value per seed"):
+        v.decide(Condition.at_least("ratio", [20, 30], 10, log=True))
+    with pytest.raises(ValueError, match="the first look takes 3 seeds, but the profile lists 2"):
+        SeedPlan.extend([0, 1], (3, 6))
+
+
+def test_a_failed_precondition_stops_the_looks():
+    v = Verdict(REQUIRING, "fast", None, {}, plan=_plan())
+
+    def body():
+        v.check_precondition("none_learns", False, "at chance at every LR")
+        v.stop_unless_preconditions_met()  # a claim about to make runs of its own stops here
+        raise AssertionError("not reached")
+
+    with pytest.raises(ClaimInconclusive, match="precondition failed: .* not measured at this profile"):
+        v.run(body)
+    assert (v.stop, v.seeds, v.tentative) == ("precondition failed", [0, 1, 2], None)
+    v = Verdict(REQUIRING, "fast", None, {}, plan=_plan())
+
+    def measured_anyway():
+        v.check_precondition("none_learns", False, "at chance at every LR")
+        v.decide(Condition.at_least("ratio", [10.0 * 3 ** ((-1) ** s) for s in v.seeds], 10, log=True))
+
+    with pytest.raises(ClaimInconclusive, match="precondition failed"):
+        v.run(measured_anyway)
+    assert v.seeds == [0, 1, 2] and v.stop == "precondition failed"  # more seeds cannot help a lab that cannot show it
+
+
+def test_an_inconclusive_claim_says_which_way_its_evidence_leans():
+    v = Verdict(SEEDED, "fast", None, {}, plan=SeedPlan.extend([0, 1, 2], (3,)))
+    with pytest.raises(ClaimInconclusive, match="Leans: 'cos excess' leans refuted \\(every seed on that side; ≈ \\d+ seeds"):
+        v.decide(Condition.at_most("cos excess", [0.20, 0.12, 0.11], 0.1))
+    assert v.measured["lean"].startswith("'cos excess' leans refuted")
+    assert v.measured["evidence"]["cos excess"]["lean"]["all_seeds"] is True
