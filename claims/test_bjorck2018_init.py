@@ -37,10 +37,9 @@ TABLE1_COLUMNS = ("sum_bxy_abs", "sum_b_abs_sum_xy", "sum_xy_abs_sum_b", "abs_su
 def _passes(init_probes, verdict, settings, *variants, batches=None):
     """Each variant's passes grouped by seed ({seed: [batches]}): the readouts decide per seed."""
     verdict.dataset = init_probes.dataset
-    verdict.seeds = list(init_probes.settings["seeds"])
     batches = batches if batches is not None else settings.get("batches")
-    init_probes.prefetch(variants, batches)
-    out = [init_probes.by_seed(v, batches) for v in variants]
+    init_probes.prefetch(variants, verdict.seeds, batches)
+    out = [init_probes.by_seed(v, verdict.seeds, batches) for v in variants]
     verdict.note(init_probes.timing_note())
     return out
 
@@ -236,10 +235,10 @@ def test_bn_downscales_residual_branches(verdict, settings, thresholds, init_pro
 
 @pytest.mark.claim("X-NOSKIP-EXPLODE")
 def test_bn_explodes_gradients_without_skips(verdict, settings, thresholds, init_data):
-    verdict.dataset, verdict.seeds = init_data.name, list(settings["seeds"])
+    verdict.dataset = init_data.name
     x = normalize(init_data.train_x[:128], init_data.mean, init_data.std)
     y = init_data.train_y[:128]
-    runs = {n: gradient_growth(n, settings["depths"], settings["width"], x, y, settings["seeds"]) for n in ("batch", "none")}
+    runs = {n: gradient_growth(n, settings["depths"], settings["width"], x, y, verdict.seeds) for n in ("batch", "none")}
     verdict.measure(per_layer={n: r["per_layer"] for n, r in runs.items()},
                     interval_bn=[runs["batch"]["per_layer_low"], runs["batch"]["per_layer_high"]], yang=YANG_RATE,
                     grad_norm={n: r["grad_norm"] for n, r in runs.items()})
@@ -249,6 +248,6 @@ def test_bn_explodes_gradients_without_skips(verdict, settings, thresholds, init
                  for n, r in runs.items()},
         xlabel="depth", ylabel="‖∂L/∂W₁‖", title="Gradient explosion without skips", log_stats=True,
         reference={f"Yang et al. ×{YANG_RATE:.3f}/layer": (runs["batch"]["grad_norm"][0].mean() * YANG_RATE ** (np.array(depths) - depths[0])).tolist()}))
-    readout = ro.noskip_explode(runs["batch"]["grad_norm"], runs["none"]["grad_norm"], depths, settings["seeds"], thresholds)
+    readout = ro.noskip_explode(runs["batch"]["grad_norm"], runs["none"]["grad_norm"], depths, verdict.seeds, thresholds)
     readout.summary += f" (Yang et al. ×{YANG_RATE:.3f}; pooled fit over depths × seeds: BN ×{runs['batch']['per_layer']:.3f})"
     _conclude(verdict, readout)

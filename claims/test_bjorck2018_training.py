@@ -3,7 +3,9 @@
 and the reviews' and later work's questions (small batch, other norms, Fixup).
 
 Every run goes through a session lab (fixtures/training.py) with one run store, so a (model, LR,
-seed) trained for one claim is reused by every other claim and by the next session. The few-step
+seed) trained for one claim is reused by every other claim and by the next session. A claim runs
+on the seeds of its current look (``verdict.seeds``); the lab's preconditions are checked on those
+seeds first, and a claim about to make runs of its own stops there when one fails. The few-step
 claims use ``training_lab``; the claims that search LRs or train to the end use ``lr_lab``, which
 is the same lab unless the profile overrides its settings (fast: a net that leaves chance within
 a CPU search run; see claims/bjorck2018_training.yaml).
@@ -11,7 +13,7 @@ a CPU search run; see claims/bjorck2018_training.yaml).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pytest
@@ -41,13 +43,16 @@ PARTS_ROWS = {  # Table 2: the parts of Eq. 1 kept, and the paper's highest LR (
 }
 
 
-def _provenance(verdict, lab, preconditions=None):
-    """Dataset and seeds of the lab; with ``preconditions`` (the lab's, fixtures/training.py), the
-    ones the claim requires, so that a lab that cannot show the claim makes it inconclusive."""
+def _provenance(verdict, lab, preconditions=None, own_runs: bool = True):
+    """The lab's dataset; with ``preconditions`` (fixture ``lab_preconditions``), the ones the claim
+    requires, checked on this look's seeds, so that a lab that cannot show the claim makes it
+    inconclusive. A claim with ``own_runs`` (searches or full runs beyond the base nets' searches)
+    then stops without making them."""
     verdict.dataset = lab.data.name
-    verdict.seeds = list(lab.settings["seeds"])
     if preconditions is not None:
-        preconditions.check(verdict)
+        preconditions(verdict.seeds).check(verdict)
+        if own_runs:
+            verdict.stop_unless_preconditions_met()
 
 
 def _trials(search: LRSearch) -> str:
@@ -90,8 +95,8 @@ def _decide_finite(verdict, readout: Readout) -> None:
 @pytest.mark.claim("B-LR-MAX")
 def test_max_lr_bn_vs_none(verdict, lr_lab, lab_preconditions, thresholds):
     lab = lr_lab
-    _provenance(verdict, lab, lab_preconditions)
-    search = _searches(lab, {"BN": lab.model("batch"), "none": lab.model("none")})
+    _provenance(verdict, lab, lab_preconditions, own_runs=False)  # the base nets' searches: measured anyway
+    search = _searches(lab, {"BN": lab.model("batch"), "none": lab.model("none")}, verdict.seeds)
     bn, none = search["BN"], search["none"]
     _add_lr_table(verdict, "Highest achievable LR, like Table 2", {"BN": (bn, 0.1), "unnormalized": (none, 1e-4)})
     _decide(verdict, readouts.lr_max(bn, none, thresholds))
@@ -101,7 +106,7 @@ def test_max_lr_bn_vs_none(verdict, lr_lab, lab_preconditions, thresholds):
 def test_bn_extreme_lrs(verdict, training_lab, settings, thresholds):
     lab = training_lab
     _provenance(verdict, lab)
-    seeds = lab.settings["seeds"]
+    seeds = verdict.seeds
     # the LR under test throughout the short run (the App. B schedule would divide it by 10 halfway)
     configs = {(lr, seed): TrainConfig(lr=lr, steps=settings["steps"], seed=seed, pad=lab.pad, milestones=())
                for lr in (3.0, 10.0) for seed in seeds}
@@ -114,42 +119,46 @@ def test_bn_extreme_lrs(verdict, training_lab, settings, thresholds):
     _decide(verdict, readouts.extreme_lrs(by_lr, settings["steps"], thresholds))
 
 
-def _searches(lab, nets: dict, grid: list[float] | None = None, **options) -> dict[str, list[LRSearch]]:
-    """``lab.max_lr`` of every net on every seed (a list per net, in seed order), the searches
+def _searches(lab, nets: dict, seeds, grid: list[float] | None = None, **options) -> dict[str, list[LRSearch]]:
+    """``lab.max_lr`` of every net on each of ``seeds`` (a list per net, in seed order), the searches
     made side by side (``ResNetLab.prefetch``)."""
-    seeds = lab.settings["seeds"]
     lab.prefetch(searches=[{"model": m, "grid": grid, "seed": s, **options} for m in nets.values() for s in seeds])
     return {n: [lab.max_lr(m, grid, seed=s, **options) for s in seeds] for n, m in nets.items()}
 
 
-def _per_seed(lab, lr: float | list[float]) -> list[float]:
+def _per_seed(seeds, lr: float | list[float]) -> list[float]:
     """An LR for every seed: the same one, or one per seed (a net's own highest achievable LR)."""
-    lrs = list(lr) if isinstance(lr, (list, tuple)) else [lr] * len(lab.settings["seeds"])
-    if len(lrs) != len(lab.settings["seeds"]):
-        raise ValueError(f"need one LR per seed ({lab.settings['seeds']}), got {lrs}")
+    lrs = list(lr) if isinstance(lr, (list, tuple)) else [lr] * len(seeds)
+    if len(lrs) != len(seeds):
+        raise ValueError(f"need one LR per seed ({seeds}), got {lrs}")
     return lrs
 
 
-def _final_runs(lab, pairs: list[tuple[dict, float | list[float]]]) -> list[dict]:
+def _final_runs(seeds, pairs: list[tuple[dict, float | list[float]]]) -> list[dict]:
     """The full runs ``_final`` reads for every (model, LR): one per seed, as ``trained`` arguments."""
-    return [{"model": m, "lr": lr, "seed": seed} for m, lrs in pairs for seed, lr in zip(lab.settings["seeds"], _per_seed(lab, lrs))]
+    return [{"model": m, "lr": lr, "seed": seed} for m, lrs in pairs for seed, lr in zip(seeds, _per_seed(seeds, lrs))]
 
 
-def _prefetch_finals(lab, pairs: list[tuple[dict, float | list[float]]]) -> None:
+def _prefetch_finals(lab, seeds, pairs: list[tuple[dict, float | list[float]]]) -> None:
     """Make the full runs ``_final`` will read side by side."""
-    lab.prefetch(runs=_final_runs(lab, pairs))
+    lab.prefetch(runs=_final_runs(seeds, pairs))
 
 
-def _final(lab, model: dict, lr: float | list[float], key: str = "test_acc") -> list[float]:
+def _final(lab, seeds, model: dict, lr: float | list[float], key: str = "test_acc") -> list[float]:
     """``key`` at the end of full training, one value per seed (NaN when the run diverged)."""
-    runs = [lab.trained(model, x, seed) for seed, x in zip(lab.settings["seeds"], _per_seed(lab, lr))]
+    runs = [lab.trained(model, x, seed) for seed, x in zip(seeds, _per_seed(seeds, lr))]
+    return _values(runs, key)
+
+
+def _values(runs, key: str = "test_acc") -> list[float]:
+    """``key`` at the end of each full run (NaN for a run that diverged: it has no final value)."""
     return [float("nan") if r.diverged else r.final[key] for r in runs]
 
 
-def _curves_figure(lab, runs: dict[str, tuple[dict, float | list[float]]]) -> str:
+def _curves_figure(lab, seeds, runs: dict[str, tuple[dict, float | list[float]]]) -> str:
     series = {}
     for name, (model, lr) in runs.items():
-        r = lab.trained(model, _per_seed(lab, lr)[0], lab.settings["seeds"][0])
+        r = lab.trained(model, _per_seed(seeds, lr)[0], seeds[0])
         steps = [e["step"] for e in r.evals]
         series[f"{name} train"] = (steps, [e["train_acc"] for e in r.evals])
         series[f"{name} test"] = (steps, [e["test_acc"] for e in r.evals])
@@ -157,55 +166,58 @@ def _curves_figure(lab, runs: dict[str, tuple[dict, float | list[float]]]) -> st
     return figures.curves(series, xlabel="step", ylabel="accuracy", title="Learning curves (seed 0), like Fig. 1", styles=styles)
 
 
-def _none_best_lrs(lab, runs: Sequence[dict] = ()) -> list[float]:
-    """The unnormalized base net's highest achievable LR per seed (the grid's lowest where it has
-    none); ``runs``: the full runs at those LRs the claim will then make (``trained`` keyword
-    arguments without ``lr``), declared to --plan before the searches."""
-    lab.expect_after_search([{"model": lab.model("none"), "seed": s} for s in lab.settings["seeds"]], runs)
-    return [lab.max_lr(lab.model("none"), seed=s).max_lr or min(lab.settings["grid"]) for s in lab.settings["seeds"]]
+def _at_best(lab, model: dict, seeds, grid: list[float] | None = None, **run) -> tuple[list[float], list]:
+    """A net's highest LR achievable over a full run, per seed, and those runs
+    (``ResNetLab.trained_at_best``); its searches are declared to --plan first, with the full runs
+    their result picks as pending."""
+    lab.expect_after_search([{"model": model, "grid": grid, "seed": s} for s in seeds],
+                            [{"model": model, "seed": s, **run} for s in seeds])
+    lab.prefetch(searches=[{"model": model, "grid": grid, "seed": s} for s in seeds])
+    best = lab.trained_at_best(model, seeds, grid, **run)
+    return [lr for lr, _ in best], [r for _, r in best]
 
 
 @pytest.mark.claim("B-GEN-HIGHLR")
 def test_bn_high_lr_generalizes_better(verdict, lr_lab, lab_preconditions, thresholds):
-    lab = lr_lab
+    lab, seeds = lr_lab, verdict.seeds
     _provenance(verdict, lab, lab_preconditions)
-    best = _none_best_lrs(lab, [{"model": lab.model("none"), "seed": s} for s in lab.settings["seeds"]])
-    _prefetch_finals(lab, [(lab.model("batch"), 0.1), (lab.model("none"), best)])
-    bn, none = _final(lab, lab.model("batch"), 0.1), _final(lab, lab.model("none"), best)
+    best, none_runs = _at_best(lab, lab.model("none"), seeds)
+    _prefetch_finals(lab, seeds, [(lab.model("batch"), 0.1)])
+    bn, none = _final(lab, seeds, lab.model("batch"), 0.1), _values(none_runs)
     verdict.add_figure("Train (dashed) and test accuracy", _curves_figure(
-        lab, {"BN 0.1": (lab.model("batch"), 0.1), f"none {best[0]:g}": (lab.model("none"), best)}))
+        lab, seeds, {"BN 0.1": (lab.model("batch"), 0.1), f"none {best[0]:g}": (lab.model("none"), best)}))
     _decide_finite(verdict, readouts.high_lr_generalization(bn, none, best, 0.1, thresholds))
 
 
 @pytest.mark.claim("B-GEN-LOWLR")
 def test_bn_low_lr_no_better(verdict, lr_lab, lab_preconditions, thresholds):
-    lab = lr_lab
+    lab, seeds = lr_lab, verdict.seeds
     _provenance(verdict, lab, lab_preconditions)
-    _prefetch_finals(lab, [(lab.model("batch"), 1e-4), (lab.model("none"), 1e-4)])
-    bn, none = _final(lab, lab.model("batch"), 1e-4), _final(lab, lab.model("none"), 1e-4)
+    _prefetch_finals(lab, seeds, [(lab.model("batch"), 1e-4), (lab.model("none"), 1e-4)])
+    bn, none = _final(lab, seeds, lab.model("batch"), 1e-4), _final(lab, seeds, lab.model("none"), 1e-4)
     verdict.add_figure("Train (dashed) and test accuracy at LR 1e-4", _curves_figure(
-        lab, {"BN 1e-4": (lab.model("batch"), 1e-4), "none 1e-4": (lab.model("none"), 1e-4)}))
+        lab, seeds, {"BN 1e-4": (lab.model("batch"), 1e-4), "none 1e-4": (lab.model("none"), 1e-4)}))
     _decide_finite(verdict, readouts.low_lr_no_better(bn, none, 1e-4, thresholds))
 
 
 @pytest.mark.claim("B-GEN-MIDLR")
 def test_bn_mid_lr_between(verdict, lr_lab, lab_preconditions, thresholds):
-    lab = lr_lab
+    lab, seeds = lr_lab, verdict.seeds
     _provenance(verdict, lab, lab_preconditions)
     lrs = (1e-4, 0.003, 0.1)
-    _prefetch_finals(lab, [(lab.model("batch"), lr) for lr in lrs])
-    acc = {lr: np.asarray(_final(lab, lab.model("batch"), lr)) for lr in lrs}
+    _prefetch_finals(lab, seeds, [(lab.model("batch"), lr) for lr in lrs])
+    acc = {lr: np.asarray(_final(lab, seeds, lab.model("batch"), lr)) for lr in lrs}
     verdict.add_figure("Train (dashed) and test accuracy of BN per LR", _curves_figure(
-        lab, {f"BN {lr:g}": (lab.model("batch"), lr) for lr in acc}))
+        lab, seeds, {f"BN {lr:g}": (lab.model("batch"), lr) for lr in acc}))
     _decide_finite(verdict, readouts.mid_lr_between(acc, thresholds))
 
 
 @pytest.mark.claim("B-GEN-GAP")
 def test_bn_gap_larger_at_low_lr(verdict, lr_lab, lab_preconditions, thresholds):
-    lab = lr_lab
+    lab, seeds = lr_lab, verdict.seeds
     _provenance(verdict, lab, lab_preconditions)
-    _prefetch_finals(lab, [(lab.model("batch"), lr) for lr in (0.003, 0.1)])
-    gap = {lr: np.asarray(_final(lab, lab.model("batch"), lr, "train_acc")) - np.asarray(_final(lab, lab.model("batch"), lr))
+    _prefetch_finals(lab, seeds, [(lab.model("batch"), lr) for lr in (0.003, 0.1)])
+    gap = {lr: np.asarray(_final(lab, seeds, lab.model("batch"), lr, "train_acc")) - np.asarray(_final(lab, seeds, lab.model("batch"), lr))
            for lr in (0.003, 0.1)}
     verdict.measure(train_minus_test={f"{lr:g}": g for lr, g in gap.items()})
     gap = {lr: np.asarray(verdict.finite(f"train−test gap at {lr:g}", g)) for lr, g in gap.items()}
@@ -214,10 +226,10 @@ def test_bn_gap_larger_at_low_lr(verdict, lr_lab, lab_preconditions, thresholds)
 
 @pytest.mark.claim("R1-LOWLR-LOSS")
 def test_bn_low_lr_training_loss(verdict, lr_lab, lab_preconditions, thresholds):
-    lab = lr_lab
+    lab, seeds = lr_lab, verdict.seeds
     _provenance(verdict, lab, lab_preconditions)
-    _prefetch_finals(lab, [(lab.model("batch"), 1e-4), (lab.model("none"), 1e-4)])
-    loss = {name: {key: np.asarray(_final(lab, lab.model(norm), 1e-4, key)) for key in ("train_loss", "test_loss")}
+    _prefetch_finals(lab, seeds, [(lab.model("batch"), 1e-4), (lab.model("none"), 1e-4)])
+    loss = {name: {key: np.asarray(_final(lab, seeds, lab.model(norm), 1e-4, key)) for key in ("train_loss", "test_loss")}
             for name, norm in (("BN", "batch"), ("none", "none"))}
     lower_test = np.nanmean(loss["BN"]["test_loss"]) < np.nanmean(loss["none"]["test_loss"])
     verdict.note(f"Test loss (seed mean) is {'lower' if lower_test else 'not lower'} with BN.")
@@ -257,18 +269,25 @@ def test_sgd_noise_exponents(verdict, training_lab, settings, thresholds):
 
 
 @pytest.fixture(scope="session")
-def diverging_updates(training_lab, claims_registry, profile) -> dict:
-    """Per seed, the first update that makes the unnormalized base net diverge (B-DIV-PATH
-    settings), with the path along it; None for a seed where no LR up to the last doubling diverges."""
+def diverging_updates(training_lab, claims_registry, profile) -> Callable[[Sequence[int]], dict]:
+    """``diverging_updates(seeds)``: per seed, the first update that makes the unnormalized base net
+    diverge (B-DIV-PATH settings), with the path along it; None for a seed where no LR up to the
+    last doubling diverges. Made once per seed, the missing seeds side by side."""
     lab, s = training_lab, claims_registry.settings(claims_registry.claim("B-DIV-PATH"), profile)
-    seeds = lab.settings["seeds"]
-    found = lab.side_by_side([DivergingUpdate(lr=s.lr, max_steps=s.max_steps, doublings=s.doublings, points=s.points, seed=seed)
-                              for seed in seeds])
-    return dict(zip(seeds, found))
+    held: dict[int, object] = {}
+
+    def on(seeds: Sequence[int]) -> dict:
+        missing = [seed for seed in seeds if seed not in held]
+        held.update(zip(missing, lab.side_by_side([DivergingUpdate(lr=s.lr, max_steps=s.max_steps, doublings=s.doublings,
+                                                                   points=s.points, seed=seed) for seed in missing])))
+        return {seed: held[seed] for seed in seeds}
+
+    return on
 
 
 def _div_provenance(verdict, lab, diverging_updates, settings) -> dict:
     _provenance(verdict, lab)
+    diverging_updates = diverging_updates(verdict.seeds)
     missing = [seed for seed, found in diverging_updates.items() if found is None]
     if missing:
         verdict.conclude("inconclusive", f"no divergence up to LR {settings['lr'] * 2 ** settings['doublings']:g} within "
@@ -311,7 +330,7 @@ def test_bn_takes_larger_decreasing_steps(verdict, training_lab, settings, thres
     lab = training_lab
     _provenance(verdict, lab)
     etas = np.logspace(np.log10(settings["eta_min"]), np.log10(settings["eta_max"]), settings["etas"])
-    seeds, batches = lab.settings["seeds"], settings["batches"]
+    seeds, batches = verdict.seeds, settings["batches"]
     nets = {(name, seed): GradientLinesRun(norm=norm, lr=lr, batches=batches, etas=etas, seed=seed)
             for seed in seeds for name, norm, lr in (("BN", "batch", settings["lr_bn"]), ("none", "none", settings["lr_none"]))}
     lines = dict(zip(nets, lab.side_by_side(list(nets.values()))))
@@ -327,16 +346,12 @@ def test_bn_takes_larger_decreasing_steps(verdict, training_lab, settings, thres
 
 @pytest.mark.claim("B-TOP-LR")
 def test_bn_on_top_only(verdict, lr_lab, lab_preconditions, settings, thresholds):
-    lab = lr_lab
+    lab, seeds = lr_lab, verdict.seeds
     _provenance(verdict, lab, lab_preconditions)
     grid = _grid(lab, settings)
     nets = {"BN": lab.model("batch"), "top only": lab.model("batch", norm_where="top"), "none": lab.model("none")}
-    lab.expect_after_search([{"model": m, "grid": grid, "seed": s} for m in nets.values() for s in lab.settings["seeds"]],
-                            [{"model": m, "seed": s} for m in nets.values() for s in lab.settings["seeds"]])
-    search = _searches(lab, nets, grid)
-    best = {n: [s.max_lr or min(grid) for s in search[n]] for n in nets}
-    _prefetch_finals(lab, [(m, best[n]) for n, m in nets.items()])
-    acc = {n: np.asarray(_final(lab, m, best[n])) for n, m in nets.items()}
+    search = _searches(lab, nets, seeds, grid)
+    acc = {n: np.asarray(_values(_at_best(lab, m, seeds, grid)[1])) for n, m in nets.items()}
     _add_lr_table(verdict, "Highest achievable LR with BN on top only",
         {"BN": (search["BN"], 0.1), "BN on top only": (search["top only"], 0.03), "none": (search["none"], 1e-4)})
     _decide_finite(verdict, readouts.top_lr(search, acc, thresholds))
@@ -347,7 +362,8 @@ def test_alternating_normalization_lr(verdict, lr_lab, lab_preconditions, settin
     lab = lr_lab
     _provenance(verdict, lab, lab_preconditions)
     grid = _grid(lab, settings)
-    search = _searches(lab, {n: lab.model(k) for n, k in (("unnormalized", "none"), ("alternating", "alternating"), ("BN", "batch"))}, grid)
+    search = _searches(lab, {n: lab.model(k) for n, k in (("unnormalized", "none"), ("alternating", "alternating"), ("BN", "batch"))},
+                       verdict.seeds, grid)
     _add_lr_table(verdict, "Highest achievable LR, like Table 3",
         {"unnormalized": (search["unnormalized"], 1e-4), "alternating normalization": (search["alternating"], 0.01), "BN": (search["BN"], 0.1)})
     _decide(verdict, readouts.alternating_lr(search["unnormalized"], search["alternating"], search["BN"], thresholds))
@@ -359,7 +375,7 @@ def test_shallower_tolerates_larger_lr(verdict, lr_lab, lab_preconditions, setti
     _provenance(verdict, lab, lab_preconditions)
     grid = _grid(lab, settings)
     depths = lab.settings["depth_sweep"]
-    search = _searches(lab, {d: lab.model("none", depth=d) for d in depths}, grid)
+    search = _searches(lab, {d: lab.model("none", depth=d) for d in depths}, verdict.seeds, grid)
     paper = dict(zip(depths, (0.1, 0.01, 1e-4)))
     _add_lr_table(verdict, "Highest achievable LR of unnormalized ResNets by depth, like Table 3",
         {f"ResNet-{d} (paper: ResNet-{p})": (search[d], paper[d]) for d, p in zip(depths, (32, 56, 110))})
@@ -371,8 +387,8 @@ def test_warm_start_allows_larger_lr(verdict, lr_lab, lab_preconditions, setting
     lab = lr_lab
     _provenance(verdict, lab, lab_preconditions)
     grid = _grid(lab, settings)
-    cold = _searches(lab, {"cold": lab.model("none")}, grid)["cold"]
-    warm = _searches(lab, {"warm": lab.model("none")}, grid, warm_start=True)["warm"]
+    cold = _searches(lab, {"cold": lab.model("none")}, verdict.seeds, grid)["cold"]
+    warm = _searches(lab, {"warm": lab.model("none")}, verdict.seeds, grid, warm_start=True)["warm"]
     verdict.measure(warm_start_steps=lab.epoch_steps())
     _add_lr_table(verdict, "Highest achievable LR with and without a warm start",
         {"unnormalized, cold": (cold, 1e-4), "unnormalized, warm start": (warm, 0.01)})
@@ -384,7 +400,7 @@ def test_parts_of_bn(verdict, lr_lab, lab_preconditions, settings, thresholds):
     lab = lr_lab
     _provenance(verdict, lab, lab_preconditions)
     grid = _grid(lab, settings)
-    search = _searches(lab, {row: lab.model(kind) for row, (kind, _) in PARTS_ROWS.items()}, grid)
+    search = _searches(lab, {row: lab.model(kind) for row, (kind, _) in PARTS_ROWS.items()}, verdict.seeds, grid)
     _add_lr_table(verdict, "Highest achievable LR per part of BN, like Table 2",
         {row: (search[row], paper) for row, (_, paper) in PARTS_ROWS.items()})
     _decide(verdict, readouts.parts_lr(search, thresholds))
@@ -392,26 +408,28 @@ def test_parts_of_bn(verdict, lr_lab, lab_preconditions, settings, thresholds):
 
 @pytest.mark.claim("X-SMALLBATCH")
 def test_small_batch_small_lr(verdict, lr_lab, lab_preconditions, settings, thresholds):
-    lab = lr_lab
+    lab, seeds = lr_lab, verdict.seeds
     _provenance(verdict, lab, lab_preconditions)
-    k, seeds = settings["batch_divisor"], lab.settings["seeds"]
+    k = settings["batch_divisor"]
     steps = lab.settings["train_steps"] * k  # same number of epochs
-    best = _none_best_lrs(lab, [{"model": lab.model("none"), "seed": s, **small} for s in seeds
-                                for small in ({}, {"batch_size": 128 // k, "steps": steps})])
-    small_runs = [{"model": lab.model("none"), "lr": lr / k, "seed": seed, "batch_size": 128 // k, "steps": steps} for seed, lr in zip(seeds, best)]
-    lab.prefetch(runs=small_runs + _final_runs(lab, [(lab.model("none"), best), (lab.model("batch"), 0.1)]))
-    small = [lab.trained(**run) for run in small_runs]
-    small_acc = np.asarray([float("nan") if r.diverged else r.final["test_acc"] for r in small])
-    base, bn = _final(lab, lab.model("none"), best), np.asarray(_final(lab, lab.model("batch"), 0.1))
-    verdict.measure(none_lr=best)
-    _decide_finite(verdict, readouts.small_batch(base, small_acc, bn, k, 128, thresholds))
+    best, base_runs = _at_best(lab, lab.model("none"), seeds)
+    small_runs = [{"model": lab.model("none"), "lr": lr / k, "seed": seed, "batch_size": 128 // k, "steps": steps}
+                  for seed, lr in zip(seeds, best)]
+    lab.prefetch(runs=small_runs + _final_runs(seeds, [(lab.model("batch"), lr) for lr in settings["lrs"]]))
+    small_acc = _values([lab.trained(**run) for run in small_runs])
+    bn = {lr: _final(lab, seeds, lab.model("batch"), lr) for lr in settings["lrs"]}
+    bn_lr = [max(settings["lrs"], key=lambda lr: -np.inf if np.isnan(bn[lr][i]) else bn[lr][i]) for i in range(len(seeds))]
+    verdict.measure(none_lr=best, bn_best_lr=bn_lr)
+    _decide_finite(verdict, readouts.small_batch(_values(base_runs), small_acc, [bn[lr][i] for i, lr in enumerate(bn_lr)], k, 128,
+                                                 thresholds))
 
 
 @pytest.mark.claim("X-ALTNORMS")
-def test_group_and_layer_norm_lr(verdict, lr_lab, lab_preconditions, thresholds):
+def test_group_and_layer_norm_lr(verdict, lr_lab, lab_preconditions, settings, thresholds):
     lab = lr_lab
     _provenance(verdict, lab, lab_preconditions)
-    search = _searches(lab, {n: lab.model(k) for n, k in (("BN", "batch"), ("GroupNorm", "group"), ("LayerNorm", "layer"))})
+    search = _searches(lab, {n: lab.model(k) for n, k in (("BN", "batch"), ("GroupNorm", "group"), ("LayerNorm", "layer"))},
+                       verdict.seeds, _grid(lab, settings))
     _add_lr_table(verdict, "Highest achievable LR per normalization", {n: (s, None) for n, s in search.items()})
     _decide(verdict, readouts.alt_norms_lr(search["BN"], search["GroupNorm"], search["LayerNorm"], thresholds))
 
@@ -420,7 +438,7 @@ def test_group_and_layer_norm_lr(verdict, lr_lab, lab_preconditions, thresholds)
 def test_fixup_trains_at_high_lr(verdict, lr_lab, lab_preconditions, thresholds):
     lab = lr_lab
     _provenance(verdict, lab, lab_preconditions)
-    search = _searches(lab, {"fixup": lab.model("none", fixup=True), "none": lab.model("none")})
+    search = _searches(lab, {"fixup": lab.model("none", fixup=True), "none": lab.model("none")}, verdict.seeds)
     fixup, none = search["fixup"], search["none"]
     _add_lr_table(verdict, "Highest achievable LR with Fixup", {"Fixup, no norm": (fixup, 0.1), "no norm": (none, 1e-4)})
     _decide(verdict, readouts.fixup_lr(fixup, none, thresholds))

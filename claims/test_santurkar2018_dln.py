@@ -3,7 +3,8 @@ landscape along the gradient and random directions (§3.2), ℓp normalizations 
 working learning rates (§3.1) and the size of σ (§4).
 
 All claims but S-LR-RANGE read one probed GD run per normalization and seed (fixture
-``dln_runs``) and decide from the seeds (harness.evidence). The landscape, ICS, smoothing and
+``dln_runs``, asked for the seeds of the claim's current look: ``verdict.seeds``) and decide from
+the seeds (harness.evidence). The landscape, ICS, smoothing and
 shift readings compare nets over the checkpoints before any of them has converged (the YAML's
 ``converged_within``), the phase the paper's figures show. A test gathers each net's numbers over
 the window, draws the figures, and leaves the decision to a function of harness.readouts.dln,
@@ -27,9 +28,10 @@ from harness.windows import note_windows, seed_windows
 DATASET = "synthetic Gaussian regression (x, Ax), 1000 samples"
 
 
-def _provenance(verdict, settings):
+def _runs(verdict, dln_runs) -> dict:
+    """The probed runs of every normalization on the seeds of this look."""
     verdict.dataset = DATASET
-    verdict.seeds = list(settings["seeds"])
+    return dln_runs(verdict.seeds)
 
 
 def _steps(run):
@@ -40,9 +42,9 @@ def _line_metric(run, metric, line="gradient_line"):
     return [getattr(c, line)[metric] for c in run.checkpoints]
 
 
-def _windows(dln_runs, norms, settings, verdict=None) -> list[range]:
+def _windows(runs, norms, settings, verdict) -> list[range]:
     """Per seed, the checkpoints at which every net of ``norms`` is training (harness.windows)."""
-    return seed_windows(dln_runs, norms, settings["seeds"], lambda r: r.losses[-1], settings["converged_within"], verdict, LABELS)
+    return seed_windows(runs, norms, verdict.seeds, lambda r: r.losses[-1], settings["converged_within"], verdict, LABELS)
 
 
 def _window_note(verdict, dln_runs, windows) -> None:
@@ -65,13 +67,13 @@ def _over_windows(dln_runs, norms, windows, metric, line="gradient_line") -> lis
 
 @pytest.mark.claim("S-ICS-DLN")
 def test_ics_standard_none_bn_uncorrelated(verdict, dln_runs, dln_settings, thresholds):
-    _provenance(verdict, dln_settings)
-    windows = _windows(dln_runs, ("none", "batch"), dln_settings, verdict)
-    _window_note(verdict, dln_runs, windows)
-    cos = {n: [[[layer["cos"] for layer in c.ics] for c in r.checkpoints] for r in dln_runs[n]] for n in ("none", "batch")}
+    runs = _runs(verdict, dln_runs)
+    windows = _windows(runs, ("none", "batch"), dln_settings, verdict)
+    _window_note(verdict, runs, windows)
+    cos = {n: [[[layer["cos"] for layer in c.ics] for c in r.checkpoints] for r in runs[n]] for n in ("none", "batch")}
     readout = ro.ics(*([[per_seed[k] for k in w] for per_seed, w in zip(cos[n], windows)] for n in ("none", "batch")),
                      dln_settings["ics_layers"], thresholds)
-    seed0 = {n: dln_runs[n][0] for n in ("none", "batch")}
+    seed0 = {n: runs[n][0] for n in ("none", "batch")}
     steps = _steps(seed0["none"])
     l2 = {n: [[layer["l2"] for layer in c.ics] for c in seed0[n].checkpoints] for n in seed0}
     verdict.add_figure("cos(G, G′) over training (first seed), median and range over layers", figures.bands(
@@ -83,19 +85,19 @@ def test_ics_standard_none_bn_uncorrelated(verdict, dln_runs, dln_settings, thre
     _conclude(verdict, readout)
 
 
-def _landscape_figure(dln_runs, metric, ylabel, title, norms=("none", "batch")):
-    return figures.lines(_steps(dln_runs["none"][0]), {LABELS[n]: _line_metric(dln_runs[n][0], metric) for n in norms},
+def _landscape_figure(runs, metric, ylabel, title, norms=("none", "batch")):
+    return figures.lines(_steps(runs["none"][0]), {LABELS[n]: _line_metric(runs[n][0], metric) for n in norms},
                          xlabel="GD step", ylabel=ylabel, title=title + ", first seed", logy=True)
 
 
 @pytest.mark.claim("S-LAND-LOSS")
 def test_loss_varies_less_along_gradient_with_bn(verdict, dln_runs, dln_settings, thresholds):
-    _provenance(verdict, dln_settings)
-    windows = _windows(dln_runs, ("none", "batch"), dln_settings, verdict)
-    _window_note(verdict, dln_runs, windows)
-    readout = ro.loss_range(*_over_windows(dln_runs, ("none", "batch"), windows, "loss_range"), thresholds)
-    verdict.measure(loss_range_first_seed={n: _line_metric(dln_runs[n][0], "loss_range") for n in ("none", "batch")})
-    seed0 = {n: dln_runs[n][0] for n in ("none", "batch")}
+    runs = _runs(verdict, dln_runs)
+    windows = _windows(runs, ("none", "batch"), dln_settings, verdict)
+    _window_note(verdict, runs, windows)
+    readout = ro.loss_range(*_over_windows(runs, ("none", "batch"), windows, "loss_range"), thresholds)
+    verdict.measure(loss_range_first_seed={n: _line_metric(runs[n][0], "loss_range") for n in ("none", "batch")})
+    seed0 = {n: runs[n][0] for n in ("none", "batch")}
     verdict.add_figure("loss along the gradient (first seed), band over steps [1/100, 30] × LR", figures.bands(
         _steps(seed0["none"]), {LABELS[n]: (np.min([c.gradient_line["losses"] for c in r.checkpoints], axis=1),
                                             [c.loss for c in r.checkpoints],
@@ -107,46 +109,46 @@ def test_loss_varies_less_along_gradient_with_bn(verdict, dln_runs, dln_settings
 
 @pytest.mark.claim("S-LAND-GRAD")
 def test_gradients_more_predictive_with_bn(verdict, dln_runs, dln_settings, thresholds):
-    _provenance(verdict, dln_settings)
-    windows = _windows(dln_runs, ("none", "batch"), dln_settings, verdict)
-    _window_note(verdict, dln_runs, windows)
-    readout = ro.grad_change(*_over_windows(dln_runs, ("none", "batch"), windows, "grad_change"), thresholds)
-    verdict.measure(grad_change_first_seed={n: _line_metric(dln_runs[n][0], "grad_change") for n in ("none", "batch")})
+    runs = _runs(verdict, dln_runs)
+    windows = _windows(runs, ("none", "batch"), dln_settings, verdict)
+    _window_note(verdict, runs, windows)
+    readout = ro.grad_change(*_over_windows(runs, ("none", "batch"), windows, "grad_change"), thresholds)
+    verdict.measure(grad_change_first_seed={n: _line_metric(runs[n][0], "grad_change") for n in ("none", "batch")})
     verdict.add_figure("max ℓ2 change of the gradient along the gradient direction",
-                       _landscape_figure(dln_runs, "grad_change", "max ‖∇L(θ) − ∇L(θ − ηg)‖", "Gradient predictiveness (DLN)"))
+                       _landscape_figure(runs, "grad_change", "max ‖∇L(θ) − ∇L(θ − ηg)‖", "Gradient predictiveness (DLN)"))
     _conclude(verdict, readout)
 
 
 @pytest.mark.claim("S-LAND-BETA")
 def test_effective_beta_lower_with_bn(verdict, dln_runs, dln_settings, thresholds):
-    _provenance(verdict, dln_settings)
-    windows = _windows(dln_runs, ("none", "batch"), dln_settings, verdict)
-    _window_note(verdict, dln_runs, windows)
-    readout = ro.beta(*_over_windows(dln_runs, ("none", "batch"), windows, "beta"), thresholds)
+    runs = _runs(verdict, dln_runs)
+    windows = _windows(runs, ("none", "batch"), dln_settings, verdict)
+    _window_note(verdict, runs, windows)
+    readout = ro.beta(*_over_windows(runs, ("none", "batch"), windows, "beta"), thresholds)
     verdict.add_figure("effective β-smoothness along the gradient",
-                       _landscape_figure(dln_runs, "beta", "max ‖Δ∇L‖ / ‖ηg‖", "Effective β-smoothness (DLN)"))
+                       _landscape_figure(runs, "beta", "max ‖Δ∇L‖ / ‖ηg‖", "Effective β-smoothness (DLN)"))
     _conclude(verdict, readout)
 
 
 @pytest.mark.claim("S-LAND-RANDOM")
 def test_smoothing_along_random_directions(verdict, dln_runs, dln_settings, thresholds):
-    _provenance(verdict, dln_settings)
-    windows = _windows(dln_runs, ("none", "batch"), dln_settings, verdict)
-    _window_note(verdict, dln_runs, windows)
-    readout = ro.random_direction(*_over_windows(dln_runs, ("none", "batch"), windows, "loss_range", "random_line"),
-                                  *_over_windows(dln_runs, ("none", "batch"), windows, "grad_change", "random_line"), thresholds)
+    runs = _runs(verdict, dln_runs)
+    windows = _windows(runs, ("none", "batch"), dln_settings, verdict)
+    _window_note(verdict, runs, windows)
+    readout = ro.random_direction(*_over_windows(runs, ("none", "batch"), windows, "loss_range", "random_line"),
+                                  *_over_windows(runs, ("none", "batch"), windows, "grad_change", "random_line"), thresholds)
     verdict.add_figure("max gradient change along a random direction", figures.lines(
-        _steps(dln_runs["none"][0]), {LABELS[n]: _line_metric(dln_runs[n][0], "grad_change", "random_line") for n in ("none", "batch")},
+        _steps(runs["none"][0]), {LABELS[n]: _line_metric(runs[n][0], "grad_change", "random_line") for n in ("none", "batch")},
         xlabel="GD step", ylabel="max ‖Δ∇L‖", title="Random direction (DLN), first seed", logy=True))
     _conclude(verdict, readout)
 
 
 @pytest.mark.claim("S-LP-PERF")
 def test_lp_normalizations_perform_like_bn(verdict, dln_runs, dln_settings, thresholds):
-    _provenance(verdict, dln_settings)
-    final = {n: [r.losses[-1] for r in runs] for n, runs in dln_runs.items()}
+    runs = _runs(verdict, dln_runs)
+    final = {n: [r.losses[-1] for r in runs] for n, runs in runs.items()}
     verdict.measure(final_loss=final)
-    first = {n: runs[0] for n, runs in dln_runs.items()}
+    first = {n: runs[0] for n, runs in runs.items()}
     stride = max(1, len(first["none"].losses) // 200)
     verdict.add_figure("training loss per normalization (first seed)", figures.lines(
         list(range(0, len(first["none"].losses), stride)), {LABELS[n]: r.losses[::stride] for n, r in first.items()},
@@ -158,13 +160,13 @@ def test_lp_normalizations_perform_like_bn(verdict, dln_runs, dln_settings, thre
 
 @pytest.mark.claim("S-LP-SMOOTH")
 def test_lp_normalizations_smooth_the_landscape(verdict, dln_runs, dln_settings, thresholds):
-    _provenance(verdict, dln_settings)
-    windows = {p: _windows(dln_runs, ("none", p), dln_settings, verdict) for p in LP}
-    series = {(p, m): tuple(_over_windows(dln_runs, ("none", p), windows[p], m)) for p in LP for m in ("grad_change", "beta")}
+    runs = _runs(verdict, dln_runs)
+    windows = {p: _windows(runs, ("none", p), dln_settings, verdict) for p in LP}
+    series = {(p, m): tuple(_over_windows(runs, ("none", p), windows[p], m)) for p in LP for m in ("grad_change", "beta")}
     readout = ro.lp_smooth(series, thresholds)
     verdict.measure(window_checkpoints={LABELS[p]: [list(w) for w in windows[p]] for p in LP})
     verdict.add_figure("max gradient change along the gradient, every normalization",
-                       _landscape_figure(dln_runs, "grad_change", "max ‖Δ∇L‖", "Gradient predictiveness (DLN)", norms=tuple(dln_runs)))
+                       _landscape_figure(runs, "grad_change", "max ‖Δ∇L‖", "Gradient predictiveness (DLN)", norms=tuple(runs)))
     _conclude(verdict, readout)
 
 
@@ -182,16 +184,16 @@ def _shift(run, window: range) -> float:
 
 @pytest.mark.claim("S-LP-SHIFT")
 def test_lp_normalizations_shift_distributions_more(verdict, dln_runs, dln_settings, thresholds):
-    _provenance(verdict, dln_settings)
+    runs = _runs(verdict, dln_runs)
     layer, shift_lp, shift_standard = dln_settings["shift_layer"], {}, {}
     for p in LP:
-        windows = _windows(dln_runs, ("none", p), dln_settings, verdict)
+        windows = _windows(runs, ("none", p), dln_settings, verdict)
         if any(len(w) < 2 for w in windows):  # a shift needs two checkpoints
             verdict.conclude("inconclusive", f"{LABELS[p]}: a seed's window holds one checkpoint, so no shift between checkpoints")
-        shift_lp[p] = [_shift(dln_runs[p][i], w) for i, w in enumerate(windows)]
-        shift_standard[p] = [_shift(dln_runs["none"][i], w) for i, w in enumerate(windows)]
+        shift_lp[p] = [_shift(runs[p][i], w) for i, w in enumerate(windows)]
+        shift_standard[p] = [_shift(runs["none"][i], w) for i, w in enumerate(windows)]
     readout = ro.lp_shift(shift_lp, shift_standard, layer, thresholds)
-    first = {n: dln_runs[n][0] for n in ("none", "l1", "l2", "linf")}
+    first = {n: runs[n][0] for n in ("none", "l1", "l2", "linf")}
     unit = {n: ([c.shift_input["mean"][0] for c in r.norm_stats], [math.sqrt(c.shift_input["var"][0]) for c in r.norm_stats])
             for n, r in first.items()}
     verdict.add_figure(f"one unit of layer {layer}'s input before normalization over training (first seed): mean ± std over the batch",
@@ -202,9 +204,9 @@ def test_lp_normalizations_shift_distributions_more(verdict, dln_runs, dln_setti
 
 @pytest.mark.claim("S-LR-RANGE")
 def test_bn_trains_over_a_broader_lr_range(verdict, settings, dln_settings, model_cache, thresholds):
-    _provenance(verdict, dln_settings)
-    runs = [lr_range(("none", "batch"), run_settings(dln_settings, seed), settings["lrs"], settings["steps"], model_cache)
-            for seed in dln_settings["seeds"]]
+    verdict.dataset = DATASET
+    runs = lr_range(("none", "batch"), run_settings(dln_settings, verdict.seeds[0]), settings["lrs"], settings["steps"],
+                    verdict.seeds, model_cache)
     losses = [{n: {lr: run.losses for lr, run in r.items()} for n, r in per_seed.items()} for per_seed in runs]
     readout = ro.lr_range(losses, thresholds)
     final = readout.values["final_over_initial_loss_first_seed"]
@@ -216,12 +218,12 @@ def test_bn_trains_over_a_broader_lr_range(verdict, settings, dln_settings, mode
 
 @pytest.mark.claim("S-SIGMA")
 def test_gamma_over_sigma_shrinks_gradients(verdict, dln_runs, dln_settings, thresholds):
-    _provenance(verdict, dln_settings)
-    readout = ro.sigma([[c.gamma_over_sigma for c in run.norm_stats] for run in dln_runs["batch"]], thresholds)
+    runs = _runs(verdict, dln_runs)
+    readout = ro.sigma([[c.gamma_over_sigma for c in run.norm_stats] for run in runs["batch"]], thresholds)
     medians = readout.values["median_gamma_over_sigma"]
-    ratios = [np.array(c.gamma_over_sigma) for c in dln_runs["batch"][0].norm_stats]
+    ratios = [np.array(c.gamma_over_sigma) for c in runs["batch"][0].norm_stats]
     verdict.add_figure("γ_j/σ_j over training (first seed): median with 10th–90th percentile band", figures.bands(
-        _steps(dln_runs["batch"][0]), {"BN DLN": ([float(np.quantile(r, 0.1)) for r in ratios], medians[0],
+        _steps(runs["batch"][0]), {"BN DLN": ([float(np.quantile(r, 0.1)) for r in ratios], medians[0],
                                                  [float(np.quantile(r, 0.9)) for r in ratios])},
         xlabel="GD step", ylabel="γ_j / σ_j", title="The factor γ/σ of Theorem 4.1", logy=True))
     _conclude(verdict, readout)

@@ -3,8 +3,9 @@
 (§3.2), ℓp normalizations (§3.3) and the range of working learning rates (§3.1).
 
 All claims but S-LR-RANGE read one probed SGD run per normalization and seed (fixture
-``vgg_runs``) and decide from the seeds (harness.evidence); the comparisons with the standard net
-require that both nets train (``vgg_preconditions``), and the landscape and ICS readings compare
+``vgg_runs``, asked for the seeds of the claim's current look) and decide from the seeds
+(harness.evidence); the comparisons with the standard net require that both nets train on those
+seeds (``fixtures.vgg.vgg_preconditions``), and the landscape and ICS readings compare
 nets over the checkpoints before any of them has converged, as the DLN half does. Claims with a DLN half (claims/test_santurkar2018_dln.py) are their VGG half here,
 ``@pytest.mark.claim(ID, case="vgg")``, with test ids like ``S-LAND-LOSS-fast-vgg``.
 
@@ -19,7 +20,7 @@ import math
 import numpy as np
 import pytest
 
-from fixtures.vgg import run_settings
+from fixtures.vgg import run_settings, vgg_preconditions
 from harness.readouts import vgg as ro
 from harness.report import figures
 from harness.stats import geometric_mean_ratio
@@ -31,12 +32,15 @@ LABELS, LP = ro.LABELS, ro.LP
 CURVE_POINTS = 60  # points per training curve in a figure (block means of the per-step series)
 
 
-def _provenance(verdict, settings, data, preconditions=None):
-    """Dataset and seeds; with ``preconditions`` (fixture ``vgg_preconditions``), the ones the claim requires."""
+def _provenance(verdict, settings, data, vgg_runs=None) -> dict:
+    """The dataset, and with ``vgg_runs`` the probed runs of this look's seeds, after checking the
+    preconditions the claim requires on them."""
     verdict.dataset = f"{data.name} ({settings['config']}, width {settings['width']}, {settings['steps']} steps)"
-    verdict.seeds = list(settings["seeds"])
-    if preconditions is not None:
-        preconditions.check(verdict)
+    if vgg_runs is None:
+        return {}
+    runs = vgg_runs(verdict.seeds)
+    vgg_preconditions(runs, verdict.seeds).check(verdict)
+    return runs
 
 
 def _conclude(verdict, readout) -> None:
@@ -92,20 +96,21 @@ def _steps(runs, n=None) -> list[int]:
     return [c.step for c in runs[0].checkpoints[: n or _checkpoints(runs)]]
 
 
-def _windows(vgg_runs, norms, settings, verdict=None) -> list[range]:
+def _windows(runs, norms, settings, seeds, verdict=None) -> list[range]:
     """Per seed, the checkpoints at which every net of ``norms`` is training (harness.windows; a
     run ends at the mean loss over its last 10% of steps)."""
-    return seed_windows(vgg_runs, norms, settings["seeds"], lambda r: tail_mean(r.losses), settings["converged_within"], verdict, LABELS)
+    return seed_windows(runs, norms, seeds, lambda r: tail_mean(r.losses), settings["converged_within"], verdict, LABELS)
 
 
 def _window_note(verdict, vgg_runs, windows) -> None:
     note_windows(verdict, [c.step for c in vgg_runs["none"][0].checkpoints], windows)
 
 
-def _landscape_ratios(vgg_runs, settings, metric, line="gradient_line", early=False, num="none", den="batch", verdict=None) -> list[float]:
+def _landscape_ratios(vgg_runs, settings, seeds, metric, line="gradient_line", early=False, num="none", den="batch",
+                      verdict=None) -> list[float]:
     """Per seed, the geometric-mean ratio num/den of ``metric`` over the window (its first half if ``early``)."""
     out = []
-    for i, w in enumerate(_windows(vgg_runs, (num, den), settings, verdict)):
+    for i, w in enumerate(_windows(vgg_runs, (num, den), settings, seeds, verdict)):
         ks = early_half(w) if early else w
         a, b = ([getattr(vgg_runs[n][i].checkpoints[k], line)[metric] for k in ks] for n in (num, den))
         out.append(geometric_mean_ratio(a, b))
@@ -146,14 +151,14 @@ def _changes_figure(runs, norms, title):
 
 
 @pytest.mark.claim("S-PERF")
-def test_bn_trains_faster_and_generalizes_better(verdict, thresholds, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
-    _provenance(verdict, vgg_settings, vgg_data, vgg_preconditions)
-    loss = {n: _per_seed(vgg_runs[n], _tail_loss) for n in ("none", "batch")}
-    test_acc = {n: _per_seed(vgg_runs[n], lambda r: r.final["test_acc"]) for n in ("none", "batch")}
-    verdict.measure(train_accuracy_eval={n: _per_seed(vgg_runs[n], lambda r: r.final["train_acc"]) for n in ("none", "batch")})
+def test_bn_trains_faster_and_generalizes_better(verdict, thresholds, vgg_runs, vgg_settings, vgg_data):
+    runs = _provenance(verdict, vgg_settings, vgg_data, vgg_runs)
+    loss = {n: _per_seed(runs[n], _tail_loss) for n in ("none", "batch")}
+    test_acc = {n: _per_seed(runs[n], lambda r: r.final["test_acc"]) for n in ("none", "batch")}
+    verdict.measure(train_accuracy_eval={n: _per_seed(runs[n], lambda r: r.final["train_acc"]) for n in ("none", "batch")})
     verdict.add_figure("training loss (mini-batch, block means, seed mean)", _curves_figure(
-        vgg_runs, ("none", "batch"), "losses", "training loss", "Fig. 1a: training"))
-    evals = {n: vgg_runs[n][0].evals for n in ("none", "batch")}
+        runs, ("none", "batch"), "losses", "training loss", "Fig. 1a: training"))
+    evals = {n: runs[n][0].evals for n in ("none", "batch")}
     verdict.add_figure("test accuracy (eval mode) over training, first seed", figures.lines(
         [e["step"] for e in evals["none"]], {LABELS[n]: [e["test_acc"] for e in evals[n]] for n in evals},
         xlabel="SGD step", ylabel="test accuracy", title="Fig. 1b: generalization"))
@@ -161,70 +166,69 @@ def test_bn_trains_faster_and_generalizes_better(verdict, thresholds, vgg_runs, 
 
 
 @pytest.mark.claim("S-DIST")
-def test_distribution_change_similar_with_and_without_bn(verdict, thresholds, vgg_runs, vgg_settings, vgg_data,
-                                                         vgg_preconditions):
-    _provenance(verdict, vgg_settings, vgg_data, vgg_preconditions)
-    shift = {n: _per_seed(vgg_runs[n], _shift) for n in ("none", "batch")}
+def test_distribution_change_similar_with_and_without_bn(verdict, thresholds, vgg_runs, vgg_settings, vgg_data):
+    runs = _provenance(verdict, vgg_settings, vgg_data, vgg_runs)
+    shift = {n: _per_seed(runs[n], _shift) for n in ("none", "batch")}
     verdict.measure(mean_step_change=shift, layer=vgg_settings["dist_layer"],
-                    mean_step_change_after_the_norm={n: _per_seed(vgg_runs[n], lambda r: _shift(r, "normalized")) for n in ("none", "batch")})
+                    mean_step_change_after_the_norm={n: _per_seed(runs[n], lambda r: _shift(r, "normalized")) for n in ("none", "batch")})
     verdict.add_figure(f"distribution of one unit of conv layer {vgg_settings['dist_layer']} over training",
-                       _distribution_figure(vgg_runs, ("none", "batch"), "Fig. 1c: layer-input distribution"))
+                       _distribution_figure(runs, ("none", "batch"), "Fig. 1c: layer-input distribution"))
     verdict.add_figure("step-to-step change of the sampled units' distributions",
-                       _changes_figure(vgg_runs, ("none", "batch"), "Distributional stability"))
+                       _changes_figure(runs, ("none", "batch"), "Distributional stability"))
     _conclude(verdict, ro.distribution_change(shift, thresholds, finite=verdict.finite))
 
 
 @pytest.mark.claim("S-NOISY-MATCH")
-def test_noisy_bn_nearly_matches_bn(verdict, thresholds, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
-    _provenance(verdict, vgg_settings, vgg_data, vgg_preconditions)
+def test_noisy_bn_nearly_matches_bn(verdict, thresholds, vgg_runs, vgg_settings, vgg_data):
+    runs = _provenance(verdict, vgg_settings, vgg_data, vgg_runs)
     norms = ("none", "batch", "noisy_batch")
-    acc = {n: _per_seed(vgg_runs[n], _tail_acc) for n in norms}
+    acc = {n: _per_seed(runs[n], _tail_acc) for n in norms}
     verdict.measure(final_training_accuracy=acc,
-                    test_accuracy={n: _per_seed(vgg_runs[n], lambda r: r.final["test_acc"]) for n in norms})
+                    test_accuracy={n: _per_seed(runs[n], lambda r: r.final["test_acc"]) for n in norms})
     verdict.add_figure("training accuracy (mini-batch, as trained)", _curves_figure(
-        vgg_runs, norms, "accs", "training accuracy", "Fig. 2: standard, BN, noisy BN"))
+        runs, norms, "accs", "training accuracy", "Fig. 2: standard, BN, noisy BN"))
     verdict.add_figure(f"distribution of one unit of conv layer {vgg_settings['dist_layer']} over training",
-                       _distribution_figure(vgg_runs, norms, "Fig. 2: layer-input distributions"))
+                       _distribution_figure(runs, norms, "Fig. 2: layer-input distributions"))
     _conclude(verdict, ro.noisy_match(acc, thresholds, finite=verdict.finite))
 
 
 @pytest.mark.claim("S-NOISY-UNSTABLE")
-def test_noisy_bn_less_stable_than_standard(verdict, thresholds, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
-    _provenance(verdict, vgg_settings, vgg_data, vgg_preconditions)
+def test_noisy_bn_less_stable_than_standard(verdict, thresholds, vgg_runs, vgg_settings, vgg_data):
+    runs = _provenance(verdict, vgg_settings, vgg_data, vgg_runs)
     norms = ("none", "batch", "noisy_batch")
-    shift = {n: _per_seed(vgg_runs[n], _shift) for n in norms}
+    shift = {n: _per_seed(runs[n], _shift) for n in norms}
     verdict.measure(mean_step_change=shift, layer=vgg_settings["dist_layer"],
-                    mean_step_change_after_the_norm={n: _per_seed(vgg_runs[n], lambda r: _shift(r, "normalized")) for n in norms})
+                    mean_step_change_after_the_norm={n: _per_seed(runs[n], lambda r: _shift(r, "normalized")) for n in norms})
     verdict.add_figure("step-to-step change of the sampled units' distributions",
-                       _changes_figure(vgg_runs, norms, "Fig. 7: change of mean and variance"))
+                       _changes_figure(runs, norms, "Fig. 7: change of mean and variance"))
     _conclude(verdict, ro.noisy_unstable(shift, thresholds, finite=verdict.finite))
 
 
 @pytest.mark.claim("S-NOISE-STD")
-def test_noise_prevents_the_standard_net_from_training(verdict, thresholds, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
-    _provenance(verdict, vgg_settings, vgg_data, vgg_preconditions)
-    runs = vgg_runs["noise"]
+def test_noise_prevents_the_standard_net_from_training(verdict, thresholds, vgg_runs, vgg_settings, vgg_data):
+    runs = _provenance(verdict, vgg_settings, vgg_data, vgg_runs)
+    runs = runs["noise"]
     acc = _per_seed(runs, _tail_acc)
     diverged = [r.diverged_at for r in runs]
-    verdict.measure(standard_final_training_accuracy=_per_seed(vgg_runs["none"], _tail_acc))
+    verdict.measure(standard_final_training_accuracy=_per_seed(runs["none"], _tail_acc))
     verdict.add_figure("training accuracy (mini-batch, as trained)", _curves_figure(
-        vgg_runs, ("none", "noise"), "accs", "training accuracy", "Standard net with and without the noise"))
+        runs, ("none", "noise"), "accs", "training accuracy", "Standard net with and without the noise"))
     _conclude(verdict, ro.noise_prevents_training(acc, diverged, thresholds))
 
 
 @pytest.mark.claim("S-ICS-VGG")
-def test_bn_does_not_reduce_ics(verdict, thresholds, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
-    _provenance(verdict, vgg_settings, vgg_data, vgg_preconditions)
+def test_bn_does_not_reduce_ics(verdict, thresholds, vgg_runs, vgg_settings, vgg_data):
+    runs = _provenance(verdict, vgg_settings, vgg_data, vgg_runs)
     norms = ("none", "batch")
-    windows = _windows(vgg_runs, norms, vgg_settings, verdict)
-    _window_note(verdict, vgg_runs, windows)
-    median = {k: [float(np.median([[layer["cos"] for layer in r.checkpoints[j].ics] for j in w])) for r, w in zip(vgg_runs[k], windows)]
+    windows = _windows(runs, norms, vgg_settings, verdict.seeds, verdict)
+    _window_note(verdict, runs, windows)
+    median = {k: [float(np.median([[layer["cos"] for layer in r.checkpoints[j].ics] for j in w])) for r, w in zip(runs[k], windows)]
               for k in norms}
     verdict.measure(layers=vgg_settings["ics_layers"])
-    n = min(_checkpoints(vgg_runs[k]) for k in norms)
-    cos = {k: np.array([[layer["cos"] for layer in c.ics] for c in vgg_runs[k][0].checkpoints[:n]]) for k in norms}
-    l2 = {k: np.array([[layer["l2"] for layer in c.ics] for c in vgg_runs[k][0].checkpoints[:n]]) for k in norms}
-    steps = _steps(vgg_runs["none"], n)
+    n = min(_checkpoints(runs[k]) for k in norms)
+    cos = {k: np.array([[layer["cos"] for layer in c.ics] for c in runs[k][0].checkpoints[:n]]) for k in norms}
+    l2 = {k: np.array([[layer["l2"] for layer in c.ics] for c in runs[k][0].checkpoints[:n]]) for k in norms}
+    steps = _steps(runs["none"], n)
     verdict.add_figure("cos(G, G′) over training (first seed), median and range over layers", figures.bands(
         steps, {LABELS[k]: (cos[k].min(axis=1), np.median(cos[k], axis=1), cos[k].max(axis=1)) for k in norms},
         xlabel="SGD step", ylabel="cos(G, G′)", title="ICS (Definition 2.1), VGG"))
@@ -240,103 +244,105 @@ def _line_metric_of(runs, field, n=None) -> list[float]:
     return list(np.mean([[getattr(c, field) for c in r.checkpoints[:n]] for r in runs], axis=0))
 
 
-def _early_and_window(verdict, vgg_runs, vgg_settings, metric, line="gradient_line") -> tuple[list[float], list[float]]:
-    _window_note(verdict, vgg_runs, _windows(vgg_runs, ("none", "batch"), vgg_settings, verdict))
-    return (_landscape_ratios(vgg_runs, vgg_settings, metric, line, early=True),
-            _landscape_ratios(vgg_runs, vgg_settings, metric, line))
+def _early_and_window(verdict, runs, vgg_settings, metric, line="gradient_line") -> tuple[list[float], list[float]]:
+    _window_note(verdict, runs, _windows(runs, ("none", "batch"), vgg_settings, verdict.seeds, verdict))
+    return (_landscape_ratios(runs, vgg_settings, verdict.seeds, metric, line, early=True),
+            _landscape_ratios(runs, vgg_settings, verdict.seeds, metric, line))
 
 
 @pytest.mark.claim("S-LAND-LOSS", case="vgg")
-def test_loss_varies_less_along_gradient_with_bn(verdict, thresholds, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
-    _provenance(verdict, vgg_settings, vgg_data, vgg_preconditions)
-    early, window = _early_and_window(verdict, vgg_runs, vgg_settings, "loss_range")
-    verdict.measure(loss_range={n: _line_metric(vgg_runs[n], "loss_range") for n in ("none", "batch")})
-    n = min(_checkpoints(vgg_runs[k]) for k in ("none", "batch"))
+def test_loss_varies_less_along_gradient_with_bn(verdict, thresholds, vgg_runs, vgg_settings, vgg_data):
+    runs = _provenance(verdict, vgg_settings, vgg_data, vgg_runs)
+    early, window = _early_and_window(verdict, runs, vgg_settings, "loss_range")
+    verdict.measure(loss_range={n: _line_metric(runs[n], "loss_range") for n in ("none", "batch")})
+    n = min(_checkpoints(runs[k]) for k in ("none", "batch"))
     bands = {}
     for k in ("none", "batch"):
-        losses = np.mean([[c.gradient_line["losses"] for c in r.checkpoints[:n]] for r in vgg_runs[k]], axis=0)
-        bands[LABELS[k]] = (losses.min(axis=1), _line_metric_of(vgg_runs[k], "loss", n), losses.max(axis=1))
+        losses = np.mean([[c.gradient_line["losses"] for c in r.checkpoints[:n]] for r in runs[k]], axis=0)
+        bands[LABELS[k]] = (losses.min(axis=1), _line_metric_of(runs[k], "loss", n), losses.max(axis=1))
     verdict.add_figure("loss along the gradient, band over steps [½, 4] × LR (seed mean)", figures.bands(
-        _steps(vgg_runs["none"], n), bands, xlabel="SGD step", ylabel="loss", title="Fig. 4a: loss landscape (VGG)", logy=True))
+        _steps(runs["none"], n), bands, xlabel="SGD step", ylabel="loss", title="Fig. 4a: loss landscape (VGG)", logy=True))
     _conclude(verdict, ro.landscape_loss(early, window, thresholds))
 
 
 @pytest.mark.claim("S-LAND-GRAD", case="vgg")
-def test_gradients_more_predictive_with_bn(verdict, thresholds, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
-    _provenance(verdict, vgg_settings, vgg_data, vgg_preconditions)
-    early, window = _early_and_window(verdict, vgg_runs, vgg_settings, "grad_change")
-    verdict.measure(grad_change={n: _line_metric(vgg_runs[n], "grad_change") for n in ("none", "batch")},
-                    gradient_norm={n: _line_metric_of(vgg_runs[n], "grad_norm") for n in ("none", "batch")})
+def test_gradients_more_predictive_with_bn(verdict, thresholds, vgg_runs, vgg_settings, vgg_data):
+    runs = _provenance(verdict, vgg_settings, vgg_data, vgg_runs)
+    early, window = _early_and_window(verdict, runs, vgg_settings, "grad_change")
+    verdict.measure(grad_change={n: _line_metric(runs[n], "grad_change") for n in ("none", "batch")},
+                    gradient_norm={n: _line_metric_of(runs[n], "grad_norm") for n in ("none", "batch")})
     verdict.add_figure("max ℓ2 change of the gradient along the gradient direction (seed mean)", _landscape_figure(
-        vgg_runs, "grad_change", "max ‖∇L(θ) − ∇L(θ − ηg)‖", "Fig. 4b: gradient predictiveness (VGG)"))
+        runs, "grad_change", "max ‖∇L(θ) − ∇L(θ − ηg)‖", "Fig. 4b: gradient predictiveness (VGG)"))
     _conclude(verdict, ro.landscape_grad(early, window, thresholds))
 
 
 @pytest.mark.claim("S-LAND-BETA", case="vgg")
-def test_effective_beta_lower_with_bn(verdict, thresholds, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
-    _provenance(verdict, vgg_settings, vgg_data, vgg_preconditions)
-    windows = _windows(vgg_runs, ("none", "batch"), vgg_settings, verdict)
-    _window_note(verdict, vgg_runs, windows)
-    beta = {n: [[r.checkpoints[k].gradient_line["beta"] for k in w] for r, w in zip(vgg_runs[n], windows)]
+def test_effective_beta_lower_with_bn(verdict, thresholds, vgg_runs, vgg_settings, vgg_data):
+    runs = _provenance(verdict, vgg_settings, vgg_data, vgg_runs)
+    windows = _windows(runs, ("none", "batch"), vgg_settings, verdict.seeds, verdict)
+    _window_note(verdict, runs, windows)
+    beta = {n: [[r.checkpoints[k].gradient_line["beta"] for k in w] for r, w in zip(runs[n], windows)]
             for n in ("none", "batch")}
     verdict.add_figure("effective β-smoothness along the gradient (seed mean)", _landscape_figure(
-        vgg_runs, "beta", "max ‖Δ∇L‖ / ‖ηg‖", "Fig. 4c: effective β-smoothness (VGG)"))
+        runs, "beta", "max ‖Δ∇L‖ / ‖ηg‖", "Fig. 4c: effective β-smoothness (VGG)"))
     _conclude(verdict, ro.landscape_beta(beta, thresholds))
 
 
 @pytest.mark.claim("S-LAND-RANDOM", case="vgg")
-def test_smoothing_along_random_directions(verdict, thresholds, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
-    _provenance(verdict, vgg_settings, vgg_data, vgg_preconditions)
-    _window_note(verdict, vgg_runs, _windows(vgg_runs, ("none", "batch"), vgg_settings, verdict))
-    loss = _landscape_ratios(vgg_runs, vgg_settings, "loss_range", line="random_line")
-    grad = _landscape_ratios(vgg_runs, vgg_settings, "grad_change", line="random_line")
+def test_smoothing_along_random_directions(verdict, thresholds, vgg_runs, vgg_settings, vgg_data):
+    runs = _provenance(verdict, vgg_settings, vgg_data, vgg_runs)
+    _window_note(verdict, runs, _windows(runs, ("none", "batch"), vgg_settings, verdict.seeds, verdict))
+    loss = _landscape_ratios(runs, vgg_settings, verdict.seeds, "loss_range", line="random_line")
+    grad = _landscape_ratios(runs, vgg_settings, verdict.seeds, "grad_change", line="random_line")
     verdict.add_figure("max gradient change along a random direction (seed mean)", _landscape_figure(
-        vgg_runs, "grad_change", "max ‖Δ∇L‖", "Random direction (VGG)", line="random_line"))
+        runs, "grad_change", "max ‖Δ∇L‖", "Random direction (VGG)", line="random_line"))
     _conclude(verdict, ro.landscape_random(loss, grad, thresholds))
 
 
 @pytest.mark.claim("S-LP-PERF", case="vgg")
-def test_lp_normalizations_perform_like_bn(verdict, thresholds, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
-    _provenance(verdict, vgg_settings, vgg_data, vgg_preconditions)
+def test_lp_normalizations_perform_like_bn(verdict, thresholds, vgg_runs, vgg_settings, vgg_data):
+    runs = _provenance(verdict, vgg_settings, vgg_data, vgg_runs)
     norms = ("none", "batch") + LP
-    final = {n: _per_seed(vgg_runs[n], _tail_loss) for n in norms}
-    verdict.measure(final_training_loss=final, test_accuracy={n: _per_seed(vgg_runs[n], lambda r: r.final["test_acc"]) for n in norms})
+    verdict.measure(final_training_loss={n: _per_seed(runs[n], _tail_loss) for n in norms},
+                    test_accuracy={n: _per_seed(runs[n], lambda r: r.final["test_acc"]) for n in norms})
+    verdict.add_figure("training accuracy per normalization (mini-batch, as trained, block means, seed mean)", _curves_figure(
+        runs, norms, "accs", "training accuracy", "Fig. 11a: ℓp normalizations (VGG)"))
     verdict.add_figure("training loss per normalization (mini-batch, block means, seed mean)", _curves_figure(
-        vgg_runs, norms, "losses", "training loss", "Fig. 11a: ℓp normalizations (VGG)"))
-    _conclude(verdict, ro.lp_performance(final, thresholds, finite=verdict.finite))
+        runs, norms, "losses", "training loss", "ℓp normalizations (VGG)", logy=True))
+    _conclude(verdict, ro.lp_performance({n: _per_seed(runs[n], _tail_acc) for n in norms}, thresholds, finite=verdict.finite))
 
 
 @pytest.mark.claim("S-LP-SMOOTH", case="vgg")
-def test_lp_normalizations_smooth_the_landscape(verdict, thresholds, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
-    _provenance(verdict, vgg_settings, vgg_data, vgg_preconditions)
-    ratios = {(p, m): _landscape_ratios(vgg_runs, vgg_settings, m, den=p, verdict=verdict) for p in LP for m in ("grad_change", "beta")}
-    verdict.measure(window_checkpoints={LABELS[p]: [list(w) for w in _windows(vgg_runs, ("none", p), vgg_settings)] for p in LP})
+def test_lp_normalizations_smooth_the_landscape(verdict, thresholds, vgg_runs, vgg_settings, vgg_data):
+    runs = _provenance(verdict, vgg_settings, vgg_data, vgg_runs)
+    ratios = {(p, m): _landscape_ratios(runs, vgg_settings, verdict.seeds, m, den=p, verdict=verdict) for p in LP for m in ("grad_change", "beta")}
+    verdict.measure(window_checkpoints={LABELS[p]: [list(w) for w in _windows(runs, ("none", p), vgg_settings, verdict.seeds)] for p in LP})
     verdict.add_figure("max gradient change along the gradient, every normalization (seed mean)", _landscape_figure(
-        vgg_runs, "grad_change", "max ‖Δ∇L‖", "Fig. 11c: gradient predictiveness (VGG)", norms=("none", "batch") + LP))
+        runs, "grad_change", "max ‖Δ∇L‖", "Fig. 11c: gradient predictiveness (VGG)", norms=("none", "batch") + LP))
     verdict.add_figure("effective β-smoothness, every normalization (seed mean)", _landscape_figure(
-        vgg_runs, "beta", "max ‖Δ∇L‖ / ‖ηg‖", "Fig. 11d: effective β-smoothness (VGG)", norms=("none", "batch") + LP))
+        runs, "beta", "max ‖Δ∇L‖ / ‖ηg‖", "Fig. 11d: effective β-smoothness (VGG)", norms=("none", "batch") + LP))
     _conclude(verdict, ro.lp_smoothing(ratios, thresholds))
 
 
 @pytest.mark.claim("S-LP-SHIFT", case="vgg")
-def test_lp_normalizations_shift_distributions_more(verdict, thresholds, vgg_runs, vgg_settings, vgg_data, vgg_preconditions):
-    _provenance(verdict, vgg_settings, vgg_data, vgg_preconditions)
+def test_lp_normalizations_shift_distributions_more(verdict, thresholds, vgg_runs, vgg_settings, vgg_data):
+    runs = _provenance(verdict, vgg_settings, vgg_data, vgg_runs)
     norms = ("none", "batch") + LP
-    shift = {n: _per_seed(vgg_runs[n], _shift) for n in norms}
+    shift = {n: _per_seed(runs[n], _shift) for n in norms}
     verdict.measure(mean_step_change=shift, layer=vgg_settings["dist_layer"],
-                    mean_step_change_after_the_norm={n: _per_seed(vgg_runs[n], lambda r: _shift(r, "normalized")) for n in norms})
+                    mean_step_change_after_the_norm={n: _per_seed(runs[n], lambda r: _shift(r, "normalized")) for n in norms})
     verdict.add_figure(f"distribution of one unit of conv layer {vgg_settings['dist_layer']} over training",
-                       _distribution_figure(vgg_runs, ("none",) + LP, "Fig. 14: layer-input distributions"))
+                       _distribution_figure(runs, ("none",) + LP, "Fig. 14: layer-input distributions"))
     verdict.add_figure("step-to-step change of the sampled units' distributions",
-                       _changes_figure(vgg_runs, norms, "Distributional shift per normalization"))
+                       _changes_figure(runs, norms, "Distributional shift per normalization"))
     _conclude(verdict, ro.lp_shift(shift, thresholds, finite=verdict.finite))
 
 
 @pytest.mark.claim("S-LR-RANGE", case="vgg")
 def test_bn_trains_over_a_broader_lr_range(verdict, thresholds, settings, vgg_settings, vgg_data, device, model_cache):
     _provenance(verdict, vgg_settings, vgg_data)
-    runs = [lr_range(("none", "batch"), vgg_data, run_settings(vgg_settings), settings["lrs"], settings["steps"], seed, device, model_cache)
-            for seed in vgg_settings["seeds"]]
+    runs = lr_range(("none", "batch"), vgg_data, run_settings(vgg_settings), settings["lrs"], settings["steps"], verdict.seeds,
+                    device, model_cache)
     acc = {n: [run.final["train_acc"] if run.diverged_at is None else 0.0 for run in r.values()] for n, r in runs[0].items()}
     verdict.measure(final_train_accuracy_first_seed=acc,
                     diverged_at=[{n: {str(lr): run.diverged_at for lr, run in r.items()} for n, r in per_seed.items()} for per_seed in runs])

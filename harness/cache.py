@@ -37,7 +37,7 @@ from harness.sources import REPO, hash_files, imported_modules, project_modules
 
 log = logging.getLogger(__name__)
 CACHE_ENV = "BNCLAIMS_CACHE"
-CACHED_PACKAGES = ("harness", "fixtures")  # where what is stored is decided (claims/ only judges)
+CACHED_PACKAGES = ("harness", "fixtures")  # where what is stored is made (claims/ only judges)
 STORES = ("cached_record", "get_or_create", "cached_side_by_side")  # a module naming one of these stores entries
 
 
@@ -55,13 +55,15 @@ class Planned(Exception):
 
 def versioned_modules(repo: Path | None = None) -> list[Path]:
     """The files the code version hashes: every module that stores cache entries (it names one of
-    ``STORES``), every ``fixtures`` module (fixtures decide what is asked for and stored), and
-    every project module these import, transitively."""
+    ``STORES``, so it holds the code that makes them) and every project module these import,
+    transitively. What asks for an entry (a fixture, a claim) is in the entry's config, its key; the
+    code that judges entries (evidence, readouts, verdicts, the report) does not change what they
+    are, so editing it keeps the cache warm — the modules that store entries import none of it."""
     repo = REPO if repo is None else Path(repo)
     modules = project_modules(repo, CACHED_PACKAGES)
     trees = {name: ast.parse(path.read_bytes(), str(path)) for name, path in modules.items()}
-    todo = [name for name, tree in trees.items() if name.startswith("fixtures")
-            or any(isinstance(n, (ast.Name, ast.Attribute)) and (getattr(n, "id", None) or getattr(n, "attr", None)) in STORES
+    todo = [name for name, tree in trees.items()
+            if any(isinstance(n, (ast.Name, ast.Attribute)) and (getattr(n, "id", None) or getattr(n, "attr", None)) in STORES
                    for n in ast.walk(tree))]
     seen: set[str] = set()
     while todo:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable, Sequence
-from typing import TypeVar
 
 import torch
 
@@ -28,7 +27,6 @@ from harness.train import TrainConfig, TrainResult, train
 CHANCE = 0.1  # ten balanced classes
 SEARCH_EVAL_TRAIN = 256  # search runs decide on test accuracy; the training accuracy is only logged
 FULL_RUN_EVAL_TRAIN = 2000  # training images a full run's final train accuracy reads
-R = TypeVar("R")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,13 +60,6 @@ def classify(result: TrainResult, learning_acc: float) -> str:
     if result.diverged:
         return "diverged"
     return "learning" if result.final.get("test_acc", 0.0) >= learning_acc else "chance"
-
-
-def lr_grid(train_many: Callable[[list[dict]], list[R]], norms: Sequence[str], lrs: Sequence[float], **call) -> dict[str, dict[float, R]]:
-    """``{norm: {lr: run}}``: one run per norm and LR, ``call`` plus ``norm`` and ``lr`` handed to
-    ``train_many`` (which trains a list of calls, side by side where it can)."""
-    runs = iter(train_many([{**call, "norm": norm, "lr": lr} for norm in norms for lr in lrs]))
-    return {norm: {lr: next(runs) for lr in lrs} for norm in norms}
 
 
 def max_lr(run: Callable[[float], TrainResult], grid: Sequence[float], learning_acc: float) -> LRSearch:

@@ -32,7 +32,6 @@ from harness.models.flops import forward_flops, training_flops
 from harness.probes.divergence import DivergedBeforeBatch, along_update, batch_lines, find_diverging_update
 from harness.settings import TrainingShared, parse
 from harness.train import TrainConfig, TrainResult
-from harness.verdicts import Preconditions
 
 
 @dataclasses.dataclass
@@ -101,6 +100,30 @@ class ResNetLab:
         if self.cache.planner is not None:  # --plan: the run, with the recipe that makes it
             self.prefetch(runs=[{"model": model, "lr": lr, "seed": seed, "batch_size": batch_size, "steps": steps}])
         return self.store.run(model, self.train_config(lr, seed, batch_size, steps))
+
+    def trained_at_best(self, model: dict, seeds: Sequence[int], grid: Sequence[float] | None = None,
+                        **run: Any) -> list[tuple[float, TrainResult]]:
+        """Per seed, a full run at the net's highest achievable LR, achievable over the *full* budget
+        (App. J; docs/verdicts.md: a run that learned and later diverged is not achievable): the
+        search's highest achievable LR on ``grid``, or the next lower grid LR while the full run
+        there diverges (the grid's lowest when the search found none). ``(lr, run)`` per seed; the
+        run has diverged only when every candidate did. ``run``: further ``trained`` arguments
+        (batch size, steps); the searches run at the default batch. Full runs are made side by
+        side, one grid step down at a time for the seeds whose run diverged."""
+        grid = sorted(grid or self.settings["grid"], reverse=True)
+        candidates = {}
+        for seed in seeds:
+            best = self.max_lr(model, list(grid), seed=seed).max_lr
+            candidates[seed] = [lr for lr in grid if lr <= best] if best is not None else [grid[-1]]
+        out: dict[int, tuple[float, TrainResult]] = {}
+        while len(out) < len(candidates):
+            todo = {seed: lrs.pop(0) for seed, lrs in candidates.items() if seed not in out}
+            self.prefetch(runs=[{"model": model, "lr": lr, "seed": seed, **run} for seed, lr in todo.items()])
+            for seed, lr in todo.items():
+                result = self.trained(model, lr, seed, **run)
+                if not result.diverged or not candidates[seed]:
+                    out[seed] = (lr, result)
+        return [out[seed] for seed in seeds]
 
     def diverging_update(self, lr: float, max_steps: int, doublings: int, points: int, seed: int = 0) -> DivergingPath | None:
         """The first update that makes the unnormalized base net diverge (§3.4, Figs. 5–6), trying
@@ -328,46 +351,3 @@ class GradientLinesRun(LabTask):
     def flops(self, lab: ResNetLab) -> float:
         per = lab._per_example(lab.model(self.norm))
         return training_flops(per, 128, max(self.batches)) + per * 128 * len(self.batches) * len(self.etas)
-
-
-
-class LabPreconditions(Preconditions):
-    """Whether the lab can show the LR and generalization claims at all (bjorck2018 Table 2, App. J),
-    measured on the base nets' LR searches, every seed:
-
-    - ``bn_learns``: BN's ResNet is achievable at the top of the grid (0.1);
-    - ``none_learns``: the unnormalized net has an achievable LR on the grid (a baseline that learns);
-    - ``none_fails_top``: the unnormalized net is not achievable at the top of the grid.
-
-    A claim declares the ones it depends on (YAML ``requires``); ``check`` records them in its
-    verdict, which is then inconclusive when one fails.
-    """
-
-    NAMES = ("bn_learns", "none_learns", "none_fails_top")
-
-    @classmethod
-    def unknown(cls, why: str) -> LabPreconditions:
-        """Every precondition unmet, for ``why`` (they cannot be measured yet)."""
-        return cls(dict.fromkeys(cls.NAMES, False), dict.fromkeys(cls.NAMES, f"not known: {why}"))
-
-    @classmethod
-    def measure(cls, lab: ResNetLab) -> LabPreconditions:
-        seeds, top = lab.settings["seeds"], max(lab.settings["grid"])
-        nets = {"BN": lab.model("batch"), "unnormalized": lab.model("none")}
-        lab.prefetch(searches=[{"model": m, "seed": s} for m in nets.values() for s in seeds])
-        bn, none = ([lab.max_lr(m, seed=s) for s in seeds] for m in nets.values())
-
-        def at_top(search: LRSearch) -> str:
-            trial = search.trials[0]  # the search starts at the top of the grid
-            return trial.status if trial.test_acc is None else f"{trial.status} ({trial.test_acc:.2f})"
-
-        met = {"bn_learns": all(s.max_lr == top for s in bn),
-               "none_learns": all(s.max_lr is not None for s in none),
-               "none_fails_top": all(s.max_lr != top for s in none)}
-        detail = {
-            "bn_learns": f"BN at {top:g}, seeds {seeds}: " + ", ".join(at_top(s) for s in bn),
-            "none_learns": f"unnormalized highest achievable LR, seeds {seeds}: "
-                           + ", ".join("none on grid" if s.max_lr is None else f"{s.max_lr:g}" for s in none),
-            "none_fails_top": f"unnormalized at {top:g}, seeds {seeds}: " + ", ".join(at_top(s) for s in none),
-        }
-        return cls(met, detail)

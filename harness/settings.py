@@ -277,6 +277,7 @@ class DLNShared(Settings):
     shift_layer: int                 # layer whose input distribution is followed (§3.2, Fig. 9)
     converged_within: float          # "converged": final loss within this fraction of the best
     seeds: list[int]
+    precision: str = "float32"       # float type of the runs and probes: float32 | float64
 
 
 @settings_class

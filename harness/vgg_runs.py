@@ -35,7 +35,6 @@ from torch import nn
 from harness.cache import ModelCache, cached_record, data_fingerprint
 from harness.concurrent import cached_side_by_side, side_by_side_workers
 from harness.data import ImageData
-from harness.lr_search import lr_grid
 from harness.models import vgg_cifar
 from harness.models.flops import forward_flops, training_flops
 from harness.norms import seed_noise
@@ -160,8 +159,10 @@ def _train_vgg(norm: str, data: ImageData, settings: dict, seed: int, device: to
                   activations.record, normalized.record, result.diverged_at)
 
 
-def lr_range(norms: Sequence[str], data: ImageData, settings: dict, lrs: Sequence[float], steps: int, seed: int,
-             device: torch.device | str = "cpu", cache: ModelCache | None = None) -> dict[str, dict[float, VGGRun]]:
-    """Unprobed ``steps``-step runs of every norm at every LR (``train_vgg_many``)."""
-    return lr_grid(lambda calls: train_vgg_many(calls, data, device, cache), norms, lrs,
-                   settings=settings, seed=seed, probes=False, steps=steps)
+def lr_range(norms: Sequence[str], data: ImageData, settings: dict, lrs: Sequence[float], steps: int, seeds: Sequence[int],
+             device: torch.device | str = "cpu", cache: ModelCache | None = None) -> list[dict[str, dict[float, VGGRun]]]:
+    """Per seed of ``seeds``, unprobed ``steps``-step runs of every norm at every LR, ``{norm: {lr:
+    run}}``; all seeds' runs side by side in one batch (``train_vgg_many``)."""
+    runs = iter(train_vgg_many([{"norm": n, "settings": settings, "seed": seed, "probes": False, "lr": lr, "steps": steps}
+                                for seed in seeds for n in norms for lr in lrs], data, device, cache))
+    return [{n: {lr: next(runs) for lr in lrs} for n in norms} for _ in seeds]

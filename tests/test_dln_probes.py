@@ -172,10 +172,11 @@ def test_runs_side_by_side_equal_runs_one_after_another(tmp_path, monkeypatch):
 
 
 def test_lr_range_by_norm_and_lr():
-    runs = lr_range(("none", "batch"), TINY, [1e-3, 10.0], steps=5, workers=0)
-    assert list(runs) == ["none", "batch"] and list(runs["none"]) == [1e-3, 10.0]
-    assert runs["none"][1e-3] == train_dln("none", TINY, probes=False, lr=1e-3, steps=5)
-    assert runs["none"][10.0].diverged_at is not None
+    runs = lr_range(("none", "batch"), TINY, [1e-3, 10.0], steps=5, seeds=[TINY["seed"], TINY["seed"] + 1], workers=0)
+    assert len(runs) == 2 and list(runs[0]) == ["none", "batch"] and list(runs[0]["none"]) == [1e-3, 10.0]
+    assert runs[0]["none"][1e-3] == train_dln("none", TINY, probes=False, lr=1e-3, steps=5)
+    assert runs[1]["none"][1e-3] == train_dln("none", {**TINY, "seed": TINY["seed"] + 1}, probes=False, lr=1e-3, steps=5)
+    assert runs[0]["none"][10.0].diverged_at is not None
 
 
 def _no_training(*args):

@@ -165,7 +165,7 @@ def test_sabotaged_bn_is_the_unnormalized_network(passes):
 def test_bn_vs_none_claims_do_not_hold_with_bn_replaced_by_identities(passes):
     none, fake = passes["none"], passes["sabotaged"]
     scale = ro.grad_scale(none, fake, 12, TH["B-GRAD-SCALE"])
-    assert scale.verdict == "refuted" and scale.values["ratio"]["median"] == pytest.approx([1.0] * 3)
+    assert scale.verdict != "holds" and scale.values["ratio"]["median"] == pytest.approx([1.0] * 3)
     moments = ro.moment_depth(none, fake, TH["B-MOM-DEPTH"])
     assert moments.verdict != "holds"
     assert moments.values["growth"]["batch"] == moments.values["growth"]["none"]
@@ -202,10 +202,13 @@ def test_every_readout_runs_on_small_passes(passes):
         assert readout.verdict in ("holds", "refuted", "inconclusive") and readout.summary
         assert "inf" not in readout.decision.summary and "nan" not in readout.decision.summary
         assert all(len(c.values) == len(SEEDS) for c in readout.conditions)
-    # BN "on top" identical to BN: within any factor of it
+    # BN "on top" identical to BN: a ratio of exactly 1 on every seed, within any factor of it (every seed
+    # on the holding side; no spread, so three seeds count as yes/no outcomes and do not decide yet)
     same_as_bn = ro.top_grad(none, bn, bn, 12, TH["B-TOP-GRAD"]).conditions
-    assert [c.state() for c in same_as_bn[:2]] == ["holds", "holds"]
-    assert ro.top_grad(none, bn, none, 12, TH["B-TOP-GRAD"]).conditions[2].state() == "refuted"  # "on top" that scales nothing
+    assert [c.values for c in same_as_bn[:2]] == [(1.0,) * 3] * 2
+    assert [c.lean()["side"] for c in same_as_bn[:2]] == ["holds", "holds"]
+    scales_nothing = ro.top_grad(none, bn, none, 12, TH["B-TOP-GRAD"]).conditions[2]  # "on top" that scales nothing
+    assert scales_nothing.state() != "holds" and scales_nothing.lean()["side"] == "refuted"
     assert ro.bias_fix(none, none, TH["X-BIASFIX"]).values["none_over_fixed_cv"] == pytest.approx([1.0] * 3)  # no fix, no change
 
 

@@ -26,7 +26,7 @@ LAYERS = {
     "harness.train": 2,
     "harness.probes": 3,
     "harness.lr_search": 4, "harness.resnet_lab": 4, "harness.vgg_runs": 4, "harness.dln": 4, "harness.concurrent": 4,
-    "harness.bn_identity": 4, "harness.verdicts": 4, "harness.readouts": 4,
+    "harness.bn_identity": 4, "harness.verdicts": 4, "harness.readouts": 4, "harness.preconditions": 4,
     "harness.report": 5, "harness.plan": 5,
     "harness.pytest_plugin": 6, "harness.nightly": 6,
     "fixtures": 7,

@@ -6,9 +6,10 @@ import pytest
 
 from harness.cache import ModelCache
 from harness.data import synthetic_cifar
-from harness.lr_search import SEARCH_EVAL_TRAIN, LRSearch, RunStore, Trial, classify, lr_grid, max_lr
+from harness.lr_search import SEARCH_EVAL_TRAIN, LRSearch, RunStore, Trial, classify, max_lr
 from harness.models import resnet_cifar
-from harness.resnet_lab import LabPreconditions, ResNetLab
+from harness.preconditions import LabPreconditions
+from harness.resnet_lab import ResNetLab
 from harness.settings import SettingsError, TrainingShared, parse
 from harness.train import TrainConfig, TrainResult
 
@@ -139,8 +140,8 @@ def _search(*trials: tuple[float, str, float | None]) -> LRSearch:
 class _FakeLab:
     """A lab whose searches are given: (norm, seed) → LRSearch."""
 
-    def __init__(self, searches: dict, seeds=(0, 1, 2)):
-        self.settings = {"seeds": list(seeds), "grid": [0.1, 0.01, 0.001]}
+    def __init__(self, searches: dict):
+        self.settings = {"grid": [0.1, 0.01, 0.001]}
         self.searches = searches
 
     def model(self, norm):
@@ -156,15 +157,17 @@ class _FakeLab:
 def test_lab_preconditions_need_every_seed():
     good = {("batch", s): _search((0.1, "learning", 0.9)) for s in range(3)}
     good |= {("none", s): _search((0.1, "diverged", None), (0.01, "learning", 0.5)) for s in range(3)}
-    pre = LabPreconditions.measure(_FakeLab(good))
+    pre = LabPreconditions.measure(_FakeLab(good), [0, 1, 2])
     assert pre.met == {"bn_learns": True, "none_learns": True, "none_fails_top": True}
     assert pre.detail["none_fails_top"] == "unnormalized at 0.1, seeds [0, 1, 2]: diverged, diverged, diverged"
     one_learns_at_top = good | {("none", 1): _search((0.1, "learning", 0.4))}
     at_chance = good | {("none", 2): _search((0.1, "chance", 0.1), (0.01, "chance", 0.1), (0.001, "chance", 0.1))}
-    pre = LabPreconditions.measure(_FakeLab(one_learns_at_top))
+    pre = LabPreconditions.measure(_FakeLab(one_learns_at_top), [0, 1, 2])
     assert pre.met["none_fails_top"] is False and "learning (0.40)" in pre.detail["none_fails_top"]
-    pre = LabPreconditions.measure(_FakeLab(at_chance))
+    pre = LabPreconditions.measure(_FakeLab(at_chance), [0, 1, 2])
     assert pre.met["none_learns"] is False and pre.detail["none_learns"].endswith("0.01, 0.01, none on grid")
+    pre = LabPreconditions.measure(_FakeLab(at_chance), [0, 1])  # the seeds of the look: seed 2 is not among them
+    assert pre.met["none_learns"] is True and pre.detail["none_learns"].endswith("seeds [0, 1]: 0.01, 0.01")
 
 
 def test_lab_preconditions_reach_the_verdict_of_a_claim_that_requires_them():
@@ -186,13 +189,3 @@ def test_lab_preconditions_reach_the_verdict_of_a_claim_that_requires_them():
         pre.check(Verdict(unknown, "fast", None, {}, seeds=[0, 1, 2]))
 
 
-def test_lr_grid_hands_every_norm_and_lr_to_one_batch_of_runs():
-    batches = []
-
-    def many(calls):
-        batches.append(calls)
-        return [f"{c['norm']}@{c['lr']}/{c['steps']}" for c in calls]
-
-    grid = lr_grid(many, ("none", "batch"), [0.1, 1.0], steps=5)
-    assert grid == {"none": {0.1: "none@0.1/5", 1.0: "none@1.0/5"}, "batch": {0.1: "batch@0.1/5", 1.0: "batch@1.0/5"}}
-    assert len(batches) == 1  # one call: the runs can train side by side

@@ -157,19 +157,25 @@ def test_sigterm_ends_the_run_like_ctrl_c_with_a_consistent_report(project):
 
 # --- cache keys -----------------------------------------------------------------------------------
 
-def test_editing_a_fixture_changes_the_code_version(tmp_path):
+def test_editing_what_makes_an_entry_changes_the_code_version_and_judging_code_does_not(tmp_path):
     copy = tmp_path / "repo"
     for package in ("harness", "fixtures"):
         shutil.copytree(REPO / package, copy / package, ignore=shutil.ignore_patterns("cache", "__pycache__"))
     before = code_version(copy)
     assert before == code_version(REPO)
-    vgg = copy / "fixtures" / "vgg.py"
-    vgg.write_text(vgg.read_text(encoding="utf-8") + "\nSTORED_KAPPA = 1.0\n", encoding="utf-8")
+    for judging in ("harness/evidence.py", "harness/verdicts.py", "harness/readouts/dln.py", "fixtures/vgg.py"):
+        path = copy / judging
+        path.write_text(path.read_text(encoding="utf-8") + "\nJUDGED_KAPPA = 1.0\n", encoding="utf-8")
+        code_version.cache_clear()
+        assert code_version(copy) == before, f"{judging} decides about entries and must not version them"
+    train = copy / "harness" / "train.py"
+    train.write_text(train.read_text(encoding="utf-8") + "\nSTORED_KAPPA = 1.0\n", encoding="utf-8")
     code_version.cache_clear()
     assert code_version(copy) != before
     names = {p.relative_to(copy).as_posix() for p in cache_module.versioned_modules(copy)}
-    assert {"fixtures/vgg.py", "harness/train.py", "harness/accel.py", "harness/probes/checkpoints.py"} <= names
-    assert not names & {"harness/pytest_plugin.py", "harness/report/html.py"}  # presentation only
+    assert {"harness/train.py", "harness/accel.py", "harness/probes/checkpoints.py", "harness/dln.py", "fixtures/rmt.py"} <= names
+    assert not names & {"harness/pytest_plugin.py", "harness/report/html.py", "harness/evidence.py", "harness/verdicts.py",
+                        "harness/registry.py", "fixtures/vgg.py"}  # judging and asking, not making
 
 
 def test_a_run_key_names_torch_device_and_threads():

@@ -72,9 +72,11 @@ def test_divergence_is_a_measured_outcome(data):
 
 
 def test_lr_range(data):
-    runs = lr_range(("batch",), data, TINY, [0.01, 1e4], steps=2, seed=0)["batch"]
-    assert list(runs) == [0.01, 1e4] and runs[0.01].checkpoints == [] and len(runs[0.01].losses) == 2
+    per_seed = lr_range(("batch",), data, TINY, [0.01, 1e4], steps=2, seeds=[0, 1])
+    runs = per_seed[0]["batch"]
+    assert len(per_seed) == 2 and list(runs) == [0.01, 1e4] and runs[0.01].checkpoints == [] and len(runs[0.01].losses) == 2
     assert runs[0.01] == train_vgg("batch", data, TINY, 0, probes=False, lr=0.01, steps=2)  # side by side = in process
+    assert per_seed[1]["batch"][0.01] == train_vgg("batch", data, TINY, 1, probes=False, lr=0.01, steps=2)
 
 
 def test_tail_mean():

@@ -5,7 +5,8 @@ are its batches. Every function takes the passes grouped by seed (``{seed: [Init
 the same seeds for every variant), computes the claim's statistics separately for each seed
 (the ``*_seed`` helpers), and returns a :class:`Readout`: the per-seed values, the conditions of
 the claim's threshold over them (harness.evidence: ratios and scales on a log axis, except
-coefficients of variation, which can be exactly 0; orderings as yes/no per seed), and a one-line
+coefficients of variation, which can be exactly 0; orderings as margins per seed, e.g. none's
+kurtosis minus BN's), and a one-line
 summary of the per-seed values. The test hands the conditions to ``verdict.decide``.
 Nothing is pooled across seeds: two seeds are two different networks (their favoured class j′,
 for one, need not agree).
@@ -14,9 +15,8 @@ Every number a claim decides by comes from its ``thresholds`` (harness.registry.
 claim's YAML ``thresholds`` in ``claims/bjorck2018_init.yaml``, fixed from the paper's words before
 measuring), read by name; no readout holds a number of its own. Keeping the decision here, apart
 from the test, lets the unit tests feed it hand-made and sabotaged statistics (BN replaced by
-identities) with the claims' own thresholds and check what it decides. What stays here are
-orderings (none > BN, strictly increasing, above every shuffle, a fit slope's interval above 0)
-and the measurement's own settings (200 shuffles for B-LOWRANK).
+identities) with the claims' own thresholds and check what it decides. What stays here is the
+measurement's own settings (200 shuffles for B-LOWRANK).
 
 Layers are the paper's numbers: conv layers 1..6n+1 (1 = stem, then two per residual block),
 fc = 6n+2.
@@ -34,7 +34,7 @@ import scipy.stats
 from harness.evidence import Condition, Readout
 from harness.probes.init_probe import InitPass, pre_relu_source
 from harness.registry import Thresholds
-from harness.stats import fitted_slope, strictly_increasing
+from harness.stats import fitted_slope
 
 Passes = Sequence[InitPass]  # one seed's passes (its batches)
 BySeed = Mapping[int, Passes]  # seed → that seed's passes
@@ -118,15 +118,18 @@ def excess_kurtosis(values: np.ndarray) -> float:
 
 def grad_tails(none: BySeed, bn: BySeed, layer: int, thresholds: Thresholds) -> Readout:
     """B-GRAD-TAILS: excess kurtosis of the kernel gradient (scale-free), mean over a seed's
-    batches; none's must exceed BN's for every seed. An ordering: the claim declares no number, and
-    ``thresholds`` is taken (and left unread) like every readout's."""
+    batches. Heavier tails without BN: the kurtosis (the fourth standardized moment, excess + 3,
+    always ≥ 1) none / BN, paired by seed, above ``min_kurtosis_ratio`` (1) on the seeds' interval,
+    on a log axis as every ratio of scales (tail statistics spread over orders of magnitude from
+    seed to seed)."""
     seeds = seeds_of(none, bn)
     k_none = [float(np.mean([excess_kurtosis(p.weight_grad[layer]) for p in none[s]])) for s in seeds]
     k_bn = [float(np.mean([excess_kurtosis(p.weight_grad[layer]) for p in bn[s]])) for s in seeds]
     if not all(map(math.isfinite, k_none + k_bn)):
         raise ValueError(f"layer {layer}: kurtosis undefined (a constant gradient?)")
-    return Readout({"layer": layer, "seeds": seeds, "excess_kurtosis": {"none": k_none, "batch": k_bn}},
-                   (Condition.every_seed("excess kurtosis none > BN", [a > b for a, b in zip(k_none, k_bn)]),),
+    ratio = [_ratio(a + 3, b + 3, "kurtosis none / BN") for a, b in zip(k_none, k_bn)]
+    return Readout({"layer": layer, "seeds": seeds, "excess_kurtosis": {"none": k_none, "batch": k_bn}, "kurtosis_ratio": ratio},
+                   (Condition.at_least("kurtosis none / BN", ratio, thresholds["min_kurtosis_ratio"], log=True, strict=True),),
                    f"layer {layer}, {_seed_note(seeds)}: excess kurtosis none {_fmt(k_none)} vs BN {_fmt(k_bn)}")
 
 
@@ -168,19 +171,21 @@ def decades_outside(value: float, band: tuple[float, float]) -> float:
     return max(math.log10(band[0]) - v, v - math.log10(band[1]))
 
 
-def growth_conditions(growth: Sequence[dict], who: str, min_growth: float) -> tuple[Condition, ...]:
-    """B-MOM-DEPTH's growth criterion for none, per seed: fit slope's 95% interval above 0 and
-    last/first ≥ ``min_growth``, for |mean| and for the variance."""
+def growth_conditions(growth: Sequence[dict], who: str, min_growth: float, min_slope: float) -> tuple[Condition, ...]:
+    """B-MOM-DEPTH's growth criterion for none, per seed: the log-linear fit's slope per layer
+    (log10) above ``min_slope`` (0: growing) and last/first ≥ ``min_growth``, for |mean| and for
+    the variance, each on the seeds' interval."""
     conds = []
     for name, label in (("abs_mean", "|mean|"), ("var", "variance")):
-        conds.append(Condition.every_seed(f"{who}: {label} fit slope 95% interval above 0", [g[name]["low"] > 0 for g in growth]))
+        conds.append(Condition.at_least(f"{who}: {label} fit slope per layer (log10)", [g[name]["slope"] for g in growth],
+                                        min_slope, strict=True))
         conds.append(Condition.at_least(f"{who}: {label} last/first layer", [g[name]["last_over_first"] for g in growth],
                                         min_growth, log=True))
     return tuple(conds)
 
 
 def moment_depth(none: BySeed, bn: BySeed, thresholds: Thresholds) -> Readout:
-    """B-MOM-DEPTH: none grows roughly exponentially (slope interval > 0 and last/first ≥
+    """B-MOM-DEPTH: none grows roughly exponentially (fit slope > ``min_fit_slope`` and last/first ≥
     ``min_growth``, for |mean| and variance) up to the paper's ~1e2 at the top: the largest
     top-layer channel's |mean| or its standard deviation (magnitudes, so the std, not the variance)
     in the band ``top_scale``, decided on the smaller of the two signed distances in decades from
@@ -193,7 +198,7 @@ def moment_depth(none: BySeed, bn: BySeed, thresholds: Thresholds) -> Readout:
     top_mean, top_std = [m["abs_mean_max_last"] for m in m_none], [m["std_max_last"] for m in m_none]
     outside = [min(decades_outside(a, top_scale), decades_outside(b, top_scale)) for a, b in zip(top_mean, top_std)]
     band = f"[{top_scale[0]:g}, {top_scale[1]:g}]"
-    conditions = (*growth_conditions(g_none, "none", min_growth),
+    conditions = (*growth_conditions(g_none, "none", min_growth, thresholds["min_fit_slope"]),
                   Condition.at_most(f"none: decades of the top channel's |mean| or std outside {band}", outside,
                                     thresholds["max_decades_outside"]),
                   *(Condition.at_most(f"BN: {label} fitted growth over the depth", [g[name]["fitted_growth"] for g in g_bn],
@@ -349,15 +354,17 @@ def t1_align(none: BySeed, bn: BySeed, layers: Sequence[int], thresholds: Thresh
 
 
 def t1_trend(none: BySeed, layers: Sequence[int], column: str, thresholds: Thresholds) -> Readout:
-    """R1-T1-TREND: one Table 1 column of the unnormalized net, strictly increasing over the
-    layers, for every seed. An ordering: the claim declares no number, and ``thresholds`` is taken
-    (and left unread) like every readout's."""
+    """R1-T1-TREND: one Table 1 column of the unnormalized net increases over the layers: per
+    seed, its smallest step from one probed layer to the next, in decades (log10 of the ratio),
+    above ``min_step_decades`` (0: strictly increasing) on the seeds' interval."""
     seeds = seeds_of(none)
     per = [[rows[k][column] for k in layers] for rows in (table1(none[s], layers) for s in seeds)]
     where = ", ".join(map(str, layers))
+    steps = [min(math.log10(_ratio(b, a, f"{column} from layer to layer")) for a, b in zip(v, v[1:])) for v in per]
     return Readout({"column": column, "seeds": seeds, "per_seed": {s: dict(zip(layers, v)) for s, v in zip(seeds, per)},
-                    "mean": dict(zip(layers, np.mean(per, 0).tolist()))},
-                   (Condition.every_seed(f"{column} strictly increasing over layers {where}", [strictly_increasing(v) for v in per]),),
+                    "mean": dict(zip(layers, np.mean(per, 0).tolist())), "smallest_step_decades": steps},
+                   (Condition.at_least(f"{column}: smallest step up over layers {where} (decades)", steps,
+                                       thresholds["min_step_decades"], strict=True),),
                    f"{column} at layers {where}: " + "; ".join(f"seed {s} " + " → ".join(f"{v:.3g}" for v in vals)
                                                              for s, vals in zip(seeds, per)))
 
@@ -391,15 +398,19 @@ def low_rank(none: BySeed, bn: BySeed, layer: int, thresholds: Thresholds) -> Re
     """B-LOWRANK: per seed, without BN the top-singular-value share of Fig. 7's matrix exceeds every
     shuffled copy (200, :func:`low_rank_excess`: how many to run, a setting); with BN its excess over
     the shuffled mean is at most ``max_bn_excess_share`` of none's ("disappears", read as halved).
-    Yes/no per seed, every seed must agree."""
+    Both as margins per seed on the seeds' interval: none's share minus the largest shuffle's above
+    ``min_share_over_shuffles`` (0), and BN's excess minus ``max_bn_excess_share`` × none's at most
+    ``max_bn_excess_margin`` (0)."""
     bn_share = thresholds["max_bn_excess_share"]
     seeds = seeds_of(none, bn)
     s_none = [low_rank_excess(channel_matrix(none[s], layer)) for s in seeds]
     s_bn = [low_rank_excess(channel_matrix(bn[s], layer)) for s in seeds]
     return Readout({"layer": layer, "seeds": seeds, "none": s_none, "batch": s_bn},
-                   (Condition.every_seed("none: top-σ share above every shuffle", [s["share"] > s["null_max"] for s in s_none]),
-                    Condition.every_seed("BN: excess at most half of none's",
-                                         [b["excess"] <= a["excess"] * bn_share for a, b in zip(s_none, s_bn)])),
+                   (Condition.at_least("none: top-σ share − largest shuffled share", [s["share"] - s["null_max"] for s in s_none],
+                                       thresholds["min_share_over_shuffles"], strict=True),
+                    Condition.at_most(f"BN excess − {bn_share:g} × none's excess", [b["excess"] - a["excess"] * bn_share
+                                                                                   for a, b in zip(s_none, s_bn)],
+                                      thresholds["max_bn_excess_margin"])),
                    f"layer {layer} top-σ energy share, {_seed_note(seeds)}: none {_fmt([s['share'] for s in s_none], '.3f')} "
                    f"(shuffled ≤ {_fmt([s['null_max'] for s in s_none], '.3f')}, excess {_fmt([s['excess'] for s in s_none], '.3f')}), "
                    f"BN excess {_fmt([s['excess'] for s in s_bn], '.3f')}")
@@ -487,8 +498,8 @@ def one_signed_share(passes: Passes, layer: int, cut: float) -> float:
 def act_hist(none: BySeed, bn: BySeed, layers: Sequence[int], thresholds: Thresholds) -> Readout:
     """B-ACT-HIST: a channel is one-signed when a share ≥ ``one_signed_cut`` of its pre-ReLU values
     has one sign. Per seed, without BN the share of one-signed channels grows from the first probed
-    layer to the deepest (every seed) and is ≥ ``min_share_none`` there; with BN it is ≤
-    ``max_share_bn`` at every probed layer."""
+    layer to the deepest (by more than ``min_share_growth``, 0) and is ≥ ``min_share_none`` there;
+    with BN it is ≤ ``max_share_bn`` at every probed layer; each on the seeds' interval."""
     cut, min_share, max_bn = thresholds["one_signed_cut"], thresholds["min_share_none"], thresholds["max_share_bn"]
     seeds = seeds_of(none, bn)
     s_none = [{k: one_signed_share(none[s], k, cut) for k in layers} for s in seeds]
@@ -497,7 +508,8 @@ def act_hist(none: BySeed, bn: BySeed, layers: Sequence[int], thresholds: Thresh
     bimod = {n: {k: float(np.median(np.concatenate([p.activations[k].bimodality for p in all_passes(ps)]))) for k in layers}
              for n, ps in (("none", none), ("batch", bn))}
     return Readout({"seeds": seeds, "one_signed_share": {"none": s_none, "batch": s_bn}, "median_bimodality": bimod},
-                   (Condition.every_seed(f"none: one-signed share grows from layer {first} to {last}", [s[last] > s[first] for s in s_none]),
+                   (Condition.at_least(f"none: one-signed share at layer {last} − at layer {first}", [s[last] - s[first] for s in s_none],
+                                       thresholds["min_share_growth"], strict=True),
                     Condition.at_least(f"none: one-signed share at layer {last}", [s[last] for s in s_none], min_share),
                     Condition.at_most("BN: largest one-signed share", [max(s.values()) for s in s_bn], max_bn)),
                    "one-signed channels, layers " + ", ".join(map(str, layers)) + ": "
@@ -531,7 +543,7 @@ def bias_fix(none: BySeed, fixed: BySeed, thresholds: Thresholds) -> Readout:
     input-dependent (CV of ∂L_b/∂z_j′ ≥ ``min_cv_factor`` × the unfixed net's, B-OUT-BIAS's BN
     criterion written as unfixed / fixed ≤ 1 / ``min_cv_factor`` as there, each net with its own
     j′), while the activation moments still grow (B-MOM-DEPTH's none criterion, last/first ≥
-    ``min_growth``)."""
+    ``min_growth``, fit slope above ``min_fit_slope``)."""
     cv_factor, min_growth = thresholds["min_cv_factor"], thresholds["min_growth"]
     seeds = seeds_of(none, fixed)
     s_none, s_fixed = [output_bias_seed(none[s]) for s in seeds], [output_bias_seed(fixed[s]) for s in seeds]
@@ -539,7 +551,7 @@ def bias_fix(none: BySeed, fixed: BySeed, thresholds: Thresholds) -> Readout:
     growth = [depth_growth(layer_moments(fixed[s])) for s in seeds]
     return Readout({"seeds": seeds, "none": s_none, "bias_fixed": s_fixed, "none_over_fixed_cv": share, "growth_bias_fixed": growth},
                    (Condition.at_most("unfixed CV / fixed CV", share, 1 / cv_factor),
-                    *growth_conditions(growth, "fixed", min_growth)),
+                    *growth_conditions(growth, "fixed", min_growth, thresholds["min_fit_slope"])),
                    f"{_seed_note(seeds)}: CV of ∂L_b/∂z_j′ none {_fmt([s['cv'] for s in s_none])} → fixed "
                    f"{_fmt([s['cv'] for s in s_fixed])}; fixed net's |mean| last/first "
                    f"{_fmt([g['abs_mean']['last_over_first'] for g in growth], prefix='×')}, var "

@@ -51,7 +51,7 @@ def theorem_41(sides: Sequence[Sequence[float]], thresholds: Thresholds) -> Read
     tol = thresholds["max_relative_error"]
     return Readout({"draws": len(sides), "worst_relative_error": rel.max(), "median_relative_error": np.median(rel),
                     "median_fraction_kept_by_projection": np.median(shrink)},
-                   (Condition.every_seed(f"relative error ≤ {limit(tol)} in every draw", [rel.max() <= tol]),),
+                   (Condition.exact(f"relative error ≤ {limit(tol)} in every draw", rel.max() <= tol),),
                    f"{len(sides)} draws: worst relative error {rel.max():.1e} (limit {limit(tol)}): equality, as the proof gives")
 
 
@@ -70,8 +70,8 @@ def theorem_42(results: Sequence[Any], thresholds: Thresholds) -> Readout:
     return Readout({"draws": len(results), "draws_meeting_conditions": int(cond.sum()), "worst_slack_under_conditions": worst,
                     "largest_abs_slack_all_draws": np.abs(slack).max(), "second_form_holds_fraction": second.mean(),
                     "second_form_holds_fraction_under_conditions": second[cond].mean() if cond.any() else float("nan")},
-                   (Condition.every_seed("some draw meets the theorem's conditions", [bool(cond.any())]),
-                    Condition.every_seed(f"first form: slack ≥ {limit(tol)} in every draw meeting them", [worst >= tol])),
+                   (Condition.exact("some draw meets the theorem's conditions", bool(cond.any())),
+                    Condition.exact(f"first form: slack ≥ {limit(tol)} in every draw meeting them", worst >= tol)),
                    f"{int(cond.sum())}/{len(results)} draws met the conditions; worst slack {worst:.1e} of the terms "
                    f"(limit {limit(tol)}), |slack| ≤ {np.abs(slack).max():.1e} in all draws (equality); "
                    f"second form held in {second.mean():.0%}")
@@ -84,7 +84,7 @@ def observation_43(errors: Sequence[float], thresholds: Thresholds) -> Readout:
     errors = np.asarray(errors, dtype=float)
     tol = thresholds["max_relative_error"]
     return Readout({"draws": len(errors), "worst_relative_error": errors.max()},
-                   (Condition.every_seed(f"relative error ≤ {limit(tol)} in every draw", [errors.max() <= tol]),),
+                   (Condition.exact(f"relative error ≤ {limit(tol)} in every draw", errors.max() <= tol),),
                    f"{len(errors)} draws of (X, W): worst relative error {errors.max():.1e} (limit {limit(tol)})")
 
 
@@ -106,9 +106,9 @@ def theorem_44(bounds: Sequence[Any], reading: str, thresholds: Thresholds) -> R
     violations = int((slack < thresholds["min_slack"]).sum())
     return Readout({"draws": len(bounds), "worst_relative_slack": slack.min(), "violations": violations,
                     "random_x_never_exceed_the_maximum": random_ok},
-                   (Condition.every_seed(f"no draw below the {reading} bound by more than {limit(-thresholds['min_slack'])}",
-                                         [not violations]),
-                    Condition.every_seed("no random X exceeds the analytic maximum", [random_ok])),
+                   (Condition.exact(f"no draw below the {reading} bound by more than {limit(-thresholds['min_slack'])}",
+                                         not violations),
+                    Condition.exact("no random X exceeds the analytic maximum", random_ok)),
                    f"{violations}/{len(bounds)} draws violate the {reading} bound; worst relative slack {slack.min():.2g}")
 
 
@@ -129,9 +129,9 @@ def lemma_45(results: Sequence[Any], thresholds: Thresholds) -> Readout:
     return Readout({"draws": len(results), "draws_with_positive_inner_product": len(applies),
                     "scale_invariance_error": invariance, "bn_gradient_at_w_star": stationary,
                     "worst_relative_slack": slack.min()},
-                   (Condition.every_seed(f"scale invariance to {limit(inv_tol)}", [invariance <= inv_tol]),
-                    Condition.every_seed(f"w* stationary for BN to {limit(grad_tol)}", [stationary <= grad_tol]),
-                    Condition.every_seed(f"distance bound: slack ≥ {limit(slack_tol)} where ⟨w0,w*⟩ > 0",
-                                         [slack.min() >= slack_tol])),
+                   (Condition.exact(f"scale invariance to {limit(inv_tol)}", invariance <= inv_tol),
+                    Condition.exact(f"w* stationary for BN to {limit(grad_tol)}", stationary <= grad_tol),
+                    Condition.exact(f"distance bound: slack ≥ {limit(slack_tol)} where ⟨w0,w*⟩ > 0",
+                                         slack.min() >= slack_tol)),
                    f"invariance error {invariance:.1e}; ‖∇L̂(w*)‖ {stationary:.1e} of scale; "
                    f"{len(applies)}/{len(results)} draws with ⟨w0,w*⟩ > 0, worst slack {slack.min():.1e} (tight)")

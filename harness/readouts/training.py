@@ -3,8 +3,10 @@
 Every claim of claims/bjorck2018_training.yaml decides here, on what its test measured:
 
 - the LR claims (Tables 2, 3; App. G, H, J) read the highest achievable LR of each net on each seed
-  (:class:`harness.lr_search.LRSearch`) and decide yes/no per seed: an ordering of the nets, or a
-  net's LR equal to the paper's. A net with no achievable LR on the grid ranks below every grid LR;
+  (:class:`harness.lr_search.LRSearch`) and decide on a yes/no per seed: an ordering of the nets, or
+  a net's LR equal to the paper's. A grid LR has no continuous margin, so these decide by the
+  share of seeds that show it (``Condition.most_seeds``: a typical seed, under the sequential sign
+  test). A net with no achievable LR on the grid ranks below every grid LR;
 - the generalization claims (§2, Fig. 1) read final test accuracies (or losses), one per seed, and
   decide on the 95% interval of the seed mean of a paired difference (harness.evidence). A seed
   whose full run diverged has no value (NaN): the test then makes the claim inconclusive
@@ -116,9 +118,9 @@ def lr_max(bn: Searches, none: Searches, thresholds: Thresholds) -> Readout:
     # §3.4: a too large LR "invariably" makes the unnormalized loss explode; at chance is not that
     failures = [next((t.status for t in n.trials if t.lr == fail_lr), "not run") for n in none]
     return Readout({"bn": search_record(bn), "none": search_record(none), "ratio": ratios, f"none_at_{_key(fail_lr)}": failures},
-                   (Condition.every_seed(f"BN's max LR is {paper_num(top)}", [b.max_lr == top for b in bn]),
-                    Condition.every_seed(f"BN/unnormalized max LR ≥ {paper_num(min_ratio)}", [r >= min_ratio for r in ratios]),
-                    Condition.every_seed(f"unnormalized diverges at {paper_num(fail_lr)}", [f == "diverged" for f in failures])),
+                   (Condition.most_seeds(f"BN's max LR is {paper_num(top)}", [b.max_lr == top for b in bn]),
+                    Condition.most_seeds(f"BN/unnormalized max LR ≥ {paper_num(min_ratio)}", [r >= min_ratio for r in ratios]),
+                    Condition.most_seeds(f"unnormalized diverges at {paper_num(fail_lr)}", [f == "diverged" for f in failures])),
                    f"max LR per seed: BN {fmt_lrs(bn)}, unnormalized {fmt_lrs(none)}; unnormalized at {paper_num(fail_lr)}: "
                    f"{', '.join(failures)}")
 
@@ -139,8 +141,8 @@ def extreme_lrs(runs: Mapping[float, Sequence[Any]], steps: int, thresholds: Thr
 
     return Readout({f"lr_{lr:g}": {"diverged_at": [r.diverged_at for r in runs[lr]],
                                    "max_loss": [max(r.losses) for r in runs[lr]]} for lr in (low, high)},
-                   (Condition.every_seed(f"no divergence at {low}", [not r.diverged for r in runs[low]]),
-                    Condition.every_seed(f"divergence at {high}", [r.diverged for r in runs[high]])),
+                   (Condition.most_seeds(f"no divergence at {low}", [not r.diverged for r in runs[low]]),
+                    Condition.most_seeds(f"divergence at {high}", [r.diverged for r in runs[high]])),
                    f"divergence within {steps} steps per seed: LR {low} {outcome(low)}; LR {high} {outcome(high)}")
 
 
@@ -189,8 +191,10 @@ def mid_lr_between(acc: Mapping[float, Sequence[float]], thresholds: Thresholds)
 
 def gap_larger_at_low_lr(gap: Mapping[float, Sequence[float]], thresholds: Thresholds) -> Readout:
     """B-GEN-GAP: BN's train − test accuracy gap at two LRs (0.003, 0.1), one per seed, each finite
-    (the test makes a claim with a diverged run inconclusive first): per seed, the lower LR's gap
-    exceeds the higher's, and is ≥ ``min_gap_ratio`` times it when the higher LR's gap is positive."""
+    (the test makes a claim with a diverged run inconclusive first): the lower LR's gap exceeds the
+    higher's, and is ≥ ``min_gap_ratio`` times it when the higher LR's gap is positive. Decided on
+    the margin per seed, gap(low) − max(gap(high), ``min_gap_ratio`` · gap(high)), above
+    ``min_gap_margin`` (0) on the seeds' interval."""
     if len(gap) != 2:
         raise ValueError(f"B-GEN-GAP: need gaps at exactly two LRs, got {list(gap)}")
     low, high = sorted(gap)
@@ -199,9 +203,10 @@ def gap_larger_at_low_lr(gap: Mapping[float, Sequence[float]], thresholds: Thres
     if not all(np.all(np.isfinite(a)) for a in arrays.values()):
         raise ValueError(f"B-GEN-GAP: every seed needs a finite gap, got {({lr: a.tolist() for lr, a in arrays.items()})}")
     ratio = thresholds["min_gap_ratio"]
-    much_larger = [a > b and (b <= 0 or a >= ratio * b) for a, b in zip(arrays[low], arrays[high])]
-    return Readout({"train_minus_test": {f"{lr:g}": a for lr, a in arrays.items()}},
-                   (Condition.every_seed(f"gap({low:g}) > gap({high:g}), ≥ {ratio:g}× when gap({high:g}) > 0", much_larger),),
+    margin = [float(a - max(b, ratio * b)) for a, b in zip(arrays[low], arrays[high])]
+    return Readout({"train_minus_test": {f"{lr:g}": a for lr, a in arrays.items()}, "margin": margin},
+                   (Condition.at_least(f"gap({low:g}) − max(gap({high:g}), {ratio:g}·gap({high:g}))", margin,
+                                       thresholds["min_gap_margin"], strict=True),),
                    f"train−test gap (seed mean): LR {low:g} {arrays[low].mean():+.3f}, LR {high:g} {arrays[high].mean():+.3f}")
 
 
@@ -234,13 +239,13 @@ def sgd_noise_exponents(batch_exponents: Sequence[float], lr_exponents: Sequence
         raise ValueError("B-SGD-NOISE: need the exponents of |B| (one per α) and of α (one per |B|)")
     tol, b, a = thresholds["exponent_tolerance"], thresholds["batch_exponent"], thresholds["lr_exponent"]
 
-    def exact(exponents: Sequence[float], expected: float) -> list[bool]:
-        return [all(abs(e - expected) <= tol for e in exponents)]  # one flag: an exact computation
+    def exact(exponents: Sequence[float], expected: float) -> bool:
+        return all(abs(e - expected) <= tol for e in exponents)  # one flag: an exact computation
 
     return Readout({"batch_exponent": list(batch_exponents), "lr_exponent": list(lr_exponents),
                     "monte_carlo_covers_exact": list(covered)},
-                   (Condition.every_seed(f"exponent of |B| within {tol:g} of {b:g}", exact(batch_exponents, b)),
-                    Condition.every_seed(f"exponent of α within {tol:g} of {a:g}", exact(lr_exponents, a))),
+                   (Condition.exact(f"exponent of |B| within {tol:g} of {b:g}", exact(batch_exponents, b)),
+                    Condition.exact(f"exponent of α within {tol:g} of {a:g}", exact(lr_exponents, a))),
                    f"exact expectation: exponent of |B| {batch_exponents[0]:.6f} (paper −1, review −2), exponent of α "
                    f"{lr_exponents[0]:.6f}; Monte Carlo ({draws} draws per |B|): the exact value lies in the 99% BCa "
                    f"interval at {sum(covered)} of {len(covered)} batch sizes")
@@ -248,40 +253,58 @@ def sgd_noise_exponents(batch_exponents: Sequence[float], lr_exponents: Sequence
 
 # --- §3.4, Figs. 5, 6; App. N, Fig. 24 ----------------------------------------------------------
 
+EXPLODED = 1e30  # a non-finite value along a path counts as this large (an explosion), so ratios stay finite
+
+
+def early_rise(t: Sequence[float], loss: Sequence[float], until: float) -> float:
+    """The largest rise of the loss along a path up to ``until``: max over t ≤ ``until`` of
+    loss(t) / min over s ≤ t of loss(s), the lowest point reached so far (a path may first dip far
+    below its start, and a rise from there is a rise). A non-finite loss counts as
+    :data:`EXPLODED`."""
+    t, loss = np.asarray(t, dtype=float), np.asarray(loss, dtype=float)
+    early = np.where(np.isfinite(loss), loss, EXPLODED)[t <= until]
+    if early.size == 0 or not np.all(early > 0):
+        raise ValueError(f"a path needs positive losses at t ≤ {until}, got {early.tolist()}")
+    return float(np.max(early / np.minimum.accumulate(early)))
+
+
 def diverging_path(updates: Mapping[int, Any], thresholds: Thresholds) -> Readout:
     """B-DIV-PATH: per seed, the update that made the unnormalized net diverge (``lr``, ``step`` and
-    ``path`` = ``{"t": [...], "loss": [...]}``, the batch loss along θ + tΔ): loss(1) >
-    ``divergence_loss`` or non-finite, and the largest loss for t ≤ ``early_until`` (non-finite
-    counts as ∞) ≤ ``max_early_growth`` × loss(0)."""
+    ``path`` = ``{"t": [...], "loss": [...]}``, the batch loss along θ + tΔ). The loss explodes at
+    the end, loss(1) > ``divergence_loss`` or non-finite (a yes/no event per seed: a typical seed);
+    and not near the start: its largest rise for t ≤ ``early_until`` over the lowest loss reached so
+    far (:func:`early_rise`) ≤ ``max_early_growth``, on the seeds' interval (log scale)."""
     if not updates or any(u is None for u in updates.values()):
         raise ValueError(f"B-DIV-PATH: need a diverging update on every seed, got {dict(updates)}")
     explode, until, growth = thresholds["divergence_loss"], thresholds["early_until"], thresholds["max_early_growth"]
-    rows, exploded, flat = {}, [], []
+    rows, exploded, rises = {}, [], []
     for seed, update in updates.items():
         t, loss = np.asarray(update.path["t"]), np.asarray(update.path["loss"])
-        early_loss = loss[t <= until]
-        early = float(np.max(np.where(np.isfinite(early_loss), early_loss, np.inf)))
+        rise = early_rise(t, loss, until)
         rows[str(seed)] = {"lr": update.lr, "step": update.step, "loss_t0": float(loss[0]), "loss_t1": float(loss[-1]),
-                           "max_loss_first_half": early}
+                           "min_loss_first_half": float(np.min(np.where(np.isfinite(loss), loss, EXPLODED)[t <= until])),
+                           "largest_rise_first_half": rise}
         exploded.append(not np.isfinite(loss[-1]) or loss[-1] > explode)
-        flat.append(early <= growth * loss[0])
-    return Readout({"per_seed": rows},
-                   (Condition.every_seed(f"loss(1) > {paper_num(explode)}", exploded),
-                    Condition.every_seed(f"loss(t) ≤ {growth:g}·loss(0) for t ≤ {_fraction(until)}", flat)),
-                   f"per seed loss(0) → max over t ≤ {_fraction(until)} → loss(1): " + "; ".join(
-                       f"{r['loss_t0']:.3g} → {r['max_loss_first_half']:.3g} → {r['loss_t1']:.3g}" for r in rows.values()))
+        rises.append(rise)
+    return Readout({"per_seed": rows, "largest_rise_first_half": rises},
+                   (Condition.most_seeds(f"loss(1) > {paper_num(explode)}", exploded),
+                    Condition.at_most(f"largest rise of the loss for t ≤ {_fraction(until)} over its lowest so far", rises,
+                                      growth, log=True)),
+                   f"per seed loss(0) → lowest for t ≤ {_fraction(until)}, its largest rise there → loss(1): " + "; ".join(
+                       f"{r['loss_t0']:.3g} → {r['min_loss_first_half']:.3g}, ×{r['largest_rise_first_half']:.3g} → {r['loss_t1']:.3g}"
+                       for r in rows.values()))
 
 
 def moment_growth(path: dict, moment: str) -> float:
     """One path's growth along the update (value at t = 1 over t = 0) of a channel moment ("mean"
     or "var"), geometric mean over the top third of the conv layers over that over the bottom third;
-    a moment that is non-finite at t = 1 counts as exploded (1e30)."""
+    a moment that is non-finite at t = 1 counts as exploded (:data:`EXPLODED`)."""
     layers = sorted(path["var"])
     third = len(layers) // 3
     if not third:
         raise ValueError(f"need at least three conv layers, got {layers}")
-    g = np.asarray([path[moment][k][-1] / max(path[moment][k][0], 1e-30) for k in layers])
-    g = np.where(np.isfinite(g), np.maximum(g, 1e-30), 1e30)
+    g = np.asarray([path[moment][k][-1] / max(path[moment][k][0], 1 / EXPLODED) for k in layers])
+    g = np.where(np.isfinite(g), np.maximum(g, 1 / EXPLODED), EXPLODED)
     return float(np.exp(np.mean(np.log(g[-third:])) - np.mean(np.log(g[:third]))))
 
 
@@ -306,7 +329,8 @@ def bn_decreasing_steps(lines: Mapping[tuple[str, int], Mapping[int, dict]], see
     batches (``{batch: {"decreasing_until", "largest_decreasing_eta", "loss0", ...}}``,
     harness.probes.divergence.gradient_line). Per seed: at every batch BN's ``decreasing_until`` is
     ≥ ``min_step_ratio`` × the unnormalized net's (one that never decreases counts as 0; BN's must
-    exist)."""
+    exist). Steps are points of a grid, so their ratios take few values and tie across seeds: a
+    yes/no per seed, decided for a typical seed (the share of seeds, against one half)."""
     missing = [f"{n} seed {s}" for s in seeds for n in ("BN", "none") if lines.get((n, s)) is None]
     if missing:
         raise ValueError(f"B-DIV-BN-STEP: no gradient lines for {', '.join(missing)} (a run diverged before the batch?)")
@@ -321,7 +345,7 @@ def bn_decreasing_steps(lines: Mapping[tuple[str, int], Mapping[int, dict]], see
         return {f"{n} seed {s} batch {b}": lines[n, s][b][field] for n, s in lines for b in batches}
 
     return Readout({field: per_line(field) for field in ("decreasing_until", "largest_decreasing_eta", "loss0")},
-                   (Condition.every_seed(f"BN decreases the loss ≥ {ratio:g}× further along −g at every probed batch",
+                   (Condition.most_seeds(f"BN decreases the loss ≥ {ratio:g}× further along −g at every probed batch",
                                          [further(s) for s in seeds]),),
                    "η up to which the loss decreases, per seed: " + "; ".join(
                        f"seed {s}: " + ", ".join(f"batch {b} BN {fmt_lr(until['BN', s, b])} / none {fmt_lr(until['none', s, b])}"
@@ -344,7 +368,7 @@ def top_lr(search: Mapping[str, Searches], acc: Mapping[str, Sequence[float]], t
     margin = (a["top only"] - a["none"]) - share * (a["BN"] - a["none"])
     return Readout({"max_lr": {n: [s.max_lr for s in ss] for n, ss in search.items()}, "test_acc_at_max_lr": dict(acc),
                     "top_gain_minus_two_thirds_of_bn_gain": margin},
-                   (Condition.every_seed("unnormalized < top only < BN (max LR)",
+                   (Condition.most_seeds("unnormalized < top only < BN (max LR)",
                                          _ordered(search["none"], search["top only"], search["BN"])),
                     Condition.at_least(f"top-only gain − {_fraction(share)} BN's gain (test accuracy)", margin,
                                        thresholds["min_margin"], strict=True)),
@@ -357,7 +381,7 @@ def alternating_lr(none: Searches, alternating: Searches, bn: Searches, threshol
     compare with: ``thresholds`` is empty."""
     search = {"unnormalized": none, "alternating": alternating, "BN": bn}
     return Readout({n: search_record(s) for n, s in search.items()},
-                   (Condition.every_seed("unnormalized < alternating < BN (max LR)", _ordered(none, alternating, bn)),),
+                   (Condition.most_seeds("unnormalized < alternating < BN (max LR)", _ordered(none, alternating, bn)),),
                    "max LR per seed: " + "; ".join(f"{n} {fmt_lrs(s)}" for n, s in search.items()))
 
 
@@ -371,7 +395,7 @@ def depth_lr(search: Mapping[int, Searches], thresholds: Thresholds) -> Readout:
     per_seed = [[rank(search[d][i].max_lr) for d in depths] for i in range(seeds)]
     return Readout({"max_lr": {str(d): [s.max_lr for s in search[d]] for d in depths},
                     **{f"depth_{d}": search_record(search[d]) for d in depths}},
-                   (Condition.every_seed("max LR non-increasing in depth, shallowest > deepest",
+                   (Condition.most_seeds("max LR non-increasing in depth, shallowest > deepest",
                                          [all(b <= a for a, b in zip(lr, lr[1:])) and lr[0] > lr[-1] for lr in per_seed]),),
                    "max LR per seed by depth: " + "; ".join(f"{d}: {fmt_lrs(search[d])}" for d in depths))
 
@@ -380,7 +404,7 @@ def warm_start_lr(cold: Searches, warm: Searches, thresholds: Thresholds) -> Rea
     """B-WARM-LR: per seed, the unnormalized net's max LR after a warm start > without one. No
     number to compare with."""
     return Readout({"cold": search_record(cold), "warm": search_record(warm)},
-                   (Condition.every_seed("max LR warm > cold", _ordered(cold, warm)),),
+                   (Condition.most_seeds("max LR warm > cold", _ordered(cold, warm)),),
                    f"max LR per seed: warm {fmt_lrs(warm)}, cold {fmt_lrs(cold)}")
 
 
@@ -397,7 +421,7 @@ def parts_lr(search: Mapping[str, Searches], thresholds: Thresholds) -> Readout:
                 and lr["μ, σ²"] > lr["μ"] and lr["σ²"] > lr["none"] and lr["μ"] > lr["none"])
 
     return Readout({"max_lr": {row: [s.max_lr for s in ss] for row, ss in search.items()}},
-                   (Condition.every_seed("the order of Table 2's rows", [ordered(i) for i in range(seeds)]),),
+                   (Condition.most_seeds("the order of Table 2's rows", [ordered(i) for i in range(seeds)]),),
                    "max LR per seed: " + "; ".join(f"{row}: {fmt_lrs(ss)}" for row, ss in search.items()))
 
 
@@ -406,16 +430,17 @@ def parts_lr(search: Mapping[str, Searches], thresholds: Thresholds) -> Readout:
 def small_batch(base: Sequence[float], small: Sequence[float], bn: Sequence[float], divisor: int, batch_size: int,
                 thresholds: Thresholds) -> Readout:
     """X-SMALLBATCH: final test accuracies, one per seed, of the unnormalized net at (α*,
-    ``batch_size``), at (α*/``divisor``, ``batch_size``/``divisor``), and of BN at (0.1,
-    ``batch_size``): the small-batch run's minus BN's, paired by seed, ≥ ``min_difference`` on the
-    seed interval."""
+    ``batch_size``), at (α*/``divisor``, ``batch_size``/``divisor``), and of BN at its best LR (the
+    best of the LRs the lab trains BN at, per seed: "BN-like accuracy" is what BN reaches, not BN
+    at an LR where it trains worst): the small-batch run's minus BN's, paired by seed, ≥
+    ``min_difference`` on the seed interval."""
     small_size = batch_size // divisor
     return Readout({"small_batch": small_size,
                     "test_acc": {f"none (α*, {batch_size})": base, f"none (α*/{divisor}, {small_size})": small,
-                                 f"BN (0.1, {batch_size})": bn}},
-                   (Condition.at_least(f"test acc unnormalized (α*/{divisor}, |B| {small_size}) − BN@0.1",
+                                 f"BN (best LR, {batch_size})": bn}},
+                   (Condition.at_least(f"test acc unnormalized (α*/{divisor}, |B| {small_size}) − BN at its best LR",
                                        _paired(small, bn, "X-SMALLBATCH"), thresholds["min_difference"]),),
-                   f"unnormalized at (α*/{divisor}, |B| {small_size}) {_mean(small):.3f} vs BN@0.1 {_mean(bn):.3f}; "
+                   f"unnormalized at (α*/{divisor}, |B| {small_size}) {_mean(small):.3f} vs BN at its best LR {_mean(bn):.3f}; "
                    f"at (α*, {batch_size}): {_mean(base):.3f}")
 
 
@@ -425,7 +450,7 @@ def alt_norms_lr(bn: Searches, group: Searches, layer: Searches, thresholds: Thr
     _same_seeds(bn, group, layer, what="X-ALTNORMS")
     lr = {n: [rank(s.max_lr) for s in ss] for n, ss in search.items()}
     return Readout({n: search_record(s) for n, s in search.items()},
-                   (Condition.every_seed("GroupNorm and LayerNorm max LR ≥ BN's",
+                   (Condition.most_seeds("GroupNorm and LayerNorm max LR ≥ BN's",
                                          [g >= b and ln >= b for b, g, ln in zip(lr["BN"], lr["GroupNorm"], lr["LayerNorm"])]),),
                    "max LR per seed: " + "; ".join(f"{n} {fmt_lrs(s)}" for n, s in search.items()))
 
@@ -436,6 +461,6 @@ def fixup_lr(fixup: Searches, none: Searches, thresholds: Thresholds) -> Readout
     top = thresholds["fixup_max_lr"]
     _same_seeds(fixup, none, what="X-FIXUP")
     return Readout({"fixup": search_record(fixup), "none": search_record(none)},
-                   (Condition.every_seed(f"Fixup's max LR is {paper_num(top)}", [f.max_lr == top for f in fixup]),),
+                   (Condition.most_seeds(f"Fixup's max LR is {paper_num(top)}", [f.max_lr == top for f in fixup]),),
                    f"Fixup max LR per seed {fmt_lrs(fixup)}; plain unnormalized {fmt_lrs(none)}")
 

@@ -1,0 +1,58 @@
+"""The preconditions of the bjorck2018 training lab: what its LR searches must show for the LR and
+generalization claims to bear on Table 2 / Fig. 1 at all.
+
+They are measured on the base nets' searches of the seeds a claim decides on (its look's seeds),
+so a claim that adds seeds checks them on the new ones too. Kept out of ``harness.resnet_lab``:
+the lab makes runs that the model cache stores, and what decides about them must not version them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from harness.lr_search import LRSearch
+from harness.resnet_lab import ResNetLab
+from harness.verdicts import Preconditions
+
+
+class LabPreconditions(Preconditions):
+    """Whether the lab can show the LR and generalization claims at all (bjorck2018 Table 2, App. J),
+    measured on the base nets' LR searches, every seed:
+
+    - ``bn_learns``: BN's ResNet is achievable at the top of the grid (0.1);
+    - ``none_learns``: the unnormalized net has an achievable LR on the grid (a baseline that learns);
+    - ``none_fails_top``: the unnormalized net is not achievable at the top of the grid.
+
+    A claim declares the ones it depends on (YAML ``requires``); ``check`` records them in its
+    verdict, which is then inconclusive when one fails.
+    """
+
+    NAMES = ("bn_learns", "none_learns", "none_fails_top")
+
+    @classmethod
+    def unknown(cls, why: str) -> LabPreconditions:
+        """Every precondition unmet, for ``why`` (they cannot be measured yet)."""
+        return cls(dict.fromkeys(cls.NAMES, False), dict.fromkeys(cls.NAMES, f"not known: {why}"))
+
+    @classmethod
+    def measure(cls, lab: ResNetLab, seeds: Sequence[int]) -> LabPreconditions:
+        """On the base nets' searches of ``seeds`` (made side by side when missing)."""
+        seeds, top = list(seeds), max(lab.settings["grid"])
+        nets = {"BN": lab.model("batch"), "unnormalized": lab.model("none")}
+        lab.prefetch(searches=[{"model": m, "seed": s} for m in nets.values() for s in seeds])
+        bn, none = ([lab.max_lr(m, seed=s) for s in seeds] for m in nets.values())
+
+        def at_top(search: LRSearch) -> str:
+            trial = search.trials[0]  # the search starts at the top of the grid
+            return trial.status if trial.test_acc is None else f"{trial.status} ({trial.test_acc:.2f})"
+
+        met = {"bn_learns": all(s.max_lr == top for s in bn),
+               "none_learns": all(s.max_lr is not None for s in none),
+               "none_fails_top": all(s.max_lr != top for s in none)}
+        detail = {
+            "bn_learns": f"BN at {top:g}, seeds {seeds}: " + ", ".join(at_top(s) for s in bn),
+            "none_learns": f"unnormalized highest achievable LR, seeds {seeds}: "
+                           + ", ".join("none on grid" if s.max_lr is None else f"{s.max_lr:g}" for s in none),
+            "none_fails_top": f"unnormalized at {top:g}, seeds {seeds}: " + ", ".join(at_top(s) for s in none),
+        }
+        return cls(met, detail)
