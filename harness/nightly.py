@@ -33,7 +33,8 @@ Run it from the repository root, with the arguments you would give pytest, e.g.
 Each stage is `pytest ARGS --plan --plan-execute`: it lists the runs the claims ask for and makes
 the missing ones into the model cache (--cache-dir), up to {MAX_STAGES} stages, until one has nothing
 left to make. Then `pytest ARGS --judge-only` judges every claim and writes the report (--report-dir,
-default reports/; reports/smoke/ under --smoke). The driver adds {', '.join(OWN)} itself.
+default reports/; reports/smoke/ under --smoke). The driver adds --plan, --plan-execute and
+--judge-only itself.
 `python -m pytest --help` lists the options ARGS may hold (the claims suite's are under
 "claims suite").
 """
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE, end="")
         return 0
     if any(a in OWN for a in args):
-        print(f"error: python -m harness.nightly adds {', '.join(OWN)} itself", file=sys.stderr)
+        print("error: python -m harness.nightly adds --plan, --plan-execute and --judge-only itself", file=sys.stderr)
         return 2
     made: list[set[str]] = []
     with tempfile.TemporaryDirectory(prefix="bnclaims-nightly-") as tmp:
