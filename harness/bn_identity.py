@@ -1,13 +1,16 @@
 """pytest plugin ``-p harness.bn_identity``: batch normalization made the identity.
 
-    pytest claims/ -m fast -p harness.bn_identity --report-dir /tmp/bn-identity
+    pytest claims/ -m fast -p harness.bn_identity
+
+Its records are marked as made under this plugin and go to a report of their own
+(``reports/mutation/`` by default); a report folder that holds real records refuses them.
 
 A claim that credits BN with an effect over the unnormalized network must stop holding when BN
 does nothing. Under this plugin ``torch.nn.functional.batch_norm`` returns its input unchanged (no
 centring, no scaling, no γ or β), in the pytest process and in the suite's worker processes (the
 environment variable ``BNCLAIMS_BN_IDENTITY`` carries it to them), so every ``norm="batch"`` model
 computes exactly like the unnormalized one. Trained runs go to a fresh temporary model cache: the
-shared cache's keys know nothing of the patch and must never serve or receive such a run.
+shared cache must never serve or receive such a run (its keys carry the mutation too).
 
 The claims this applies to carry ``bn_vs_none: true`` in their YAML; tests/test_bn_identity.py
 runs them under this plugin and checks that none holds, not even on what too few seeds suggested.
@@ -20,6 +23,9 @@ import tempfile
 
 import torch.nn.functional
 
+# what this plugin changes in the measurements: its runs' records are marked and kept apart from real
+# ones (a report of their own, reports/mutation/ by default; harness.plugin_config)
+BNCLAIMS_MUTATION = "batch normalization is the identity (no centring, no scaling, no γ or β)"
 ENV = "BNCLAIMS_BN_IDENTITY"
 CACHE_ENV = "BNCLAIMS_BN_IDENTITY_CACHE"  # the temporary cache, shared with xdist workers
 

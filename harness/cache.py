@@ -8,8 +8,13 @@
   across each of them in the last bits, and at fast some verdicts sit inside that noise);
 - a file lock per key, so parallel workers train each model once and the others wait and load;
 - atomic writes (temporary file + rename), so a crash never leaves half an entry;
+- a digest of its content: an entry file is a header line naming the SHA-256 of the bytes after
+  it (what ``torch.save`` wrote), checked before anything is loaded, so a changed byte anywhere
+  in an entry is never served (``torch.load`` checks no zip CRCs, and a changed number in a
+  tensor loads fine);
 - ``torch.load(..., weights_only=True)``: entries are plain tensors and containers, never code;
-- an entry that fails to load or whose key does not match is logged, deleted and rebuilt;
+- an entry that fails its digest, fails to load or whose key does not match is rejected with a
+  :class:`CacheWarning` (pytest shows it in the warnings summary), deleted and rebuilt;
 - a read-only cache folder is served without locking; a run it lacks is a :class:`CacheError`;
 - with a planner (``pytest --plan``, harness.plan), a run it lacks is noted and not made
   (:class:`Planned`); labs declare the runs they are about to make all at once (:meth:`ModelCache.declare`).
@@ -21,9 +26,10 @@ import ast
 import dataclasses
 import functools
 import hashlib
+import io
 import json
-import logging
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,14 +41,19 @@ from filelock import FileLock
 
 from harness.sources import REPO, hash_files, imported_modules, project_modules
 
-log = logging.getLogger(__name__)
 CACHE_ENV = "BNCLAIMS_CACHE"
+MUTATION_ENV = "BNCLAIMS_MUTATION"  # set by the claims plugin under a plugin that changes what is measured
+DIGEST_HEADER = b"bnclaims-cache-entry sha256="  # an entry file: this, 64 hex digits, a newline, torch.save's bytes
 CACHED_PACKAGES = ("harness", "fixtures")  # where what is stored is made (claims/ only judges)
 STORES = ("cached_record", "get_or_create", "cached_side_by_side")  # a module naming one of these stores entries
 
 
 class CacheError(RuntimeError):
     """The cache cannot serve or store an entry (e.g. a read-only cache that lacks it)."""
+
+
+class CacheWarning(UserWarning):
+    """A stored entry was rejected (changed on disk, unreadable, foreign) and is not served."""
 
 
 class Planned(Exception):
@@ -86,7 +97,10 @@ def environment(device: str = "cpu") -> dict[str, Any]:
     """What besides config and code changes a result's bits: torch version, device type, threads."""
     import torch
 
-    return {"torch": str(torch.__version__), "device": str(device).split(":")[0], "threads": torch.get_num_threads()}
+    env = {"torch": str(torch.__version__), "device": str(device).split(":")[0], "threads": torch.get_num_threads()}
+    if os.environ.get(MUTATION_ENV):  # runs under a mutation plugin get keys of their own (other keys unchanged)
+        env["mutation"] = os.environ[MUTATION_ENV]
+    return env
 
 
 def config_key(config: Mapping[str, Any], version: str, env: Mapping[str, Any] | None = None) -> str:
@@ -185,26 +199,69 @@ class ModelCache:
                 return entry
             entry = dict(create())
             entry.update(key=key, config=json.loads(json.dumps(config)), code_version=self.version, env=self.env)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            torch.save(entry, tmp)
-            os.replace(tmp, path)
+            write_entry(path, entry)
             return entry
         finally:
             lock.release()
 
     def _load(self, path: Path, key: str, delete: bool = True) -> dict[str, Any] | None:
-        if not path.exists():
-            return None
+        """The entry stored at ``path``, or None: missing, or rejected with a :class:`CacheWarning`
+        (and deleted, so that it is rebuilt, unless ``delete`` is False: a read-only or judge-only
+        cache serves nothing it cannot verify, and leaves the file alone)."""
         try:
-            entry = torch.load(path, map_location="cpu", weights_only=True)
-            if not isinstance(entry, dict) or entry.get("key") != key:
-                raise ValueError("entry does not belong to this key")
-            return entry
-        except Exception as err:  # unreadable, truncated, foreign or tampered file
-            log.warning("corrupt cache entry %s (%s: %s): deleting and rebuilding", path, type(err).__name__, err)
+            return read_entry(path, key)
+        except FileNotFoundError:
+            return None
+        except Exception as err:  # a changed byte, no digest, unreadable, truncated, foreign or code-carrying
+            what = "deleted, rebuilding it" if delete else "not served"
+            warnings.warn(CacheWarning(f"model cache: entry {path} rejected ({err}): {what}"), stacklevel=2)
             if delete:
                 path.unlink(missing_ok=True)
             return None
+
+
+class EntryRejected(ValueError):
+    """A cache file that is not an intact entry of the expected key; the message says why."""
+
+
+def entry_bytes(entry: Mapping[str, Any]) -> bytes:
+    """What an entry file holds: the digest header, then ``torch.save``'s bytes of ``entry``."""
+    buffer = io.BytesIO()
+    torch.save(dict(entry), buffer)
+    payload = buffer.getvalue()
+    return DIGEST_HEADER + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload
+
+
+def write_entry(path: Path, entry: Mapping[str, Any]) -> None:
+    """Store ``entry`` at ``path`` atomically (a temporary file, then a rename)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(entry_bytes(entry))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def read_entry(path: Path, key: str) -> dict[str, Any]:
+    """The entry at ``path``, after checking its bytes against the digest in its header and its
+    stored key against ``key``; :class:`EntryRejected` naming what failed (FileNotFoundError when
+    there is none)."""
+    data = Path(path).read_bytes()
+    header, newline, payload = data.partition(b"\n")
+    if not data.startswith(DIGEST_HEADER):
+        raise EntryRejected("it has no content digest: written by an older bnclaims or by another program")
+    if not newline or len(header) != len(DIGEST_HEADER) + 64:
+        raise EntryRejected("its digest line is damaged or cut short")
+    if hashlib.sha256(payload).hexdigest().encode() != header[len(DIGEST_HEADER):]:
+        raise EntryRejected("its content does not match its digest: it changed on disk or was cut short")
+    try:
+        entry = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - an intact file torch cannot load (e.g. a pickle that carries code)
+        raise EntryRejected(f"torch cannot load it: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}") from None
+    if not isinstance(entry, dict) or entry.get("key") != key:
+        raise EntryRejected("it belongs to another key")
+    return entry
 
 
 def cached_record(cache: ModelCache | None, config: Mapping[str, Any], create: Callable[[], T],

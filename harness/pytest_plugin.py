@@ -16,8 +16,14 @@ The plugin then
 - ships one record per test to the controlling process (through ``report.user_properties``, so
   pytest-xdist workers need no shared files) and merges it into ``reports/claims.json`` after
   every claim, and renders ``reports/claims.html`` at the end, also after Ctrl-C or SIGTERM;
-- checks the configuration (report and cache folders, claims folder, CIFAR-10 root, GPU list)
-  before any claim runs, each problem one line naming the option.
+- checks the configuration (report and cache folders, claims folder, CIFAR-10 root, GPU list,
+  threshold names against the readouts) before any claim runs, each problem one line naming the
+  option (harness.plugin_config, which also holds the options);
+- records every signal that stops the run (harness.interruptions), and marks the records of a
+  run under a plugin that changes what is measured, which go to a report of their own.
+
+Installed, it is a registered pytest plugin (the ``pytest11`` entry point): its options are known
+wherever pytest starts. In a project without a claims folder it unregisters itself.
 """
 
 from __future__ import annotations
@@ -27,9 +33,8 @@ import json
 import os
 import platform
 import re
-import signal
 import socket
-import threading
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -38,16 +43,18 @@ from typing import Any
 import pytest
 
 from harness import checks
-from harness.cache import CACHE_ENV, Planned, default_cache_dir
-from harness.concurrent import EXECUTORS
+from harness.cache import Planned, default_cache_dir
 from harness.data import CIFAR10_ENV, cifar10_root
+from harness.interruptions import Interruptions
 from harness.plan import Planner
-from harness.registry import ID_PATTERN, PROFILES, SEED_STRIDE, SMOKE_TIER, SMOKED, Registry, RegistryError, Thresholds
-from harness.report.records import suite_version
+from harness.plugin_config import (MUTATION_KEY, SEED_OFFSET_ENV, check_configuration, check_entry_point,  # noqa: F401
+                                   check_path_options, configure_executor, configure_mutation, mutation_label, pytest_addoption,
+                                   pytest_load_initial_conftests, report_dir, seed_offset)
+from harness.registry import ID_PATTERN, PROFILES, SMOKE_TIER, SMOKED, Registry, RegistryError, Thresholds
+from harness.report.records import ReportError, suite_version
 from harness.settings import Settings
 from harness.verdicts import ERROR, HOLDS, INCONCLUSIVE, NOT_RUN, REFUTED, ClaimInconclusive, ClaimRefuted, Verdict, to_plain
 
-SEED_OFFSET_ENV = "BNCLAIMS_SEED_OFFSET"
 RAISES = {REFUTED: ClaimRefuted, INCONCLUSIVE: ClaimInconclusive}
 STAND_IN_IMAGES = ("synthetic-", "natural-patches-")  # image data other than the papers' CIFAR-10
 
@@ -83,6 +90,10 @@ class ClaimsSession:
         self.plan_path: Path | None = None
         self.plan_lines: list[str] = []
         self.made = 0  # runs --plan-execute made in this process
+        self.interrupts = Interruptions()  # the controller installs it: every SIGINT / SIGTERM, however many
+        self.exit_interrupted = False  # pytest ended the session as interrupted
+        self.final_signals: int | None = None  # signals the last finished write recorded (None: not written yet)
+        self.mutation = config.stash.get(MUTATION_KEY, [])  # plugins that change what is measured
 
     def run_info(self, *, finished: bool, interrupted: bool = False) -> dict:
         import torch
@@ -95,7 +106,9 @@ class ClaimsSession:
             "commit": self.commit,
             "wall_time_s": time.time() - self.started,
             "finished": finished,
-            "interrupted": interrupted,
+            "interrupted": interrupted or self.exit_interrupted or bool(self.interrupts.received),
+            "signals": list(self.interrupts.received),
+            "mutation": self.mutation or None,
             # under xdist the controller collects nothing: the profiles are then those of the records
             "profiles": sorted(self.profiles or {r["profile"] for r in self.records.values()}),
             "seed_offset": self.registry.seed_offset,
@@ -111,16 +124,20 @@ class ClaimsSession:
         the whole store as HTML. A failed write warns once; the run goes on."""
         from harness.report import update_store, write_html
 
-        json_path = self.report_dir / "claims.json"
+        json_path, html_path = self.report_dir / "claims.json", self.report_dir / "claims.html"
+        render = (lambda records, runs: write_html(records, runs, html_path, self.stale(records))) if finished else None
+        signals = len(self.interrupts.received)
         try:
-            records, runs, warning = update_store(json_path, self.records.values(),
-                                                  self.run_info(finished=finished, interrupted=interrupted), fresh=self.fresh)
+            with self.interrupts.protected(reraise=not finished):  # a signal now waits until the store is consistent
+                _, _, warning = update_store(json_path, self.records.values(), self.run_info(finished=finished, interrupted=interrupted),
+                                             fresh=self.fresh, then=render, option="--report-dir (env BNCLAIMS_REPORT_DIR)")
             self.fresh = False  # later writes merge with what this run wrote
             if warning:
                 self._warn(warning)
             if finished:
-                return json_path, write_html(records, runs, self.report_dir / "claims.html", self.stale(records))
-        except OSError as err:
+                self.final_signals = signals
+                return json_path, html_path
+        except (OSError, ReportError) as err:
             self._warn(f"could not write the claims report in {self.report_dir} (--report-dir): {err}")
         return None
 
@@ -156,21 +173,32 @@ class ClaimsSession:
             if name == RECORD_PROPERTY:
                 record = json.loads(value)
                 # this run's, also on xdist workers' records
-                record.update(run_id=self.run_id, recorded=self.started_text, commit=self.commit, code_version=self.code_version)
+                record.update(run_id=self.run_id, recorded=self.started_text, commit=self.commit, code_version=self.code_version,
+                              mutation=mutation_label(self.config))
                 self.records[record["nodeid"]] = record
                 self.write(finished=False)  # an interrupted run keeps what finished
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if self.planning and self.config.getoption("plan_execute") and self.planner.makes:
-            from harness.concurrent import side_by_side_workers
-            from harness.device import select_device
+        self.exit_interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+        try:
+            if self.planning and self.config.getoption("plan_execute") and self.planner.makes:
+                from harness.concurrent import side_by_side_workers
+                from harness.device import select_device
 
-            self.made = self.planner.execute(side_by_side_workers(select_device()))  # each process its own claims' runs
-        if self.planning and not self.is_worker:
-            self.write_plan()
-        if self.is_worker or not self.records:  # --collect-only, or no claim ran: the report stays as it was
-            return
-        self.report_paths = self.write(finished=True, interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
+                self.made = self.planner.execute(side_by_side_workers(select_device()))  # each process its own claims' runs
+        finally:  # a signal during the runs still leaves the plan and the report written
+            if self.planning and not self.is_worker:
+                self.write_plan()
+            if not self.is_worker and self.records:  # --collect-only, or no claim ran: the report stays as it was
+                self.report_paths = self.write(finished=True)
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        """The run's last word in the report: written here when a signal stopped the session before
+        its final write, or rewritten when signals arrived after it (so the entry lists them all)."""
+        if not self.is_worker and self.records and (self.final_signals is None
+                                                    or self.final_signals < len(self.interrupts.received)):
+            self.report_paths = self.write(finished=True)
+        self.interrupts.uninstall()
 
     def write_plan(self) -> None:
         from harness.device import describe, select_device
@@ -219,14 +247,6 @@ class ClaimsSession:
         terminalreporter.write_line(f"wrote {self.report_paths[1]} and {self.report_paths[0]}")
 
 
-def report_dir(config: pytest.Config) -> Path:
-    """--report-dir, else BNCLAIMS_REPORT_DIR, else reports/ (reports/smoke/ under --smoke, so a
-    smoke run never mixes with the verdicts)."""
-    value = config.getoption("report_dir") or os.environ.get("BNCLAIMS_REPORT_DIR")
-    default = Path(config.rootpath) / "reports"
-    return Path(value) if value else default / "smoke" if config.getoption("smoke") else default
-
-
 def _git_commit(root: Path) -> str | None:
     """The checkout's commit (short), or None outside a git checkout."""
     import subprocess
@@ -244,106 +264,6 @@ def _print_warning(config: pytest.Config, text: str) -> None:
         reporter.write_line(f"WARNING {text}", yellow=True)
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("bnclaims", "claims suite")
-    group.addoption("--claims-dir", default=None, help="directory of claims YAML files (default: <rootdir>/claims)")
-    group.addoption(
-        "--report-dir", default=None,
-        help="where claims.json and claims.html are written (default: <rootdir>/reports; env BNCLAIMS_REPORT_DIR)",
-    )
-    group.addoption(
-        "--cifar10-root", default=None,
-        help="folder holding cifar-10-batches-py/ (env BNCLAIMS_CIFAR10); claims that need CIFAR-10 skip without it",
-    )
-    group.addoption(
-        "--cache-dir", default=None,
-        help="trained-model cache (default: <rootdir>/fixtures/cache; env BNCLAIMS_CACHE)",
-    )
-    group.addoption(
-        "--judge-only", action="store_true", default=False,
-        help="judge from the model cache only: a claim whose trained runs are missing fails, naming them, instead of training",
-    )
-    group.addoption(
-        "--fresh-report", action="store_true", default=False,
-        help="start claims.json afresh instead of merging this run's records into it",
-    )
-    group.addoption(
-        "--executor", default=None, choices=EXECUTORS,
-        help="where side-by-side runs train: pool (default: one process per core; on a GPU in process or "
-             "--runs-per-gpu), local (in this process, one after another), ray (Ray tasks on RAY_ADDRESS or a "
-             "local Ray instance; pip install -e '.[ray]'); env BNCLAIMS_EXECUTOR. The records are the same bits",
-    )
-    group.addoption(
-        "--runs-per-gpu", default=None,
-        help="runs trained side by side on one GPU by the pool or Ray executor (default 1; env BNCLAIMS_RUNS_PER_GPU)",
-    )
-    group.addoption(
-        "--plan", action="store_true", default=False,
-        help="train nothing: list every run the selected claims need (stored or to make), with FLOP and time "
-             "estimates, in reports/plan.json and a summary; claims whose runs are all stored are judged as usual",
-    )
-    group.addoption(
-        "--plan-execute", action="store_true", default=False,
-        help="with --plan: then make the missing runs the plan has recipes for, side by side on the executor, into "
-             "the model cache (one stage of python -m harness.nightly)",
-    )
-    group.addoption(
-        "--plan-tflops", type=float, default=None,
-        help="with --plan: price runs at this sustained rate (TFLOP/s) instead of the one measured on this device",
-    )
-    group.addoption(
-        "--smoke", action="store_true", default=False,
-        help="run every slow and paper claim end to end at its file's tiny smoke settings (the same code; "
-             "records never count as verdicts; report in reports/smoke/)",
-    )
-    group.addoption(
-        "--seed-offset", default=None,
-        help=f"shift every seed of every claim by K × {SEED_STRIDE} to re-run on fresh randomness "
-             f"(a whole number ≥ 0, default 0; env {SEED_OFFSET_ENV})",
-    )
-
-
-def _export(config: pytest.Config, name: str, value: str) -> None:
-    """Set ``name`` for this process and the suite's worker processes (xdist, pool, Ray), restored at the end."""
-    previous = os.environ.get(name)
-    os.environ[name] = value
-    config.add_cleanup(lambda: os.environ.pop(name) if previous is None else os.environ.__setitem__(name, previous))
-
-
-def configure_executor(config: pytest.Config) -> None:
-    """--executor / --runs-per-gpu (else their environment variables), checked and exported."""
-    from harness.concurrent import EXECUTOR_ENV, RUNS_PER_GPU_ENV, executor, runs_per_gpu
-
-    for option, env in (("executor", EXECUTOR_ENV), ("runs_per_gpu", RUNS_PER_GPU_ENV)):
-        if config.getoption(option) is not None:
-            _export(config, env, str(config.getoption(option)))
-    try:
-        runs_per_gpu()
-        kind = executor()
-    except ValueError as err:
-        raise pytest.UsageError(str(err).replace(RUNS_PER_GPU_ENV, "--runs-per-gpu / " + RUNS_PER_GPU_ENV)) from None
-    if kind == "ray":
-        import importlib.util
-
-        if importlib.util.find_spec("ray") is None:
-            raise pytest.UsageError("--executor ray needs Ray, an optional extra: pip install -e '.[ray]'")
-
-
-def seed_offset(config: pytest.Config) -> int:
-    """--seed-offset, else BNCLAIMS_SEED_OFFSET, else 0; exported to the environment so the
-    suite's worker processes (xdist, the session pool) shift their seeds alike."""
-    option = config.getoption("seed_offset")
-    raw, where = (option, "--seed-offset") if option is not None else (os.environ.get(SEED_OFFSET_ENV, "0"), SEED_OFFSET_ENV)
-    try:
-        value = int(raw)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise pytest.UsageError(f"{where}: expected a whole number ≥ 0, got {raw!r}")
-    _export(config, SEED_OFFSET_ENV, str(value))
-    return value
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config: pytest.Config) -> None:
     """With ``-n N``, distribute by file (``--dist loadfile``) unless the user chose a mode: a claim
@@ -354,37 +274,12 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
         config.option.dist = "loadfile"
 
 
-def _check_configuration(config: pytest.Config) -> None:
-    """Everything a claim run needs that can be wrong before it starts; one line per problem."""
-    root = Path(config.rootpath)
-    try:
-        checks.gpus(os.environ)
-        if config.getoption("collectonly"):
-            return
-        checks.report_dir(report_dir(config), "--report-dir (env BNCLAIMS_REPORT_DIR)")
-        cache = default_cache_dir(config.getoption("cache_dir"), root)
-        if not checks.cache_dir(cache, f"--cache-dir (env {CACHE_ENV})"):
-            _print_warning(config, f"the model cache {cache} is read-only: stored runs are served, a missing one "
-                                   "stops its claim with an error")
-        checks.cifar10(cifar10_root(config.getoption("cifar10_root")), f"--cifar10-root (env {CIFAR10_ENV})")
-    except checks.ConfigError as err:
-        raise pytest.UsageError(str(err)) from None
-
-
-def _terminate_like_ctrl_c(config: pytest.Config) -> None:
-    """SIGTERM (``timeout``, a batch scheduler) ends the run as Ctrl-C does: the claims that finished
-    are kept and the HTML is rendered with the run marked interrupted, consistent with the JSON."""
-    if threading.current_thread() is not threading.main_thread():
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    config.add_cleanup(lambda: signal.signal(signal.SIGTERM, previous))
-
-
 def pytest_configure(config: pytest.Config) -> None:
+    claims_dir = Path(config.getoption("claims_dir") or Path(config.rootpath) / "claims")
+    if not config.getoption("claims_dir") and not claims_dir.is_dir():
+        # another project, where an installed bnclaims is loaded through its entry point: change nothing there
+        config.pluginmanager.unregister(sys.modules[__name__])
+        return
     for name, text in (
         ("fast", "CPU profile: small nets, three seeds, real offline data (scikit-learn digits and photographs)"),
         ("slow", "nightly GPU profile at the papers' scale"),
@@ -398,26 +293,44 @@ def pytest_configure(config: pytest.Config) -> None:
         configure_threads()
     except ValueError as err:  # a bad BNCLAIMS_THREADS: one line, before any claim runs
         raise pytest.UsageError(f"{err} (unset it for the default of 1)") from None
-    claims_dir = Path(config.getoption("claims_dir") or Path(config.rootpath) / "claims")
+    check_path_options(config)
     try:
         if config.getoption("claims_dir"):
             checks.claims_dir(claims_dir, "--claims-dir")
     except checks.ConfigError as err:
         raise pytest.UsageError(str(err)) from None
     configure_executor(config)
-    if not hasattr(config, "workerinput"):  # the controller checks once; workers inherit a checked setup
-        _check_configuration(config)
-        _terminate_like_ctrl_c(config)
+    configure_mutation(config)
+    controller = not hasattr(config, "workerinput")
+    if controller:  # the controller checks once; workers inherit a checked setup
+        check_configuration(config)
+        check_entry_point(config)
     try:
         offset = seed_offset(config)
         smoke = bool(config.getoption("smoke"))
         registry = Registry.load(claims_dir, offset, smoke) if claims_dir.is_dir() else Registry([], seed_offset=offset)
+        if controller:
+            _check_threshold_names(registry, claims_dir)
     except RegistryError as err:
         raise pytest.UsageError(f"claims registry: {err}") from None
     _check_keyword_ids(config, registry)
     state = ClaimsSession(config, registry)
     config.stash[STATE_KEY] = state
     config.pluginmanager.register(state, "bnclaims-session")
+    if controller and state.interrupts.install():  # Ctrl-C and SIGTERM (timeout, a batch scheduler), however many
+        config.add_cleanup(state.interrupts.uninstall)
+
+
+def _check_threshold_names(registry: Registry, claims_dir: Path) -> None:
+    """Every threshold name a claim's test reads through its readout is one the claim declares:
+    a typo stops the run now, not after the measurement (harness.threshold_reads)."""
+    from harness.sources import REPO
+    from harness.threshold_reads import readout_modules, undeclared_reads
+
+    problems = undeclared_reads(registry, claims_dir, readout_modules(REPO))
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise RegistryError(problems[0] + more)
 
 
 def _check_keyword_ids(config: pytest.Config, registry: Registry) -> None:

@@ -109,6 +109,12 @@ CAUSES = {
 }
 SMOKED = ("slow", "paper")  # the profiles --smoke runs, at the files' smoke settings
 SEED_STRIDE = 1000  # --seed-offset K adds K × 1000 to every seed: fresh draws, never a neighbour's
+# A YAML seed is below MAX_SEED and --seed-offset at most MAX_SEED_OFFSET, so every shifted seed is
+# below 2**31 and the largest number the suite derives from one (1000 × seed + a few, harness.vgg_runs'
+# noise streams) below 2**63: numbers every seeded generator it uses accepts (torch: signed 64 bit;
+# numpy's default_rng: any whole number ≥ 0; a 32-bit one such as RandomState: below 2**32).
+MAX_SEED = 1_000_000
+MAX_SEED_OFFSET = 1_000_000
 CLAIM_FIELDS = ("id", "source", "statement", "paper_value", "threshold", "profiles")
 OPTIONAL_CLAIM_FIELDS = ("deviations", "figure", "paper", "case", "tiers", "seed_exempt", "bn_vs_none", "requires",
                          "thresholds")
@@ -242,6 +248,8 @@ def _check_seeds(path: Path, claim: str | None, field: str, profile: str, settin
         if key == "seeds" and (not isinstance(value, list) or not value
                                or any(isinstance(s, bool) or not isinstance(s, int) for s in value)):
             raise RegistryError(f"{where}: must be a non-empty list of integer seeds, got {value!r}")
+        if (_is_seed_key(key) or key == "seeds") and any(not 0 <= s < MAX_SEED for s in (value if key == "seeds" else [value])):
+            raise RegistryError(f"{where}: seeds must be whole numbers from 0 to {MAX_SEED - 1}, got {value!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -310,7 +318,26 @@ def _load_yaml(path: Path) -> Any:
         with open(path, encoding="utf-8") as fh:
             return yaml.load(fh, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as err:
-        raise RegistryError(f"{path}: not valid YAML: {err}") from err
+        mark = getattr(err, "problem_mark", None)
+        claim = _claim_at(path.read_text(encoding="utf-8"), mark.index) if mark is not None else None
+        raise RegistryError(f"{_where(path, claim)}: not valid YAML: {err}") from err
+
+
+def _claim_at(text: str, index: int) -> str | None:
+    """The ID of the claim (a ``claims:`` entry, or an expected-verdicts entry) whose YAML spans
+    character ``index`` of ``text``; None outside any, or when the text does not even parse."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)  # nodes only: a repeated key is no error here
+    except yaml.YAMLError:
+        return None
+    entries = root.value if isinstance(root, yaml.SequenceNode) else []
+    if isinstance(root, yaml.MappingNode):
+        entries = next((v.value for k, v in root.value if k.value == "claims" and isinstance(v, yaml.SequenceNode)), [])
+    for entry in entries:
+        if isinstance(entry, yaml.MappingNode) and entry.start_mark.index <= index < entry.end_mark.index:
+            ids = [v.value for k, v in entry.value if k.value in ("id", "claim") and isinstance(v, yaml.ScalarNode)]
+            return ids[0] if ids else None
+    return None
 
 
 def _require_str(path: Path, claim: str | None, field: str, value: Any) -> str:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import logging
+import io
 import multiprocessing as mp
-import pickle
+import struct
 import time
+import warnings
 from pathlib import Path
 
 import pytest
 import torch
 
-from harness.cache import ModelCache, code_version, config_key
+from harness.cache import DIGEST_HEADER, CacheError, CacheWarning, ModelCache, code_version, config_key, entry_bytes
 
 
 def test_creates_once_then_loads(tmp_path):
@@ -38,15 +39,81 @@ def test_key_depends_on_config_and_code_version():
         config_key({"a": object()}, "v1")
 
 
-def test_corrupt_entry_is_detected_and_rebuilt(tmp_path, caplog):
+def test_corrupt_entry_is_detected_and_rebuilt(tmp_path):
     cache = ModelCache(tmp_path, version="v1")
     cache.get_or_create({"x": 1}, lambda: {"v": torch.zeros(1)})
     path = cache.path({"x": 1})
     path.write_bytes(path.read_bytes()[:20])  # truncated
-    with caplog.at_level(logging.WARNING):
+    with pytest.warns(CacheWarning, match=r"model cache: entry .*\.pt rejected \(.*\): deleted, rebuilding it"):
         entry = cache.get_or_create({"x": 1}, lambda: {"v": torch.ones(1)})
     assert torch.equal(entry["v"], torch.ones(1))
-    assert "corrupt cache entry" in caplog.text
+
+
+def test_every_changed_byte_of_an_entry_is_rejected(tmp_path):
+    """Whichever byte of an entry file changes (its digest line, the zip's headers, padding or
+    checksums, the pickle, a tensor's storage), the entry is not served, and it is rebuilt."""
+    cache = ModelCache(tmp_path, version="v1")
+    config = {"kind": "edge", "N": 8}
+    cache.get_or_create(config, lambda: {"gap": torch.tensor([0.5, -1.25], dtype=torch.float64), "note": "x"})
+    path, key = cache.path(config), config_key(config, "v1", cache.env)
+    original = path.read_bytes()
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        for i in range(len(original)):
+            changed = bytearray(original)
+            changed[i] ^= 0x01
+            path.write_bytes(bytes(changed))
+            assert cache._load(path, key, delete=False) is None, f"byte {i} of {len(original)} changed and the entry was served"
+    assert len(seen) == len(original) and all(issubclass(w.category, CacheWarning) for w in seen)
+    path.write_bytes(original)
+    assert cache.get_or_create(config, lambda: pytest.fail("rebuilt"))["note"] == "x"  # the intact file is served
+    path.write_bytes(original[:200] + bytes([original[200] ^ 0x80]) + original[201:])
+    with pytest.warns(CacheWarning):
+        assert cache.get_or_create(config, lambda: {"note": "rebuilt"})["note"] == "rebuilt"
+
+
+def test_a_changed_number_inside_an_intact_zip_is_not_served(tmp_path):
+    """The case torch.load alone misses (it checks no zip CRCs): one float64 of a stored tensor
+    changed in place; torch would load the changed value, the cache rejects the entry."""
+    cache = ModelCache(tmp_path, version="v1")
+    config = {"kind": "rmt-edge"}
+    gaps = torch.tensor([0.015625, 0.25, 0.5], dtype=torch.float64)
+    cache.get_or_create(config, lambda: {"gaps": gaps})
+    path = cache.path(config)
+    data = path.read_bytes()
+    needle, forged = struct.pack("<d", 0.25), struct.pack("<d", -61.207)
+    assert data.count(needle) == 1
+    data = data.replace(needle, forged)
+    path.write_bytes(data)
+    payload = data.partition(b"\n")[2]
+    assert torch.load(io.BytesIO(payload), weights_only=True)["gaps"][1] == -61.207  # what torch alone would serve
+    with pytest.warns(CacheWarning, match="does not match its digest: it changed on disk"):
+        entry = cache.get_or_create(config, lambda: {"gaps": gaps.clone()})
+    assert torch.equal(entry["gaps"], gaps)
+
+
+def test_an_entry_without_a_digest_is_rebuilt(tmp_path):
+    """An entry from before entries carried a digest (a bare torch.save file) cannot be checked:
+    it is rebuilt once, under the same key."""
+    cache = ModelCache(tmp_path, version="v1")
+    cache.root.mkdir(exist_ok=True)
+    key = config_key({"x": 3}, "v1", cache.env)
+    torch.save({"key": key, "v": torch.zeros(1)}, cache.path({"x": 3}))
+    with pytest.warns(CacheWarning, match="has no content digest"):
+        entry = cache.get_or_create({"x": 3}, lambda: {"v": torch.ones(1)})
+    assert torch.equal(entry["v"], torch.ones(1)) and cache.path({"x": 3}).read_bytes().startswith(DIGEST_HEADER)
+
+
+def test_a_judge_only_cache_serves_no_changed_entry_and_keeps_the_file(tmp_path):
+    ModelCache(tmp_path, version="v1").get_or_create({"x": 4}, lambda: {"v": torch.zeros(2)})
+    path = ModelCache(tmp_path, version="v1").path({"x": 4})
+    data = bytearray(path.read_bytes())
+    data[-30] ^= 0xFF
+    path.write_bytes(bytes(data))
+    judge = ModelCache(tmp_path, version="v1", judge_only=True)
+    with pytest.warns(CacheWarning, match="rejected .*: not served"), pytest.raises(CacheError, match="--judge-only: .* lacks 1 run"):
+        judge.get_or_create({"x": 4}, lambda: pytest.fail("trained"))
+    assert path.read_bytes() == bytes(data)  # left for whoever can rebuild it
 
 
 class _Evil:
@@ -54,15 +121,14 @@ class _Evil:
         return (print, ("code ran",))
 
 
-def test_entries_load_with_weights_only(tmp_path, caplog):
-    # a pickle that would run code is refused (weights_only=True) and treated as corrupt
+def test_entries_load_with_weights_only(tmp_path):
+    # an intact entry (its digest matches) whose pickle would run code is refused (weights_only=True) and rebuilt
     cache = ModelCache(tmp_path, version="v1")
     cache.root.mkdir(exist_ok=True)
-    with open(cache.path({"x": 2}), "wb") as fh:
-        pickle.dump({"key": config_key({"x": 2}, "v1"), "evil": _Evil()}, fh)
-    with caplog.at_level(logging.WARNING):
+    cache.path({"x": 2}).write_bytes(entry_bytes({"key": config_key({"x": 2}, "v1", cache.env), "evil": _Evil()}))
+    with pytest.warns(CacheWarning, match="torch cannot load it"):
         entry = cache.get_or_create({"x": 2}, lambda: {"v": torch.ones(1)})
-    assert "evil" not in entry and "corrupt cache entry" in caplog.text
+    assert "evil" not in entry
 
 
 def _worker(root: str, counter: str) -> None:

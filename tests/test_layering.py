@@ -20,7 +20,7 @@ from harness.sources import imported_modules, project_modules
 LAYERS = {
     "harness.data": 0, "harness.norms": 0, "harness.accel": 0, "harness.device": 0, "harness.stats": 0,
     "harness.evidence": 0, "harness.cache": 0, "harness.checks": 0, "harness.registry": 0, "harness.windows": 0,
-    "harness.sources": 0, "harness.settings": 0,
+    "harness.sources": 0, "harness.settings": 0, "harness.interruptions": 0, "harness.threshold_reads": 0,
     "harness": 0,
     "harness.models": 1,
     "harness.train": 2,
@@ -28,7 +28,7 @@ LAYERS = {
     "harness.lr_search": 4, "harness.resnet_lab": 4, "harness.vgg_runs": 4, "harness.dln": 4, "harness.concurrent": 4,
     "harness.bn_identity": 4, "harness.verdicts": 4, "harness.readouts": 4, "harness.preconditions": 4,
     "harness.report": 5, "harness.plan": 5,
-    "harness.pytest_plugin": 6, "harness.nightly": 6,
+    "harness.pytest_plugin": 6, "harness.plugin_config": 6, "harness.nightly": 6,
     "fixtures": 7,
     "claims": 8,
 }

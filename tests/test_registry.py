@@ -266,12 +266,39 @@ def test_seed_offset_shifts_every_seed_and_nothing_else(tmp_path):
         load_claims_file(write(tmp_path, "t.yaml", GOOD.replace("fast: {x: 1}", "fast: {seed: zero}")))
 
 
-def test_a_repeated_key_is_an_error_naming_file_and_line(tmp_path):
+def test_a_repeated_key_is_an_error_naming_file_claim_and_line(tmp_path):
     text = GOOD.replace("      fast: {x: 1}\n", "      fast: {x: 1}\n      fast: {x: 5}\n")
-    with pytest.raises(RegistryError, match=r"a\.yaml: not valid YAML: .*repeated key 'fast'\n.*line 15"):
+    with pytest.raises(RegistryError, match=r"a\.yaml: claim B-TEST-ONE: not valid YAML: .*repeated key 'fast'\n.*a\.yaml\", line 15"):
         load_claims_file(write(tmp_path, "a.yaml", text))
-    with pytest.raises(RegistryError, match=r"repeated key 'x'"):
+    with pytest.raises(RegistryError, match=r"b\.yaml: claim B-TEST-ONE: not valid YAML: repeated key 'x'"):
         load_claims_file(write(tmp_path, "b.yaml", GOOD.replace("fast: {x: 1}", "fast: {x: 1, x: 2}")))
+    with pytest.raises(RegistryError, match=r"c\.yaml: not valid YAML: repeated key 'paper'"):  # outside any claim
+        load_claims_file(write(tmp_path, "c.yaml", "paper: bjorck2018\npaper: santurkar2018\n"))
+    expected = write(tmp_path, "expected_verdicts.yaml",
+                     "- {claim: B-TEST-ONE, profiles: [fast], verdict: refuted, cause: finding, measured: '0', reason: r, reason: s}\n")
+    with pytest.raises(RegistryError, match=r"expected_verdicts\.yaml: claim B-TEST-ONE: not valid YAML: repeated key 'reason'"):
+        load_expected(expected, ["B-TEST-ONE"])
+
+
+def test_seeds_stay_within_what_every_generator_takes(tmp_path):
+    with pytest.raises(RegistryError, match=r"field 'profiles.fast.seed': seeds must be whole numbers from 0 to 999999, got -1"):
+        load_claims_file(write(tmp_path, "a.yaml", GOOD.replace("fast: {x: 1}", "fast: {seed: -1}")))
+    with pytest.raises(RegistryError, match=r"field 'profiles.fast.seeds': seeds must be whole numbers from 0 to 999999"):
+        load_claims_file(write(tmp_path, "b.yaml", GOOD.replace("fast: {x: 1}", "fast: {seeds: [0, 1000000]}")))
+    # the largest seed a YAML may give, at the largest offset, and the largest number the suite derives from it
+    # (1000 × seed + a few: harness.vgg_runs' noise streams) are taken by every seeded generator the suite uses
+    import numpy as np
+    import torch
+
+    from harness.registry import MAX_SEED, MAX_SEED_OFFSET, SEED_STRIDE
+
+    seed = MAX_SEED - 1 + MAX_SEED_OFFSET * SEED_STRIDE
+    assert seed < 2**31
+    for value in (seed, 1000 * seed + 1000):
+        torch.manual_seed(value)
+        torch.Generator().manual_seed(value)
+        np.random.default_rng(value)
+    np.random.RandomState(seed)
 
 
 def test_preconditions_are_declared_per_file_and_required_per_claim(tmp_path):

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from harness.report.compare import compare, run_label
 from harness.report.html import render_html
-from harness.report.records import (ReportError, atomic_write_text, load_records, merge_records, merge_runs, run_time,
-                                    stale_reasons, write_json)
+from harness.report.records import (ReportError, atomic_write_text, describe_kind, load_records, merge_records, merge_runs,
+                                    run_kind, run_time, stale_reasons, write_json)
 
 
 def _describe(rec: dict) -> str:
@@ -38,10 +38,15 @@ def main(argv: list[str] | None = None) -> int:
 
     groups, runs, replaced = [], [], []
     try:
+        kinds: dict[str | None, Path] = {}
         for path in args.inputs:
             records, file_runs = load_records(path)
             groups.append([{**r, "_file": str(path)} for r in records])
             runs.extend(file_runs)
+            kinds.update((run_kind(run), path) for run in file_runs)
+        if len(kinds) > 1:  # records made under a mutation plugin never mix with real ones
+            (a, a_path), (b, b_path) = sorted(kinds.items(), key=lambda kv: str(kv[0]))[:2]
+            raise ReportError(f"{a_path} holds {describe_kind(a)} and {b_path} {describe_kind(b)}: they never share a report")
         merged = [{k: v for k, v in r.items() if k != "_file"} for r in merge_records(*groups, replaced=replaced)]
         newest = max(merged, key=lambda r: run_time(r.get("run_id")), default={})
         # without the claims registry, "current" is the code of the newest run merged
@@ -58,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     for kept, dropped in replaced:
         case = f" [{kept['case']}]" if kept.get("case") else ""
         where = f"{kept['claim_id']}{case} ({kept['profile']}, {kept.get('tier') or 'no'} tier)"
-        print(f"{where}: in several files; kept {_describe(kept)} over {_describe(dropped)} (the newer run wins)")
+        kept_measured = (kept.get("later_outcome") or {}).get("run_id", ...) == dropped.get("run_id")
+        why = "a run that measured nothing never replaces a measured verdict" if kept_measured else "the newer run wins"
+        print(f"{where}: in several files; kept {_describe(kept)} over {_describe(dropped)} ({why})")
     print(f"wrote {args.output} ({len(merged)} records from {len(args.inputs)} file(s), {len(replaced)} overlap(s))")
     return 0
 

@@ -156,7 +156,8 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-RUN_FIELDS = ("profiles", "commit", "seed_offset", "device", "torch_version", "python_version", "host", "started", "wall_time_s", "interrupted")
+RUN_FIELDS = ("profiles", "commit", "seed_offset", "device", "torch_version", "python_version", "host", "started", "wall_time_s", "interrupted",
+              "signals", "mutation")
 
 
 # fields a record from an older or foreign file may lack (harness.report.records.REQUIRED_FIELDS it may not)
@@ -164,7 +165,7 @@ RECORD_DEFAULTS = {"tier": None, "cause": None, "seed_exempt": None, "tentative"
                    "recorded": None, "commit": None, "run_id": None, "case": None, "as_expected": None, "dataset": None,
                    "deviation": None, "device": None, "error": None, "expected_measured": None, "expected_reason": None,
                    "summary": None, "torch_version": None, "wall_time_s": None, "paper_value": None, "threshold": None,
-                   "figure": None, "thresholds": None}
+                   "figure": None, "thresholds": None, "mutation": None, "later_outcome": None}
 
 
 def render_html(records: list[dict], runs: list[dict] | None = None, stale: Mapping[str, str] | None = None) -> str:
@@ -178,7 +179,9 @@ def render_html(records: list[dict], runs: list[dict] | None = None, stale: Mapp
     if any(run.get("id") in contributing for run in runs):  # list the runs whose records the report shows
         runs = [run for run in runs if run.get("id") in contributing]
     latest = runs[-1].get("id") if runs else None  # merge_runs sorts oldest first; records of other runs are marked
+    mutations = sorted({(m["plugin"], m["change"]) for run in runs for m in run.get("mutation") or []})
     return template.render(
+        mutations=mutations,
         papers=_group(records),
         summary=_summary(records),
         runs=runs,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import tempfile
@@ -137,17 +138,35 @@ def run_time(run_id: str | None) -> float:
         return 0.0
 
 
+MEASURED = ("holds", "refuted", "inconclusive")  # verdicts a measurement reached; "error" and "not run" reached none
+
+
+def later_outcome(rec: Mapping[str, Any]) -> dict:
+    """What a record that measured nothing says, to keep next to the measured verdict it does not replace."""
+    return {k: rec.get(k) for k in ("verdict", "error", "summary", "run_id", "recorded", "commit", "code_version")}
+
+
+def kept_over(rec: Mapping[str, Any], other: Mapping[str, Any]) -> tuple[dict, dict]:
+    """Of two records of the same claim, case, profile and tier, (the one the store keeps, the
+    other): the newer run's (records without a run id count as oldest; on a tie ``rec``), except
+    that an outcome that measured nothing (an error, a skip) never replaces a measured verdict:
+    the measured record is kept, carrying the newer outcome as ``later_outcome``."""
+    newer, older = (dict(rec), dict(other)) if run_time(rec.get("run_id")) >= run_time(other.get("run_id")) else (dict(other), dict(rec))
+    if newer["verdict"] not in MEASURED and older["verdict"] in MEASURED:
+        return {**older, "later_outcome": later_outcome(newer)}, newer
+    return newer, older
+
+
 def merge_records(*groups: Iterable[Mapping[str, Any]], replaced: list[tuple[dict, dict]] | None = None) -> list[dict]:
-    """Union of records; for the same claim, case, profile and tier the newest run wins (records
-    without a run id count as oldest), and on a tie the later group. ``replaced``, when given,
-    receives a (kept, dropped) pair for every overlap."""
+    """Union of records; for the same claim, case, profile and tier the one :func:`kept_over`
+    keeps (the newest run's, unless it measured nothing and the other did), and on a tie the
+    later group's. ``replaced``, when given, receives a (kept, dropped) pair for every overlap."""
     merged: dict[tuple, dict] = {}
     for group in groups:
         for rec in group:
             key = record_key(rec)
             if key in merged:
-                newer = run_time(rec.get("run_id")) >= run_time(merged[key].get("run_id"))
-                kept, dropped = (dict(rec), merged[key]) if newer else (merged[key], dict(rec))
+                kept, dropped = kept_over(rec, merged[key])
                 if replaced is not None:
                     replaced.append((kept, dropped))
                 merged[key] = kept
@@ -165,12 +184,58 @@ def merge_runs(*groups: Iterable[Mapping[str, Any]]) -> list[dict]:
     return sorted(runs.values(), key=lambda r: run_time(r.get("id")))
 
 
-def update_store(path: Path | str, records: Iterable[Mapping[str, Any]], run: Mapping[str, Any],
-                 fresh: bool = False) -> tuple[list[dict], list[dict], str | None]:
+class StoreKindError(ReportError):
+    """A store holds records of another kind of run (real, or made under a mutation plugin)."""
+
+
+def store_kind(runs: Iterable[Mapping[str, Any]]) -> set[str | None]:
+    """The kinds of run a store's run entries describe: None for a real run, else the mutation
+    plugins' names (``"harness.bn_identity"``), from the run entries' ``mutation``."""
+    return {run_kind(run) for run in runs}
+
+
+def run_kind(run: Mapping[str, Any]) -> str | None:
+    mutation = run.get("mutation")
+    return ", ".join(sorted(m["plugin"] for m in mutation)) if mutation else None
+
+
+def describe_kind(kind: str | None) -> str:
+    return f"runs under -p {kind}" if kind else "real runs"
+
+
+def check_store_kind(path: Path | str, runs: Iterable[Mapping[str, Any]], kind: str | None, option: str) -> None:
+    """A store may take a run of ``kind`` only when every run it holds is of that kind: records made
+    under a mutation plugin and real ones never share a store. :class:`StoreKindError` naming both."""
+    other = sorted((k for k in store_kind(runs) if k != kind), key=str)
+    if other:
+        raise StoreKindError(f"{option} {Path(path).parent}: its {Path(path).name} holds {describe_kind(other[0])}, and "
+                             f"this is one of the {describe_kind(kind)}: the two never share a report; give this run "
+                             f"a folder of its own")
+
+
+def set_aside(path: Path, suffix: str = ".unreadable") -> Path:
+    """Rename ``path`` to the first free ``<name><suffix>``, ``<name><suffix>.2``, …: a file set
+    aside earlier is never overwritten (the name is claimed with an exclusive create first)."""
+    for n in itertools.count(1):
+        aside = path.with_name(path.name + suffix + (f".{n}" if n > 1 else ""))
+        try:
+            os.close(os.open(aside, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        except FileExistsError:
+            continue
+        os.replace(path, aside)
+        return aside
+    raise AssertionError("unreachable")
+
+
+def update_store(path: Path | str, records: Iterable[Mapping[str, Any]], run: Mapping[str, Any], fresh: bool = False,
+                 then: Callable[[list[dict], list[dict]], Any] | None = None, option: str = "--report-dir"
+                 ) -> tuple[list[dict], list[dict], str | None]:
     """Merge ``records`` and ``run`` into the claims JSON at ``path`` under a file lock, keeping
-    every record this run did not produce; ``fresh`` ignores what the file holds. Returns the
-    merged records and runs, and a warning when an unreadable file had to be set aside (renamed
-    to ``<name>.unreadable``) rather than merged."""
+    every record this run did not produce; ``fresh`` ignores what the file holds. ``then(records,
+    runs)`` runs under the same lock (the HTML, so that it always shows the store it was made
+    from). Returns the merged records and runs, and a warning when an unreadable file had to be
+    set aside (``<name>.unreadable``, numbered after the first) rather than merged. A store that
+    holds another kind of run (:func:`check_store_kind`) is left as it is: :class:`StoreKindError`."""
     from filelock import FileLock
 
     path = Path(path)
@@ -178,15 +243,19 @@ def update_store(path: Path | str, records: Iterable[Mapping[str, Any]], run: Ma
     warning = None
     with FileLock(str(path.with_name(f".{path.name}.lock"))):
         old_records, old_runs = [], []
-        if path.exists() and not fresh:
+        if path.exists():
             try:
                 old_records, old_runs = load_records(path)
             except ReportError as err:
-                aside = path.with_name(path.name + ".unreadable")
-                os.replace(path, aside)
+                aside = set_aside(path)
                 warning = f"{err}; moved it to {aside} and started a new report"
+        check_store_kind(path, old_runs, run_kind(run), option)
+        if fresh:
+            old_records, old_runs = [], []
         merged, runs = merge_records(old_records, records), merge_runs(old_runs, [run])
         write_json(merged, path, runs)
+        if then is not None:
+            then(merged, runs)
     return merged, runs, warning
 
 
