@@ -170,7 +170,21 @@ class ClaimsSession:
             self.write_plan()
         if self.is_worker or not self.records:  # --collect-only, or no claim ran: the report stays as it was
             return
+        self.write_history(interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)  # first: the HTML shows it
         self.report_paths = self.write(finished=True, interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
+
+    def write_history(self, interrupted: bool) -> None:
+        """Append this run's records to the verdict history beside the report (harness.report.history).
+        A smoke run adds none: its verdicts test code paths at tiny budgets and count for nothing."""
+        if self.registry.smoke:
+            return
+        from harness.report.history import append_run, provenance
+
+        run = {**self.run_info(finished=True, interrupted=interrupted), **provenance(self.config.rootpath),
+               "code_version": self.code_version}
+        _, warning = append_run(self.report_dir, self.records.values(), run)
+        if warning:
+            _print_warning(self.config, f"verdict history: {warning}")
 
     def write_plan(self) -> None:
         from harness.device import describe, select_device
@@ -371,6 +385,19 @@ def _check_configuration(config: pytest.Config) -> None:
         raise pytest.UsageError(str(err)) from None
 
 
+def _check_history(config: pytest.Config) -> None:
+    """A verdict history from a newer schema stops a run that would add to it before any claim
+    runs, rather than after hours of training with nowhere to put its rows."""
+    if any(config.getoption(o) for o in ("collectonly", "plan", "plan_execute", "smoke")):
+        return  # these add no history rows
+    from harness.report.history import NewerHistory, check_schema
+
+    try:
+        check_schema(report_dir(config))
+    except NewerHistory as err:
+        raise pytest.UsageError(f"verdict history: {err}") from None
+
+
 def _terminate_like_ctrl_c(config: pytest.Config) -> None:
     """SIGTERM (``timeout``, a batch scheduler) ends the run as Ctrl-C does: the claims that finished
     are kept and the HTML is rendered with the run marked interrupted, consistent with the JSON."""
@@ -407,6 +434,7 @@ def pytest_configure(config: pytest.Config) -> None:
     configure_executor(config)
     if not hasattr(config, "workerinput"):  # the controller checks once; workers inherit a checked setup
         _check_configuration(config)
+        _check_history(config)
         _terminate_like_ctrl_c(config)
     try:
         offset = seed_offset(config)
