@@ -190,6 +190,7 @@ class ClaimsSession:
             if self.planning and not self.is_worker:
                 self.write_plan()
             if not self.is_worker and self.records:  # --collect-only, or no claim ran: the report stays as it was
+                self.write_history()  # first: the HTML shows this run in each claim's history
                 self.report_paths = self.write(finished=True)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
@@ -199,6 +200,19 @@ class ClaimsSession:
                                                     or self.final_signals < len(self.interrupts.received)):
             self.report_paths = self.write(finished=True)
         self.interrupts.uninstall()
+
+    def write_history(self) -> None:
+        """Append this run's records to the verdict history beside the report (harness.report.history).
+        A smoke run adds none: its verdicts test code paths at tiny budgets and count for nothing."""
+        if self.registry.smoke:
+            return
+        from harness.report.history import append_run, provenance
+
+        run = {**self.run_info(finished=True), **provenance(self.config.rootpath),
+               "code_version": self.code_version}
+        _, warning = append_run(self.report_dir, self.records.values(), run)
+        if warning:
+            _print_warning(self.config, f"verdict history: {warning}")
 
     def write_plan(self) -> None:
         from harness.device import describe, select_device
@@ -274,6 +288,19 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
         config.option.dist = "loadfile"
 
 
+def _check_history(config: pytest.Config) -> None:
+    """A verdict history from a newer schema stops a run that would add to it before any claim
+    runs, rather than after hours of training with nowhere to put its rows."""
+    if any(config.getoption(o) for o in ("collectonly", "plan", "plan_execute", "smoke")):
+        return  # these add no history rows
+    from harness.report.history import NewerHistory, check_schema
+
+    try:
+        check_schema(report_dir(config))
+    except NewerHistory as err:
+        raise pytest.UsageError(f"verdict history: {err}") from None
+
+
 def pytest_configure(config: pytest.Config) -> None:
     claims_dir = Path(config.getoption("claims_dir") or Path(config.rootpath) / "claims")
     if not config.getoption("claims_dir") and not claims_dir.is_dir():
@@ -305,6 +332,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if controller:  # the controller checks once; workers inherit a checked setup
         check_configuration(config)
         check_entry_point(config)
+        _check_history(config)
     try:
         offset = seed_offset(config)
         smoke = bool(config.getoption("smoke"))

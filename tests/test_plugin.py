@@ -244,7 +244,8 @@ def test_xdist_gives_same_verdicts_and_one_report(project):
     parallel, payload = records(project)
     assert verdicts(parallel) == verdicts(serial)
     assert {r["nodeid"] for r in parallel.values()} == {r["nodeid"] for r in serial.values()}
-    assert sorted(p.name for p in (project.path / "reports").iterdir()) == [".claims.json.lock", "claims.html", "claims.json"]
+    assert sorted(p.name for p in (project.path / "reports").iterdir()) == [".claims.json.lock", "claims.html", "claims.json",
+                                                                          "history.sqlite"]
 
 
 def test_a_family_runs_on_one_xdist_worker(project):

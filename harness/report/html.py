@@ -168,9 +168,11 @@ RECORD_DEFAULTS = {"tier": None, "cause": None, "seed_exempt": None, "tentative"
                    "figure": None, "thresholds": None, "mutation": None, "later_outcome": None}
 
 
-def render_html(records: list[dict], runs: list[dict] | None = None, stale: Mapping[str, str] | None = None) -> str:
+def render_html(records: list[dict], runs: list[dict] | None = None, stale: Mapping[str, str] | None = None,
+                history: Any = None) -> str:
     """The report page. ``stale``: ``key_text(record)`` → why that record no longer reflects the
-    code or settings (``harness.report.records.stale_reasons``)."""
+    code or settings (``harness.report.records.stale_reasons``). ``history``: the verdict history
+    beside the report (``harness.report.history.HistoryView``), or None."""
     template = _environment().get_template("template.html.j2")
     stale = stale or {}
     records = [{**RECORD_DEFAULTS, **r, "stale": stale.get(key_text(r))} for r in records]
@@ -187,5 +189,6 @@ def render_html(records: list[dict], runs: list[dict] | None = None, stale: Mapp
         runs=runs,
         latest=latest,
         verdicts=VERDICT_ORDER,
+        history=history,
         generated=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     )

@@ -268,7 +268,9 @@ def write_report(records: list[dict], directory: Path | str, runs: list[dict] | 
 
 
 def write_html(records: list[dict], runs: list[dict], path: Path | str, stale: Mapping[str, str] | None = None) -> Path:
+    """Render the report into ``path``, with the verdict history of its folder when it has one."""
+    from harness.report.history import HistoryView
     from harness.report.html import render_html
 
-    atomic_write_text(path, render_html(records, runs, stale))
+    atomic_write_text(path, render_html(records, runs, stale, HistoryView.beside(path, (r["claim_id"] for r in records))))
     return Path(path)
