@@ -345,10 +345,10 @@ def test_a_corrupt_history_is_set_aside_under_a_numbered_name_never_overwritten(
     for n, garbage in enumerate((b"not a database" * 100, b"also not one" * 100), start=1):
         path.write_bytes(garbage)
         added, warning = H.append_run(tmp_path, [claim()], run(n))
-        assert added == 1 and f"moved it to history.sqlite.unreadable-{n} and started a new history with this run" in warning
+        assert added == 1 and f"moved it to history.sqlite.unreadable{'' if n == 1 else f'.{n}'} and started a new history with this run" in warning
         assert "is not a readable history database (file is not a database)" in warning
-    assert (tmp_path / "history.sqlite.unreadable-1").read_bytes() == b"not a database" * 100
-    assert (tmp_path / "history.sqlite.unreadable-2").read_bytes() == b"also not one" * 100
+    assert (tmp_path / "history.sqlite.unreadable").read_bytes() == b"not a database" * 100
+    assert (tmp_path / "history.sqlite.unreadable.2").read_bytes() == b"also not one" * 100
     assert [r["run_id"] for r in H.load(tmp_path)] == [run(2)["id"]]
 
 
@@ -360,7 +360,7 @@ def test_a_history_with_damaged_pages_is_set_aside(tmp_path):
     data[8192:16384] = b"\xff" * 8192  # pages 3 and 4 of 4096 bytes
     path.write_bytes(bytes(data))
     added, warning = H.append_run(tmp_path, [claim()], run(99))
-    assert added == 1 and "moved it to history.sqlite.unreadable-1" in warning
+    assert added == 1 and "moved it to history.sqlite.unreadable" in warning
 
 
 def test_a_foreign_sqlite_database_is_set_aside(tmp_path):
@@ -368,7 +368,7 @@ def test_a_foreign_sqlite_database_is_set_aside(tmp_path):
         db.execute("CREATE TABLE photos (x)")
     _, warning = H.append_run(tmp_path, [claim()], run(0))
     assert "is an SQLite database but not a bnclaims history (tables: photos)" in warning
-    assert (tmp_path / "history.sqlite.unreadable-1").exists()
+    assert (tmp_path / "history.sqlite.unreadable").exists()
 
 
 def test_a_locked_history_costs_the_run_its_rows_with_one_warning(tmp_path, monkeypatch):
@@ -499,7 +499,7 @@ def test_a_corrupt_history_warns_once_and_the_run_still_writes_its_report(projec
     result = project.runpytest("claims", "-m", "fast")
     result.assert_outcomes(passed=3, xfailed=2)
     result.stdout.fnmatch_lines(["WARNING verdict history: *history.sqlite is not a readable history database (file is "
-                                 "not a database); moved it to history.sqlite.unreadable-1 and started a new history*"])
+                                 "not a database); moved it to history.sqlite.unreadable and started a new history*"])
     assert result.stdout.str().count("WARNING") == 1
     assert (project.path / "reports" / "claims.json").exists() and len(H.load(project.path / "reports")) == 5
 

@@ -14,7 +14,7 @@ report folder wait for each other instead of losing rows, and readers never bloc
 is one transaction, so an interrupted write leaves it wholly in or wholly out. The schema version
 is SQLite's ``user_version``; ``MIGRATIONS[k]`` upgrades version k to k + 1, in the transaction
 that sets the new version. A file that is not a readable history is set aside under a numbered
-name (``history.sqlite.unreadable-N``, never overwritten) and a new history is started; one from a
+name (``history.sqlite.unreadable``, then ``.unreadable.2``, …, never overwritten) and a new history is started; one from a
 newer schema is never written to.
 """
 
@@ -40,6 +40,7 @@ from markupsafe import Markup
 
 from harness.report.html import format_seeds, format_value
 from harness.report.records import ReportError, run_time
+from harness.report.records import set_aside as set_aside_file
 
 HISTORY_NAME = "history.sqlite"
 BUSY_TIMEOUT_S = 30.0  # how long a write waits for another process's write before giving up with a warning
@@ -255,18 +256,9 @@ def check_schema(directory: Path | str) -> None:
 
 
 def set_aside(path: Path) -> Path:
-    """Rename ``path`` (and its WAL file) to the first free ``<name>.unreadable-N``. The name is
-    claimed with O_EXCL first, so an earlier set-aside file is never overwritten, also when two
-    processes set files aside at once."""
-    n = 1
-    while True:
-        aside = path.with_name(f"{path.name}.unreadable-{n}")
-        try:
-            os.close(os.open(aside, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
-            break
-        except FileExistsError:
-            n += 1
-    os.replace(path, aside)  # replaces only the empty file claimed above
+    """Set ``path`` aside as the report store does (``harness.report.records.set_aside``:
+    ``<name>.unreadable``, then ``.unreadable.2``, …, never overwriting one), and its WAL file with it."""
+    aside = set_aside_file(path)
     wal, shm = (path.with_name(path.name + suffix) for suffix in ("-wal", "-shm"))
     # the WAL belongs to its database: left beside a new file it could be replayed into it
     with contextlib.suppress(FileNotFoundError):
