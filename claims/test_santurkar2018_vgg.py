@@ -207,9 +207,9 @@ def test_noisy_bn_less_stable_than_standard(verdict, thresholds, vgg_runs, vgg_s
 @pytest.mark.claim("S-NOISE-STD")
 def test_noise_prevents_the_standard_net_from_training(verdict, thresholds, vgg_runs, vgg_settings, vgg_data):
     runs = _provenance(verdict, vgg_settings, vgg_data, vgg_runs)
-    runs = runs["noise"]
-    acc = _per_seed(runs, _tail_acc)
-    diverged = [r.diverged_at for r in runs]
+    noisy = runs["noise"]
+    acc = _per_seed(noisy, _tail_acc)
+    diverged = [r.diverged_at for r in noisy]
     verdict.measure(standard_final_training_accuracy=_per_seed(runs["none"], _tail_acc))
     verdict.add_figure("training accuracy (mini-batch, as trained)", _curves_figure(
         runs, ("none", "noise"), "accs", "training accuracy", "Standard net with and without the noise"))

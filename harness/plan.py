@@ -61,20 +61,29 @@ class Planner:
         self.claim: str | None = None  # the claim case being planned (set by the plugin)
         self.noted: list[str] = []  # keys noted since the plugin last took them (one test)
         self.makes: dict[str, tuple] = {}  # key → recipe (function, args) of a missing run, this process's
-        self.later_looks = False  # noting the runs of a claim's later looks (made only if it stays undecided)
+        self.uncertain = False  # the runs noted now may never be made (a later look, or behind unknown preconditions)
+
+    def start_claim(self, claim: str) -> None:
+        """A new claim case is planned (the plugin calls this before each)."""
+        self.claim, self.uncertain = claim, False
+
+    def from_here_conditional(self) -> None:
+        """Every run the current claim notes from now on is conditional: it runs only if something
+        not known yet allows it (the lab's preconditions, measured once the lab's runs are stored)."""
+        self.uncertain = True
 
     @contextlib.contextmanager
     def conditional(self):
         """Within: every run noted is conditional (the seeds of a claim's later looks)."""
-        previous, self.later_looks = self.later_looks, True
+        previous, self.uncertain = self.uncertain, True
         try:
             yield
         finally:
-            self.later_looks = previous
+            self.uncertain = previous
 
     def note(self, key: str, kind: str, name: str, stored: bool, flops: float | None = None,
              conditional: bool = False, cacheable: bool = True, pending: bool = False, make: tuple | None = None) -> None:
-        conditional = conditional or self.later_looks
+        conditional = conditional or self.uncertain
         run = self.runs.get(key)
         if run is None:
             run = self.runs[key] = PlannedRun(key, kind, name, stored, conditional, flops, cacheable, pending=pending)

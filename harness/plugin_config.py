@@ -29,8 +29,10 @@ from harness import checks
 from harness.cache import CACHE_ENV, MUTATION_ENV, CacheWarning, default_cache_dir
 from harness.concurrent import EXECUTORS
 from harness.data import CIFAR10_ENV, cifar10_root
+from harness.evidence import MIN_SEEDS
 from harness.registry import MAX_SEED_OFFSET, SEED_STRIDE
 
+SEED_CAP_ENV = "BNCLAIMS_SEED_CAP"
 SEED_OFFSET_ENV = "BNCLAIMS_SEED_OFFSET"
 REPORT_ENV = "BNCLAIMS_REPORT_DIR"
 # the options that name a folder: (dest, the option, its environment variable)
@@ -98,6 +100,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--seed-offset", default=None,
         help=f"shift every seed of every claim by K × {SEED_STRIDE} to re-run on fresh randomness "
              f"(a whole number from 0 to {MAX_SEED_OFFSET}, default 0; env {SEED_OFFSET_ENV})",
+    )
+    group.addoption(
+        "--seed-cap", default=None,
+        help=f"decide every stochastic claim on at most N seeds: its looks beyond N are dropped and the 5%% error "
+             f"rate is spent over the looks left (N ≥ 3; default: each claims file's looks; env {SEED_CAP_ENV}). "
+             f"Quicker, and verdicts may then differ from the expected ones, recorded at the full looks",
     )
 
 
@@ -181,6 +189,21 @@ def configure_executor(config: pytest.Config) -> None:
 
         if importlib.util.find_spec("ray") is None:
             raise pytest.UsageError("--executor ray needs Ray, an optional extra: pip install -e '.[ray]'")
+
+
+def seed_cap(config: pytest.Config) -> int | None:
+    """--seed-cap, else BNCLAIMS_SEED_CAP, else None (each claims file's looks)."""
+    option = config.getoption("seed_cap")
+    raw, where = (option, "--seed-cap") if option is not None else (os.environ.get(SEED_CAP_ENV), SEED_CAP_ENV)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < MIN_SEEDS:
+        raise pytest.UsageError(f"{where}: expected a whole number of seeds ≥ {MIN_SEEDS}, got {raw!r}")
+    return value
 
 
 def seed_offset(config: pytest.Config) -> int:

@@ -32,7 +32,7 @@ class LabPreconditions(Preconditions):
     @classmethod
     def unknown(cls, why: str) -> LabPreconditions:
         """Every precondition unmet, for ``why`` (they cannot be measured yet)."""
-        return cls(dict.fromkeys(cls.NAMES, False), dict.fromkeys(cls.NAMES, f"not known: {why}"))
+        return cls(dict.fromkeys(cls.NAMES, False), dict.fromkeys(cls.NAMES, f"not known: {why}"), known=False)
 
     @classmethod
     def measure(cls, lab: ResNetLab, seeds: Sequence[int]) -> LabPreconditions:

@@ -49,7 +49,7 @@ from harness.interruptions import Interruptions
 from harness.plan import Planner
 from harness.plugin_config import (MUTATION_KEY, SEED_OFFSET_ENV, check_configuration, check_entry_point,  # noqa: F401
                                    check_path_options, configure_executor, configure_mutation, mutation_label, pytest_addoption,
-                                   pytest_load_initial_conftests, report_dir, seed_offset)
+                                   pytest_load_initial_conftests, report_dir, seed_cap, seed_offset)
 from harness.registry import ID_PATTERN, PROFILES, SMOKE_TIER, SMOKED, Registry, RegistryError, Thresholds
 from harness.report.records import ReportError, suite_version
 from harness.settings import Settings
@@ -336,7 +336,9 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         offset = seed_offset(config)
         smoke = bool(config.getoption("smoke"))
-        registry = Registry.load(claims_dir, offset, smoke) if claims_dir.is_dir() else Registry([], seed_offset=offset)
+        cap = seed_cap(config)
+        registry = (Registry.load(claims_dir, offset, smoke, cap) if claims_dir.is_dir()
+                    else Registry([], seed_offset=offset, seed_cap=cap))
         if controller:
             _check_threshold_names(registry, claims_dir)
     except RegistryError as err:
@@ -466,7 +468,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     root = Path(config.rootpath)
     cifar = cifar10_root(config.getoption("cifar10_root"))
     return [f"bnclaims: device {describe()}, {compute_threads()} torch thread(s) per process, seed offset "
-            f"{_state(config).registry.seed_offset}{', SMOKE run (tiny budgets, no verdicts)' if config.getoption('smoke') else ''}",
+            f"{_state(config).registry.seed_offset}"
+            f"{f', at most {_state(config).registry.seed_cap} seeds per claim (--seed-cap)' if _state(config).registry.seed_cap else ''}"
+            f"{', SMOKE run (tiny budgets, no verdicts)' if config.getoption('smoke') else ''}",
             f"bnclaims: model cache {default_cache_dir(config.getoption('cache_dir'), root)}"
             f"{' (judge only)' if config.getoption('judge_only') else ''}, report {report_dir(config)}, "
             f"CIFAR-10 {cifar if cifar else 'not configured'}"]
@@ -589,7 +593,7 @@ def _error_text(call: pytest.CallInfo) -> str:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     state = _state(item.config)
     if state.planner is not None and CLAIM_KEY in item.stash:
-        state.planner.claim = item.callspec.id
+        state.planner.start_claim(item.callspec.id)
 
 
 def _plan_report(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo) -> pytest.TestReport:

@@ -637,9 +637,10 @@ class Registry:
     EXPECTED_FILE = "expected_verdicts.yaml"
 
     def __init__(self, files: Iterable[ClaimsFile], expected: Iterable[Expected] = (), seed_offset: int = 0,
-                 smoke: bool = False):
+                 smoke: bool = False, seed_cap: int | None = None):
         self.files = tuple(files)
         self.seed_offset = seed_offset
+        self.seed_cap = seed_cap  # decide on at most this many seeds (--seed-cap); None: the files' looks
         self.smoke = smoke  # slow and paper settings are the files' smoke settings (--smoke)
         self._file_of = {f.path: f for f in self.files}
         self.claims: dict[str, Claim] = {}
@@ -670,14 +671,14 @@ class Registry:
                 raise RegistryError(f"--smoke: {', '.join(bare)} declare(s) no 'smoke' settings for their slow / paper claims")
 
     @classmethod
-    def load(cls, directory: Path | str, seed_offset: int = 0, smoke: bool = False) -> Registry:
+    def load(cls, directory: Path | str, seed_offset: int = 0, smoke: bool = False, seed_cap: int | None = None) -> Registry:
         directory = Path(directory)
         files = [
             load_claims_file(p)
             for p in sorted(directory.glob("*.yaml"))
             if p.name != cls.EXPECTED_FILE
         ]
-        registry = cls(files, seed_offset=seed_offset, smoke=smoke)
+        registry = cls(files, seed_offset=seed_offset, smoke=smoke, seed_cap=seed_cap)
         expected_path = directory / cls.EXPECTED_FILE
         if expected_path.exists():
             registry.expected = load_expected(expected_path, registry.claims)
@@ -737,6 +738,8 @@ class Registry:
         looks = f.looks.get(profile)
         if self.smoke or not looks:
             looks = (len(seeds), len(seeds) + 1) if self.smoke else (len(seeds),)
+        if self.seed_cap is not None:
+            looks = tuple(n for n in looks if n <= self.seed_cap) or (len(seeds),)
         return SeedPlan.extend(seeds, looks)
 
     def settings_hash(self, claim: Claim, profile: str) -> str:

@@ -25,11 +25,12 @@ import torch
 
 from harness.cache import ModelCache, cached_record
 from harness.concurrent import offloads, parallel_map, side_by_side_workers
-from harness.data import ImageData
+from harness.data import ImageData, normalize
 from harness.lr_search import CHANCE, FULL_RUN_EVAL_TRAIN, SEARCH_EVAL_TRAIN, LRSearch, RunStore
 from harness.models import resnet_cifar
 from harness.models.flops import forward_flops, training_flops
 from harness.probes.divergence import DivergedBeforeBatch, along_update, batch_lines, find_diverging_update
+from harness.probes.sgd_noise import per_example_gradients
 from harness.settings import TrainingShared, parse
 from harness.train import TrainConfig, TrainResult
 
@@ -124,6 +125,20 @@ class ResNetLab:
                 if not result.diverged or not candidates[seed]:
                     out[seed] = (lr, result)
         return [out[seed] for seed in seeds]
+
+    def per_example_gradients(self, model: dict, n: int, seed: int) -> torch.Tensor:
+        """The (n, parameters) matrix of per-example gradients of ``model`` (builder arguments of
+        ``resnet_cifar``) at its seed-``seed`` initialization, on the first ``n`` training images
+        (B-SGD-NOISE's Eq. 2). Made once ever: the model cache keeps it."""
+        config = {"kind": "per-example-gradients", "model": model, "data": self.data_config, "n": n, "seed": seed}
+
+        def create() -> dict:
+            torch.manual_seed(seed)
+            x = normalize(self.data.train_x[:n], self.data.mean, self.data.std)
+            return {"grads": per_example_gradients(resnet_cifar(**model), x, self.data.train_y[:n])}
+
+        self.cache.declare([config], lambda i: training_flops(self._per_example(model), n, 1))
+        return self.cache.get_or_create(config, create)["grads"]
 
     def diverging_update(self, lr: float, max_steps: int, doublings: int, points: int, seed: int = 0) -> DivergingPath | None:
         """The first update that makes the unnormalized base net diverge (§3.4, Figs. 5–6), trying

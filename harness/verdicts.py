@@ -172,20 +172,24 @@ class Verdict:
     def note(self, text: str) -> None:
         self.notes.append(text)
 
-    def check_precondition(self, name: str, met: bool, detail: str) -> None:
+    def check_precondition(self, name: str, met: bool, detail: str, known: bool = True) -> None:
         """Record whether the run meets one of the preconditions its claim ``requires`` (YAML). A
-        claim with an unmet precondition concludes ``inconclusive``, whatever it measured."""
+        claim with an unmet precondition concludes ``inconclusive``, whatever it measured.
+        ``known=False``: not measured yet (under --plan, before the lab's runs are stored): unmet,
+        but no reason to stop declaring the claim's own runs."""
         if name not in self.claim.preconditions:
             declared = ", ".join(self.claim.preconditions) or "none"
             raise ValueError(f"{self.claim.id}: precondition '{name}' is not in the claim's 'requires' (declared: {declared})")
         self.preconditions[name] = {"met": bool(met), "detail": detail, "requires": self.claim.preconditions[name]}
+        if not known:
+            self.preconditions[name]["known"] = False
         self.measure(preconditions=self.preconditions)
 
     def stop_unless_preconditions_met(self) -> None:
         """For a claim about to make runs of its own: when a precondition it checked failed, stop
         here, inconclusive, without spending more compute (its lab cannot show the claim at this
         profile; the record says what failed)."""
-        if any(not p["met"] for p in self.preconditions.values()):
+        if any(not p["met"] and p.get("known", True) for p in self.preconditions.values()):
             self.conclude(INCONCLUSIVE, "not measured at this profile: its lab cannot show the claim")
 
     def finite(self, name: str, values: Sequence[float]) -> list[float]:
@@ -276,10 +280,11 @@ class Preconditions:
 
     met: dict[str, bool]
     detail: dict[str, str]
+    known: bool = True  # False: not measured yet (under --plan); every one counts as unmet
 
     def check(self, verdict: Verdict) -> None:
         for name in verdict.claim.preconditions:
             if name not in self.met:
                 raise KeyError(f"{verdict.claim.id} requires precondition '{name}', which its family does not "
                                f"measure (it measures {', '.join(self.met)})")
-            verdict.check_precondition(name, self.met[name], self.detail[name])
+            verdict.check_precondition(name, self.met[name], self.detail[name], self.known)

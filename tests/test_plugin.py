@@ -574,3 +574,41 @@ def test_plan_records_no_verdict_and_an_error_still_fails(project):
     tests.write_text(tests.read_text(encoding="utf-8").replace('verdict.measure(value=settings["value"])',
                                                                'verdict.measure(value=settings["missing"])'), encoding="utf-8")
     project.runpytest("claims", "--plan", "--plan-tflops", "1").assert_outcomes(passed=3, failed=2)
+
+
+SEQUENTIAL_CLAIMS = SEEDED_CLAIMS.replace('tiers: {fast: stand-in}', 'tiers: {fast: stand-in}\nlooks: {fast: [3, 6]}')
+
+SEQUENTIAL_TEST = """
+import pytest
+from harness.evidence import Condition
+
+# seeds 0-2 straddle the threshold; seeds 0-5 clear it
+RATIOS = {0: 30.0, 1: 300.0, 2: 100.0, 3: 60.0, 4: 200.0, 5: 90.0}
+LOOKS = []
+
+@pytest.mark.claim("B-T-SEEDED")
+def test_seeded(verdict):
+    LOOKS.append(list(verdict.seeds))
+    verdict.decide(Condition.at_least("ratio", [RATIOS[s] for s in verdict.seeds], 10, log=True))
+"""
+
+
+def test_an_undecided_claim_runs_again_on_the_next_looks_seeds(pytester):
+    project = scratch_project(pytester, {"seeded.yaml": SEQUENTIAL_CLAIMS, "test_seeded.py": SEQUENTIAL_TEST})
+    project.runpytest("claims", "-m", "fast").assert_outcomes(passed=1)
+    (rec,) = records(project)[0].values()
+    assert rec["verdict"] == "holds" and rec["seeds"] == [0, 1, 2, 3, 4, 5]
+    assert rec["seed_plan"] == {"used": 6, "cap": 6, "looks": [3, 6], "stop": "decided",
+                                "history": [{"seeds": 3, "verdict": "inconclusive", "undecided": ["ratio"]},
+                                            {"seeds": 6, "verdict": "holds", "undecided": []}]}
+    assert rec["measured"]["evidence"]["ratio"]["n"] == 6  # only the last look's measurements are kept
+    # --seed-cap 3: the first look only, at the whole error rate; undecided there
+    result = project.runpytest("claims", "-m", "fast", "--seed-cap", "3", "--report-dir", str(project.path / "capped"))
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*at most 3 seeds per claim (--seed-cap)*"])
+    rec = json.loads((project.path / "capped" / "claims.json").read_text())["records"][0]
+    assert rec["verdict"] == "inconclusive" and rec["seed_plan"]["cap"] == 3 and rec["seed_plan"]["stop"] == "cap reached"
+    for bad in ("2", "x"):
+        result = project.runpytest("claims", "-m", "fast", "--seed-cap", bad)
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines([f"*--seed-cap: expected a whole number of seeds ≥ 3, got '{bad}'*"])

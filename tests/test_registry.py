@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -407,3 +408,31 @@ def test_a_changed_threshold_makes_the_record_stale(tmp_path):
     after = Registry.load(tmp_path)
     claim_before, claim_after = before.claims["B-TEST-ONE"], after.claims["B-TEST-ONE"]
     assert before.settings_hash(claim_before, "fast") != after.settings_hash(claim_after, "fast")
+
+
+def test_looks_are_checked_when_the_registry_loads(tmp_path):
+    base = textwrap.dedent("""
+        paper: bjorck2018
+        section: "§9 S"
+        tiers: {fast: stand-in}
+        LOOKS
+        claims:
+          - id: B-X-1
+            source: "§9"
+            statement: "s"
+            paper_value: "p"
+            threshold: "t"
+            profiles: {fast: {seeds: [0, 1, 2]}}
+            deviations: {fast: "d"}
+    """)
+    path = tmp_path / "x.yaml"
+    for looks, message in (("looks: {fast: [3, 3]}", "strictly increasing seed counts starting at ≥ 3"),
+                           ("looks: {fast: [2, 6]}", "strictly increasing seed counts starting at ≥ 3"),
+                           ("looks: {fast: [4, 8]}", "the first look takes 4 seeds, but claim B-X-1 has 3 at fast"),
+                           ("looks: {nightly: [3, 6]}", "unknown profile 'nightly'"),
+                           ("looks: [3, 6]", "must map profiles to lists of seed counts")):
+        path.write_text(base.replace("LOOKS", looks), encoding="utf-8")
+        with pytest.raises(RegistryError, match=re.escape(message)):
+            load_claims_file(path)
+    path.write_text(base.replace("LOOKS", "looks: {fast: [3, 6, 10]}"), encoding="utf-8")
+    assert load_claims_file(path).looks == {"fast": (3, 6, 10)}

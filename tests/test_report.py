@@ -148,3 +148,14 @@ def test_tables_render_as_html_tables_escaped():
     html = render_html([record(figures=[table])])
     assert "<th>paper</th><th>ours</th>" in html and "<th>none &lt;b&gt;</th><td>1e-4</td><td>0.01</td>" in html
     assert "data:image/svg+xml" not in html
+
+
+def test_the_seeds_cell_says_seeds_used_of_the_cap_and_why_it_stopped():
+    plan = {"used": 6, "cap": 10, "looks": [3, 6, 10], "stop": "decided",
+            "history": [{"seeds": 3, "verdict": "inconclusive", "undecided": ["r"]}, {"seeds": 6, "verdict": "holds", "undecided": []}]}
+    html = render_html([record(seeds=list(range(6)), seed_plan=plan),
+                        record(nodeid="claims/t.py::test_exact[fast]", claim="B-X-2", seed_plan={**plan, "used": 1, "cap": 1,
+                                                                                                 "stop": "seed-exempt"})])
+    assert "6 of ≤ 10 seeds · decided" in html and 'title="looks at 3, 6, 10 seeds"' in html
+    assert "1 of ≤ 1 seeds" not in html  # a seed-exempt claim has no cap to speak of
+    assert "Error rate:" in html and "at most 5%" in html

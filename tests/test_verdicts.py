@@ -8,7 +8,7 @@ import torch
 
 from harness.evidence import Condition, SeedPlan
 from harness.registry import Claim
-from harness.verdicts import ClaimInconclusive, ClaimRefuted, Verdict, to_plain
+from harness.verdicts import ClaimInconclusive, ClaimRefuted, Preconditions, Verdict, to_plain
 
 CLAIM = Claim("B-X-1", "bjorck2018", "§1", "§1", "s", "p", "t", {"fast": {}}, {}, None, "x.yaml",
               tiers={"fast": "paper"}, seed_exempt="exact")
@@ -206,3 +206,13 @@ def test_an_inconclusive_claim_says_which_way_its_evidence_leans():
         v.decide(Condition.at_most("cos excess", [0.20, 0.12, 0.11], 0.1))
     assert v.measured["lean"].startswith("'cos excess' leans refuted")
     assert v.measured["evidence"]["cos excess"]["lean"]["all_seeds"] is True
+
+
+def test_a_precondition_not_known_yet_does_not_stop_a_planning_claim():
+    """Under --plan the lab's runs may not be stored yet: the claim still declares its own runs."""
+    v = Verdict(REQUIRING, "fast", None, {}, plan=_plan())
+    Preconditions({"none_learns": False}, {"none_learns": "not known: searches not stored"}, known=False).check(v)
+    v.stop_unless_preconditions_met()  # does not stop
+    assert v.verdict is None and v.preconditions["none_learns"]["known"] is False
+    with pytest.raises(ClaimInconclusive, match="precondition failed"):  # and still never decides on it
+        v.decide(Condition.at_least("ratio", [100.0, 120.0, 90.0], 10, log=True))

@@ -84,6 +84,32 @@ class InitPass:
     def layers(self) -> list[int]:
         return sorted(self.channel_mean)
 
+    def as_stored(self) -> dict:
+        """Plain data the model cache stores (its entries load with ``weights_only``: tensors, not
+        numpy arrays); :meth:`from_stored` gives back an equal pass."""
+        return _to_tensors(dataclasses.asdict(self))
+
+    @classmethod
+    def from_stored(cls, stored: dict) -> InitPass:
+        d = _to_numpy(stored)
+        return cls(**{**d, "activations": {k: ActivationSummary(**v) for k, v in d["activations"].items()}})
+
+
+def _to_tensors(value):
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(value))
+    if isinstance(value, dict):
+        return {k: _to_tensors(v) for k, v in value.items()}
+    return value
+
+
+def _to_numpy(value):
+    if isinstance(value, torch.Tensor):
+        return value.numpy()
+    if isinstance(value, dict):
+        return {k: _to_numpy(v) for k, v in value.items()}
+    return value
+
 
 def _bimodality(v: torch.Tensor) -> torch.Tensor:
     """Sarle's bimodality coefficient of each row of ``v`` (population moments)."""

@@ -165,7 +165,7 @@ RECORD_DEFAULTS = {"tier": None, "cause": None, "seed_exempt": None, "tentative"
                    "recorded": None, "commit": None, "run_id": None, "case": None, "as_expected": None, "dataset": None,
                    "deviation": None, "device": None, "error": None, "expected_measured": None, "expected_reason": None,
                    "summary": None, "torch_version": None, "wall_time_s": None, "paper_value": None, "threshold": None,
-                   "figure": None, "thresholds": None, "mutation": None, "later_outcome": None}
+                   "figure": None, "thresholds": None, "mutation": None, "later_outcome": None, "seed_plan": None}
 
 
 def render_html(records: list[dict], runs: list[dict] | None = None, stale: Mapping[str, str] | None = None,
