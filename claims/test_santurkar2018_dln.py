@@ -28,10 +28,10 @@ from harness.windows import note_windows, seed_windows
 DATASET = "synthetic Gaussian regression (x, Ax), 1000 samples"
 
 
-def _runs(verdict, dln_runs) -> dict:
-    """The probed runs of every normalization on the seeds of this look."""
+def _runs(verdict, dln_runs, nets=("none", "batch")) -> dict:
+    """The probed runs of ``nets`` on the seeds of this look."""
     verdict.dataset = DATASET
-    return dln_runs(verdict.seeds)
+    return dln_runs(verdict.seeds, nets)
 
 
 def _steps(run):
@@ -145,7 +145,7 @@ def test_smoothing_along_random_directions(verdict, dln_runs, dln_settings, thre
 
 @pytest.mark.claim("S-LP-PERF")
 def test_lp_normalizations_perform_like_bn(verdict, dln_runs, dln_settings, thresholds):
-    runs = _runs(verdict, dln_runs)
+    runs = _runs(verdict, dln_runs, ("none", "batch", *LP))
     final = {n: [r.losses[-1] for r in runs] for n, runs in runs.items()}
     verdict.measure(final_loss=final)
     first = {n: runs[0] for n, runs in runs.items()}
@@ -160,7 +160,7 @@ def test_lp_normalizations_perform_like_bn(verdict, dln_runs, dln_settings, thre
 
 @pytest.mark.claim("S-LP-SMOOTH")
 def test_lp_normalizations_smooth_the_landscape(verdict, dln_runs, dln_settings, thresholds):
-    runs = _runs(verdict, dln_runs)
+    runs = _runs(verdict, dln_runs, ("none", "batch", *LP))
     windows = {p: _windows(runs, ("none", p), dln_settings, verdict) for p in LP}
     series = {(p, m): tuple(_over_windows(runs, ("none", p), windows[p], m)) for p in LP for m in ("grad_change", "beta")}
     readout = ro.lp_smooth(series, thresholds)
@@ -184,7 +184,7 @@ def _shift(run, window: range) -> float:
 
 @pytest.mark.claim("S-LP-SHIFT")
 def test_lp_normalizations_shift_distributions_more(verdict, dln_runs, dln_settings, thresholds):
-    runs = _runs(verdict, dln_runs)
+    runs = _runs(verdict, dln_runs, ("none", *LP))
     layer, shift_lp, shift_standard = dln_settings["shift_layer"], {}, {}
     for p in LP:
         windows = _windows(runs, ("none", p), dln_settings, verdict)
@@ -218,7 +218,7 @@ def test_bn_trains_over_a_broader_lr_range(verdict, settings, dln_settings, mode
 
 @pytest.mark.claim("S-SIGMA")
 def test_gamma_over_sigma_shrinks_gradients(verdict, dln_runs, dln_settings, thresholds):
-    runs = _runs(verdict, dln_runs)
+    runs = _runs(verdict, dln_runs, ("batch",))
     readout = ro.sigma([[c.gamma_over_sigma for c in run.norm_stats] for run in runs["batch"]], thresholds)
     medians = readout.values["median_gamma_over_sigma"]
     ratios = [np.array(c.gamma_over_sigma) for c in runs["batch"][0].norm_stats]

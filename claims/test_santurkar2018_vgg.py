@@ -26,19 +26,20 @@ from harness.report import figures
 from harness.stats import geometric_mean_ratio
 from harness.windows import early as early_half
 from harness.windows import note_windows, seed_windows
-from harness.vgg_runs import lr_range, tail_mean
+from harness.vgg_runs import block_losses, lr_range, tail_mean
 
 LABELS, LP = ro.LABELS, ro.LP
 CURVE_POINTS = 60  # points per training curve in a figure (block means of the per-step series)
 
 
-def _provenance(verdict, settings, data, vgg_runs=None) -> dict:
-    """The dataset, and with ``vgg_runs`` the probed runs of this look's seeds, after checking the
-    preconditions the claim requires on them."""
+def _provenance(verdict, settings, data, vgg_runs=None, more=()) -> dict:
+    """The dataset, and with ``vgg_runs`` the probed runs of this look's seeds — the standard and
+    BN nets (the preconditions read them) and ``more`` —, after checking the preconditions the
+    claim requires on them."""
     verdict.dataset = f"{data.name} ({settings['config']}, width {settings['width']}, {settings['steps']} steps)"
     if vgg_runs is None:
         return {}
-    runs = vgg_runs(verdict.seeds)
+    runs = vgg_runs(verdict.seeds, ("none", "batch", *more))
     vgg_preconditions(runs, verdict.seeds).check(verdict)
     return runs
 
@@ -98,8 +99,11 @@ def _steps(runs, n=None) -> list[int]:
 
 def _windows(runs, norms, settings, seeds, verdict=None) -> list[range]:
     """Per seed, the checkpoints at which every net of ``norms`` is training (harness.windows; a
-    run ends at the mean loss over its last 10% of steps)."""
-    return seed_windows(runs, norms, seeds, lambda r: tail_mean(r.losses), settings["converged_within"], verdict, LABELS)
+    run ends at the mean loss over its last 10% of steps, and is at each checkpoint at the mean
+    mini-batch loss of the steps around it, :func:`harness.vgg_runs.block_losses`: one mini-batch
+    is too noisy a reading of where training is)."""
+    return seed_windows(runs, norms, seeds, lambda r: tail_mean(r.losses), settings["converged_within"], verdict, LABELS,
+                        losses=block_losses)
 
 
 def _window_note(verdict, vgg_runs, windows) -> None:
@@ -180,7 +184,7 @@ def test_distribution_change_similar_with_and_without_bn(verdict, thresholds, vg
 
 @pytest.mark.claim("S-NOISY-MATCH")
 def test_noisy_bn_nearly_matches_bn(verdict, thresholds, vgg_runs, vgg_settings, vgg_data):
-    runs = _provenance(verdict, vgg_settings, vgg_data, vgg_runs)
+    runs = _provenance(verdict, vgg_settings, vgg_data, vgg_runs, ("noisy_batch",))
     norms = ("none", "batch", "noisy_batch")
     acc = {n: _per_seed(runs[n], _tail_acc) for n in norms}
     verdict.measure(final_training_accuracy=acc,
@@ -194,7 +198,7 @@ def test_noisy_bn_nearly_matches_bn(verdict, thresholds, vgg_runs, vgg_settings,
 
 @pytest.mark.claim("S-NOISY-UNSTABLE")
 def test_noisy_bn_less_stable_than_standard(verdict, thresholds, vgg_runs, vgg_settings, vgg_data):
-    runs = _provenance(verdict, vgg_settings, vgg_data, vgg_runs)
+    runs = _provenance(verdict, vgg_settings, vgg_data, vgg_runs, ("noisy_batch",))
     norms = ("none", "batch", "noisy_batch")
     shift = {n: _per_seed(runs[n], _shift) for n in norms}
     verdict.measure(mean_step_change=shift, layer=vgg_settings["dist_layer"],
@@ -206,7 +210,7 @@ def test_noisy_bn_less_stable_than_standard(verdict, thresholds, vgg_runs, vgg_s
 
 @pytest.mark.claim("S-NOISE-STD")
 def test_noise_prevents_the_standard_net_from_training(verdict, thresholds, vgg_runs, vgg_settings, vgg_data):
-    runs = _provenance(verdict, vgg_settings, vgg_data, vgg_runs)
+    runs = _provenance(verdict, vgg_settings, vgg_data, vgg_runs, ("noise",))
     noisy = runs["noise"]
     acc = _per_seed(noisy, _tail_acc)
     diverged = [r.diverged_at for r in noisy]
@@ -301,7 +305,7 @@ def test_smoothing_along_random_directions(verdict, thresholds, vgg_runs, vgg_se
 
 @pytest.mark.claim("S-LP-PERF", case="vgg")
 def test_lp_normalizations_perform_like_bn(verdict, thresholds, vgg_runs, vgg_settings, vgg_data):
-    runs = _provenance(verdict, vgg_settings, vgg_data, vgg_runs)
+    runs = _provenance(verdict, vgg_settings, vgg_data, vgg_runs, LP)
     norms = ("none", "batch") + LP
     verdict.measure(final_training_loss={n: _per_seed(runs[n], _tail_loss) for n in norms},
                     test_accuracy={n: _per_seed(runs[n], lambda r: r.final["test_acc"]) for n in norms})
@@ -314,7 +318,7 @@ def test_lp_normalizations_perform_like_bn(verdict, thresholds, vgg_runs, vgg_se
 
 @pytest.mark.claim("S-LP-SMOOTH", case="vgg")
 def test_lp_normalizations_smooth_the_landscape(verdict, thresholds, vgg_runs, vgg_settings, vgg_data):
-    runs = _provenance(verdict, vgg_settings, vgg_data, vgg_runs)
+    runs = _provenance(verdict, vgg_settings, vgg_data, vgg_runs, LP)
     ratios = {(p, m): _landscape_ratios(runs, vgg_settings, verdict.seeds, m, den=p, verdict=verdict) for p in LP for m in ("grad_change", "beta")}
     verdict.measure(window_checkpoints={LABELS[p]: [list(w) for w in _windows(runs, ("none", p), vgg_settings, verdict.seeds)] for p in LP})
     verdict.add_figure("max gradient change along the gradient, every normalization (seed mean)", _landscape_figure(
@@ -326,7 +330,7 @@ def test_lp_normalizations_smooth_the_landscape(verdict, thresholds, vgg_runs, v
 
 @pytest.mark.claim("S-LP-SHIFT", case="vgg")
 def test_lp_normalizations_shift_distributions_more(verdict, thresholds, vgg_runs, vgg_settings, vgg_data):
-    runs = _provenance(verdict, vgg_settings, vgg_data, vgg_runs)
+    runs = _provenance(verdict, vgg_settings, vgg_data, vgg_runs, LP)
     norms = ("none", "batch") + LP
     shift = {n: _per_seed(runs[n], _shift) for n in norms}
     verdict.measure(mean_step_change=shift, layer=vgg_settings["dist_layer"],

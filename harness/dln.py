@@ -15,7 +15,7 @@ rounding); in float64 they move by less than 1e-9, for about 1.4× the time per 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import torch
 from torch import nn
@@ -24,7 +24,7 @@ from harness.cache import ModelCache, cached_record
 from harness.concurrent import cached_side_by_side
 from harness.models import deep_linear
 from harness.models.flops import forward_flops, training_flops
-from harness.probes.checkpoints import Checkpoint, LandscapeProbe
+from harness.probes.checkpoints import Checkpoint, CheckpointSchedule, LandscapeProbe, checkpoint_steps
 from harness.train import FullBatch, Probe, TrainConfig, train
 
 
@@ -74,14 +74,15 @@ class DLNRun:
 
 
 class NormStatsProbe(Probe):
-    """γ/σ of every normalization layer and the shift layer's input moments, every ``every`` updates."""
+    """γ/σ of every normalization layer and the shift layer's input moments, on a
+    :class:`CheckpointSchedule` (every ``every`` updates, or at the updates it lists)."""
 
-    def __init__(self, every: int, shift_layer: int):
-        self.every, self.shift_layer = every, shift_layer
+    def __init__(self, every: int | Collection[int], shift_layer: int):
+        self.schedule, self.shift_layer = CheckpointSchedule(every), shift_layer
         self.record: list[NormStats] = []
 
     def due(self, step: int) -> bool:
-        return step % self.every == 0
+        return self.schedule.due(step)
 
     def measure(self, step, model, x, y) -> None:
         self.record.append(NormStats(step, *_norm_stats(model, x, self.shift_layer)))
@@ -127,7 +128,8 @@ def _config(norm: str, settings: dict, probes: bool, lr: float | None, steps: in
 
 def train_dln(norm: str, settings: dict, probes: bool = True, lr: float | None = None, steps: int | None = None,
               cache: ModelCache | None = None) -> DLNRun:
-    """Full-batch GD on the DLN; with ``probes``, measure at ``settings['checkpoints']`` even steps.
+    """Full-batch GD on the DLN; with ``probes``, measure at ``settings['checkpoints']`` + 1 steps,
+    spaced by ``settings['checkpoint_spacing']`` (:func:`checkpoint_steps`: even, or dense early).
     With a ``cache``, the run (record and probes) is made once ever.
 
     A run computes on the process's torch threads (``BNCLAIMS_THREADS``, default 1), here or in a
@@ -161,10 +163,10 @@ def _train_dln(norm: str, settings: dict, probes: bool, lr: float | None, steps:
                          divergence_relative=True, loss_at_end=True)
     landscape, stats = None, None
     if probes:
-        every = max(1, steps // settings["checkpoints"])
-        landscape = LandscapeProbe(model, every, lr, settings["step_multipliers"], settings.get("ics_layers"), squared_error,
+        at = checkpoint_steps(steps, settings["checkpoints"], settings.get("checkpoint_spacing", "linear"))
+        landscape = LandscapeProbe(model, at, lr, settings["step_multipliers"], settings.get("ics_layers"), squared_error,
                                    torch.Generator().manual_seed(settings["seed"] + 1))  # random directions only
-        stats = NormStatsProbe(every, settings["shift_layer"])
+        stats = NormStatsProbe(at, settings["shift_layer"])
     result = train(model, FullBatch(x, y, squared_error), config, probes=[p for p in (landscape, stats) if p])
     return DLNRun(norm, result.losses, landscape.record if landscape else [], stats.record if stats else [], result.diverged_at)
 

@@ -278,6 +278,7 @@ class DLNShared(Settings):
     converged_within: float          # "converged": final loss within this fraction of the best
     seeds: list[int]
     precision: str = "float32"       # float type of the runs and probes: float32 | float64
+    checkpoint_spacing: str = "linear"  # linear | quadratic (steps · (k/K)²: dense early, where BN still trains)
 
 
 @settings_class

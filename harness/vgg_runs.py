@@ -159,6 +159,21 @@ def _train_vgg(norm: str, data: ImageData, settings: dict, seed: int, device: to
                   activations.record, normalized.record, result.diverged_at)
 
 
+def block_losses(run) -> list[float]:
+    """Per checkpoint of a probed run, the mean mini-batch loss over the steps around it: from
+    halfway since the previous checkpoint to halfway to the next (the loss of training, less
+    noisy than the one batch the checkpoint measured on). Steps after a divergence have no loss:
+    a checkpoint there keeps its own reading."""
+    steps = [c.step for c in run.checkpoints]
+    out = []
+    for k, (c, t) in enumerate(zip(run.checkpoints, steps)):
+        low = (steps[k - 1] + t) // 2 if k else 0
+        high = (t + steps[k + 1]) // 2 if k + 1 < len(steps) else t + 1
+        block = run.losses[low:high]
+        out.append(float(sum(block) / len(block)) if block else c.loss)
+    return out
+
+
 def lr_range(norms: Sequence[str], data: ImageData, settings: dict, lrs: Sequence[float], steps: int, seeds: Sequence[int],
              device: torch.device | str = "cpu", cache: ModelCache | None = None) -> list[dict[str, dict[float, VGGRun]]]:
     """Per seed of ``seeds``, unprobed ``steps``-step runs of every norm at every LR, ``{norm: {lr:

@@ -14,23 +14,29 @@ from collections.abc import Callable, Mapping, Sequence
 from harness.stats import training_window
 
 
+def checkpoint_losses(run) -> list[float]:
+    """The loss each checkpoint measured on its step's batch (a full batch for the DLN)."""
+    return [c.loss for c in run.checkpoints]
+
+
 def seed_windows(runs: Mapping[str, Sequence], norms: Sequence[str], seeds: Sequence[int], final_loss: Callable[[object], float],
-                 within: float, verdict=None, labels: Mapping[str, str] | None = None) -> list[range]:
+                 within: float, verdict=None, labels: Mapping[str, str] | None = None,
+                 losses: Callable[[object], list[float]] = checkpoint_losses) -> list[range]:
     """Per seed (``runs[norm][i]`` is seed ``seeds[i]``'s run), the checkpoints at which every net of
-    ``norms`` is training. ``final_loss(run)`` is where a run ends. A seed whose run diverged (a
-    non-finite loss) has an empty window. With ``verdict``, a seed with an empty window makes the
-    claim inconclusive (``conclude`` raises)."""
+    ``norms`` is training. ``final_loss(run)`` is where a run ends, ``losses(run)`` its loss at each
+    checkpoint. A seed whose run diverged (a non-finite loss) has an empty window. With
+    ``verdict``, a seed with an empty window makes the claim inconclusive (``conclude`` raises)."""
     out = []
     for i, seed in enumerate(seeds):
         compared = [runs[n][i] for n in norms]
-        losses, finals = [[c.loss for c in r.checkpoints] for r in compared], [final_loss(r) for r in compared]
+        losses_, finals = [losses(r) for r in compared], [final_loss(r) for r in compared]
         names = ", ".join((labels or {}).get(n, n) for n in norms)
-        if not all(math.isfinite(v) for v in finals + [x for run in losses for x in run]):  # a run diverged: no end to measure from
+        if not all(math.isfinite(v) for v in finals + [x for run in losses_ for x in run]):  # a run diverged: no end to measure from
             if verdict is not None:
                 verdict.conclude("inconclusive", f"seed {seed}: a run of {names} diverged, so it has no training window")
             out.append(range(0))
             continue
-        start, end = training_window(losses, finals, within)
+        start, end = training_window(losses_, finals, within)
         if verdict is not None and start >= end:
             verdict.conclude("inconclusive", f"seed {seed}: no checkpoint at which {names} are all training (window {start}..{end})")
         out.append(range(start, end))

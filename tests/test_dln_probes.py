@@ -207,3 +207,27 @@ def test_shift_input_is_the_layer_input_before_normalization(norm):
     torch.testing.assert_close(torch.tensor(shift["var"]), h.detach().var(0, unbiased=False))
     with pytest.raises(ValueError, match="shift_layer must name a linear layer with one before it"):
         _norm_stats(model, x, shift_layer=1)
+
+
+def test_checkpoint_steps_are_even_or_dense_early():
+    from harness.probes.checkpoints import CheckpointSchedule, checkpoint_steps
+
+    assert checkpoint_steps(2000, 10) == list(range(0, 2001, 200))
+    dense = checkpoint_steps(2000, 20, "quadratic")
+    assert dense[:5] == [0, 5, 20, 45, 80] and dense[-1] == 2000 and len(dense) == 21
+    assert sum(s < 200 for s in dense) == 7  # where a BN DLN that converges by step 200 still trains
+    assert checkpoint_steps(10, 20, "quadratic") == sorted(set(checkpoint_steps(10, 20, "quadratic")))  # merged, distinct
+    schedule = CheckpointSchedule(dense)
+    assert schedule.due(45) and not schedule.due(46) and CheckpointSchedule(3).due(6)
+    for bad, message in (((2000, 10, "log"), "linear' or 'quadratic"), ((0, 10), "steps ≥ 1")):
+        with pytest.raises(ValueError, match=message):
+            checkpoint_steps(*bad)
+    with pytest.raises(ValueError, match="must be ≥ 1"):
+        CheckpointSchedule(0)
+    with pytest.raises(ValueError, match="non-empty set of updates"):
+        CheckpointSchedule([])
+
+
+def test_a_dln_run_probes_at_its_checkpoint_steps():
+    run = train_dln("batch", {**TINY, "steps": 20, "checkpoints": 4, "checkpoint_spacing": "quadratic"})
+    assert [c.step for c in run.checkpoints] == [0, 1, 5, 11, 20] == [s.step for s in run.norm_stats]

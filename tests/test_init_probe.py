@@ -13,7 +13,7 @@ from torch import nn
 from harness.models import resnet_cifar
 from harness.models.init import equalize_output_bias
 from harness.readouts import init as ro
-from harness.probes.init_probe import (class_masked_cotangents, class_masked_kernel_grads, norm_slots, pre_relu_source,
+from harness.probes.init_probe import (InitPass, class_masked_cotangents, class_masked_kernel_grads, norm_slots, pre_relu_source,
                                        probe_init)
 from harness.probes.summands import summand_statistics, table1_row
 from harness.registry import Registry
@@ -226,3 +226,29 @@ def test_output_gradients_and_low_rank_helpers():
         ro.grad_scale({0: []}, {0: [p]}, 4, TH["B-GRAD-SCALE"])
     with pytest.raises(ValueError, match="different seeds"):
         ro.grad_scale({0: [p]}, {1: [p]}, 4, TH["B-GRAD-SCALE"])
+
+
+def test_a_stored_pass_loads_back_equal_in_fewer_bytes(passes):
+    import io
+
+    import torch
+
+    p = passes["none"][0][0]
+    stored = p.as_stored()
+    assert stored["weight"][12].dtype == torch.float32  # a float32 net's weights: exact in float32
+    back = InitPass.from_stored(stored)
+    for field in ("logits", "weight", "weight_grad", "channel_mean", "activations"):
+        a, b = getattr(p, field), getattr(back, field)
+        if isinstance(a, dict):
+            for k in a:
+                if hasattr(a[k], "positive_fraction"):
+                    np.testing.assert_array_equal(a[k].samples, b[k].samples)
+                else:
+                    np.testing.assert_array_equal(a[k], b[k])
+                    assert b[k].dtype == a[k].dtype
+        else:
+            np.testing.assert_array_equal(a, b)
+    full, half = io.BytesIO(), io.BytesIO()
+    torch.save({k: torch.from_numpy(v) for k, v in p.weight.items()}, full)
+    torch.save(stored["weight"], half)
+    assert len(half.getvalue()) < 0.6 * len(full.getvalue())

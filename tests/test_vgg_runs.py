@@ -11,7 +11,7 @@ from harness.cache import ModelCache
 from harness.data import synthetic_cifar
 from harness.models import vgg_cifar
 from harness.probes.checkpoints import layer_groups
-from harness.vgg_runs import lr_range, norm_after, tail_mean, train_vgg
+from harness.vgg_runs import block_losses, lr_range, norm_after, tail_mean, train_vgg
 
 TINY = dict(config="vgg11", width=1 / 16, lr=0.1, momentum=0.0, weight_decay=0.0, batch_size=16, steps=6, checkpoints=2,
             step_multipliers=[0.5, 4], ics_layers=[2, 9], ics_norms=["none", "batch"], probe_norms=["none", "batch", "l2"],
@@ -98,3 +98,13 @@ def test_cached_vgg_run_equals_a_fresh_one_and_is_made_once(data, tmp_path, monk
 
 def _no_training(*args):
     raise RuntimeError("a cached run was trained again")
+
+
+def test_block_losses_average_the_steps_around_each_checkpoint():
+    from types import SimpleNamespace
+
+    run = SimpleNamespace(checkpoints=[SimpleNamespace(step=s, loss=9.0) for s in (0, 4, 8)], losses=[float(v) for v in range(8)])
+    # checkpoint 0: steps 0–1; checkpoint 4: steps 2–5; checkpoint 8 (after the last update): none left but its own
+    assert block_losses(run) == [0.5, 3.5, 6.5]
+    diverged = SimpleNamespace(checkpoints=run.checkpoints, losses=[1.0, 2.0])
+    assert block_losses(diverged) == [1.5, 9.0, 9.0]  # no loss after the divergence: the checkpoints keep their own readings

@@ -41,3 +41,22 @@ def test_a_diverged_run_has_no_window():
     v = Verdict(CLAIM, "fast", None, {}, seeds=[0])
     with pytest.raises(ClaimInconclusive, match=r"seed 0: a run of none, batch diverged, so it has no training window"):
         seed_windows(runs, ("none", "batch"), [0], lambda r: r.final, 0.1, v)
+
+
+def test_runs_by_seed_make_only_the_missing_nets_and_seeds():
+    from fixtures.common import RunsBySeed
+
+    made = []
+
+    def make(keys):
+        made.append(list(keys))
+        return [f"{n}@{s}" for n, s in keys]
+
+    runs = RunsBySeed(("none", "batch", "l1"), make)
+    assert runs([0, 1], ("none", "batch")) == {"none": ["none@0", "none@1"], "batch": ["batch@0", "batch@1"]}
+    assert runs([0, 1, 2]) == {"none": ["none@0", "none@1", "none@2"], "batch": ["batch@0", "batch@1", "batch@2"],
+                               "l1": ["l1@0", "l1@1", "l1@2"]}
+    assert made == [[("none", 0), ("none", 1), ("batch", 0), ("batch", 1)],
+                    [("none", 2), ("batch", 2), ("l1", 0), ("l1", 1), ("l1", 2)]]  # each (net, seed) once
+    with pytest.raises(KeyError, match="no runs of \\['linf'\\]"):
+        runs([0], ("linf",))

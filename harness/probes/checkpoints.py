@@ -11,7 +11,7 @@ so training does not change with it. The VGG and the deep linear network carry i
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 import torch
 from torch import nn
@@ -46,22 +46,53 @@ class Checkpoint:
     random_line: dict  # along a random direction of the gradient's norm
 
 
-class LandscapeProbe(Probe):
-    """ICS of ``ics_layers`` (1-based; ``None``: all, ``[]``: none) and the two landscape lines, every ``every`` updates."""
+class CheckpointSchedule:
+    """When a probe measures: every ``every`` updates (an int), or at the given updates (a
+    collection of step numbers, e.g. denser early in training: :func:`checkpoint_steps`)."""
 
-    def __init__(self, model: nn.Module, every: int, lr: float, multipliers: Sequence[float],
+    def __init__(self, every: int | Collection[int]):
+        if isinstance(every, int):
+            if every < 1:
+                raise ValueError(f"a checkpoint every {every} updates: must be ≥ 1")
+            self.every, self.at = every, None
+        else:
+            self.every, self.at = None, frozenset(int(s) for s in every)
+            if not self.at or min(self.at) < 0:
+                raise ValueError(f"checkpoint steps must be a non-empty set of updates ≥ 0, got {sorted(self.at)}")
+
+    def due(self, step: int) -> bool:
+        return step in self.at if self.at is not None else step % self.every == 0
+
+
+def checkpoint_steps(steps: int, count: int, spacing: str = "linear") -> list[int]:
+    """``count`` + 1 checkpoints from update 0 to ``steps``: evenly spaced (``linear``), or at
+    steps · (k / count)² (``quadratic``: dense early, where a fast-converging net still trains).
+    Distinct steps; ``quadratic`` may merge the first few when ``steps`` is small."""
+    if steps < 1 or count < 1:
+        raise ValueError(f"need steps ≥ 1 and count ≥ 1, got {steps} and {count}")
+    if spacing == "linear":
+        every = max(1, steps // count)
+        return list(range(0, steps + 1, every))
+    if spacing == "quadratic":
+        return sorted({round(steps * (k / count) ** 2) for k in range(count + 1)})
+    raise ValueError(f"checkpoint spacing must be 'linear' or 'quadratic', got {spacing!r}")
+
+
+class LandscapeProbe(Probe):
+    """ICS of ``ics_layers`` (1-based; ``None``: all, ``[]``: none) and the two landscape lines,
+    every ``every`` updates or at the updates ``every`` lists (:class:`CheckpointSchedule`)."""
+
+    def __init__(self, model: nn.Module, every: int | Collection[int], lr: float, multipliers: Sequence[float],
                  ics_layers: Sequence[int] | None, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
                  directions: torch.Generator):
-        if every < 1:
-            raise ValueError(f"a checkpoint every {every} updates: must be ≥ 1")
-        self.every, self.lr, self.loss_fn, self.directions = every, lr, loss_fn, directions
+        self.schedule, self.lr, self.loss_fn, self.directions = CheckpointSchedule(every), lr, loss_fn, directions
         self.steps = [m * lr for m in multipliers]
         self.ics_layers = None if ics_layers is None else list(ics_layers)
         self.groups, self.weights = layer_groups(model)
         self.record: list[Checkpoint] = []
 
     def due(self, step: int) -> bool:
-        return step % self.every == 0
+        return self.schedule.due(step)
 
     def measure(self, step, model, x, y) -> None:
         objective = ParamLoss(model, x, y, self.loss_fn)

@@ -96,16 +96,20 @@ class InitPass:
 
 
 def _to_tensors(value):
+    """numpy arrays as tensors; a float64 array whose values are all float32 values (weights and
+    gradients of a float32 network) is stored as float32, exactly, in half the bytes."""
     if isinstance(value, np.ndarray):
-        return torch.from_numpy(np.ascontiguousarray(value))
+        single = value.astype(np.float32) if value.dtype == np.float64 else None
+        return torch.from_numpy(np.ascontiguousarray(single if single is not None and np.array_equal(single, value) else value))
     if isinstance(value, dict):
         return {k: _to_tensors(v) for k, v in value.items()}
     return value
 
 
 def _to_numpy(value):
+    """Back from :func:`_to_tensors`: float32 tensors become float64 arrays again (the summaries' type)."""
     if isinstance(value, torch.Tensor):
-        return value.numpy()
+        return value.numpy().astype(np.float64) if value.dtype == torch.float32 else value.numpy()
     if isinstance(value, dict):
         return {k: _to_numpy(v) for k, v in value.items()}
     return value
