@@ -47,7 +47,7 @@ def test_density_follows_eq5(verdict, settings, thresholds, gaussian_products, r
         f"Histogram of {'σ²' if reading == 'squared' else 'σ'} vs Eq. 5",
         figures.histograms_with_density(panels, title=f"Eq. 5 read as the density of {'σ²' if reading == 'squared' else 'σ'}"),
     )
-    verdict.conclude(holds=readout.verdict, summary=readout.summary)
+    verdict.conclude_exact(readout)
 
 
 @pytest.mark.claim("B-RMT-EDGE")
@@ -70,7 +70,7 @@ def test_largest_squared_singular_value_approaches_edge(verdict, settings, thres
         figures.lines(sizes, {f"M = {M}": [gaps[M][N] for N in sizes] for M in gaps},
                       xlabel="N", ylabel="1 − mean λ_max / edge(M)", title="λ_max approaches the edge of Eq. 5", logx=True),
     )
-    verdict.conclude(holds=readout.verdict, summary=readout.summary)
+    verdict.conclude_exact(readout)
 
 
 @pytest.mark.claim("B-RMT-KAPPA")
@@ -87,7 +87,7 @@ def test_condition_number_grows_with_factors(verdict, thresholds, gaussian_produ
             Ms, {f"N = {gaussian_products.N}": (means, stds)}, log_stats=True,
             xlabel="number of factors M", ylabel="κ", title="κ of a product of Gaussian matrices"),
     )
-    verdict.conclude(holds=readout.verdict, summary=readout.summary)
+    verdict.conclude_exact(readout)
 
 
 @pytest.mark.claim("B-RMT-SMAX")
@@ -106,7 +106,7 @@ def test_max_singular_value_grows_sublinearly(verdict, thresholds, gaussian_prod
                                title="σ_max of the product", reference={"√edge(M) (Eq. 5 read as σ²)": np.sqrt(edges),
                                                                         "edge(M), the paper's linear expectation": edges}),
     )
-    verdict.conclude(holds=readout.verdict, summary=readout.summary)
+    verdict.conclude_exact(readout)
 
 
 @pytest.mark.claim("B-RMT-TAILS")
@@ -122,7 +122,7 @@ def test_spectrum_heavier_tailed_with_factors(verdict, thresholds, gaussian_prod
         figures.overlaid_histograms({f"M = {M}": gaussian_products.singular_values(M) for M in Ms},
                                     xlabel="singular value σ", title="Spectra of products of M Gaussian matrices", logx=True),
     )
-    verdict.conclude(holds=readout.verdict, summary=readout.summary)
+    verdict.conclude_exact(readout)
 
 
 @pytest.mark.claim("B-RMT-UNIV")
@@ -152,7 +152,7 @@ def test_universality_and_scale_do_not_fix_conditioning(verdict, settings, thres
         figures.lines(Ms, {d: [10 ** v[M] for M in Ms] for d, v in mean_log.items()}, xlabel="number of factors M",
                       ylabel="κ (geometric mean over runs)", title=f"Universality of ill-conditioning (N = {N})", logy=True),
     )
-    verdict.conclude(holds=readout.verdict, summary=readout.summary)
+    verdict.conclude_exact(readout)
 
 
 @pytest.mark.claim("B-LIN-PROP1")
@@ -178,7 +178,7 @@ def test_single_factor_is_independent_least_squares(verdict, settings, threshold
     verdict.measure(**readout.values)
     verdict.dataset = "random least-squares problems (float64)"
     verdict.seeds = [settings["seed"]]
-    verdict.conclude(holds=readout.verdict, summary=readout.summary)
+    verdict.conclude_exact(readout)
 
 
 @pytest.mark.claim("B-LIN-KAPPA")
@@ -219,4 +219,4 @@ def test_conditioning_slows_gd_and_limits_lr(verdict, settings, thresholds):
         figures.lines([float(k) for k in settings["kappas"]], {"iterations": [float(iterations[k]) for k in settings["kappas"]]},
                       xlabel="κ", ylabel="GD steps", title=f"slope {exponent:.2f} on log–log axes", logx=True, logy=True),
     )
-    verdict.conclude(holds=readout.verdict, summary=readout.summary)
+    verdict.conclude_exact(readout)

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from harness.evidence import HOLDS, Readout
+from harness.evidence import Readout
 from harness.lr_search import LRSearch
 from harness.probes.sgd_noise import bootstrap_intervals, exact_exponents, exact_noise
 from harness.readouts import training as readouts
@@ -259,8 +259,7 @@ def test_sgd_noise_exponents(verdict, training_lab, settings, thresholds):
     verdict.add_figure("SGD noise vs |B| (log–log): exact expectation, Monte-Carlo means dashed", figures.curves(
         series, xlabel="|B|", ylabel="E‖α∇f − α∇_SGD‖²", title="SGD noise, batches with replacement", logx=True, logy=True,
         styles={k: styles.get(k, "-") for k in series}))
-    # one exact computation, no seeds: concluded on the readout's yes/no (decide would add the conditions to the summary)
-    verdict.conclude(holds=readout.verdict == HOLDS, summary=readout.summary)
+    verdict.conclude_exact(readout)  # one exact computation, no seeds
 
 
 @pytest.fixture(scope="session")

@@ -33,7 +33,7 @@ def test_gradient_norm_through_bn_is_the_projected_norm(verdict, settings, thres
     verdict.add_figure("‖∇_y L̂‖² against the right-hand side of Thm. 4.1, one point per draw",
                        figures.scatter_against_bound({"draws": (sides[:, 1], sides[:, 0])}, xlabel="γ²/σ² (‖ĝ‖² − ⟨1,ĝ⟩²/m − ⟨ĝ,ŷ⟩²/m)",
                                                      ylabel="‖∇_y L̂‖² (autograd)", title="Theorem 4.1 holds with equality"))
-    verdict.conclude(holds=readout.verdict, summary=readout.summary)
+    verdict.conclude_exact(readout)
 
 
 @pytest.mark.claim("S-THM42")
@@ -50,7 +50,7 @@ def test_hessian_quadratic_form_bound(verdict, settings, thresholds):
                            {"conditions met": ([r.rhs_first for r, c in zip(results, cond) if c], [r.lhs for r, c in zip(results, cond) if c]),
                             "conditions not met": ([r.rhs_first for r, c in zip(results, cond) if not c], [r.lhs for r, c in zip(results, cond) if not c])},
                            xlabel="γ²/σ² vᵀHv − γ⟨ĝ,ŷ⟩‖v‖²/(mσ²)", ylabel="vᵀ ∇²L̂ v (HVP)", title="Theorem 4.2", symlog=True))
-    verdict.conclude(holds=readout.verdict, summary=readout.summary)
+    verdict.conclude_exact(readout)
 
 
 @pytest.mark.claim("S-OBS43")
@@ -59,7 +59,7 @@ def test_bn_can_reproduce_any_activations(verdict, settings, thresholds):
     rng = np.random.default_rng(settings["seed"])
     readout = readouts.observation_43([T.observation_43(rng) for _ in range(settings["draws"])], thresholds)
     verdict.measure(**readout.values)
-    verdict.conclude(holds=readout.verdict, summary=readout.summary)
+    verdict.conclude_exact(readout)
 
 
 @pytest.mark.claim("S-THM44")
@@ -74,7 +74,7 @@ def test_minimax_weight_gradient_bound(verdict, settings, thresholds, reading):
     verdict.add_figure(f"max ‖∇_W L̂‖² against the {reading} bound, one point per draw",
                        figures.scatter_against_bound({"draws": (bound, g_hat)}, xlabel=f"bound ({reading})", ylabel="max over X of ‖∇_W L̂‖²",
                                                      title=f"Theorem 4.4, {reading} reading", symlog=True))
-    verdict.conclude(holds=readout.verdict, summary=readout.summary)
+    verdict.conclude_exact(readout)
 
 
 @pytest.mark.claim("S-LEM45")
@@ -90,4 +90,4 @@ def test_scale_invariance_and_initialization_distance(verdict, settings, thresho
     verdict.add_figure("squared distance to the nearest BN optimum against the bound of Lemma 4.5",
                        figures.scatter_against_bound({"⟨w0, w*⟩ > 0": ([r.bound for r in applies], [r.nearest_bn_optimum for r in applies])},
                                                      xlabel="‖w0 − w*‖² − (‖w*‖² − ⟨w*,w0⟩)²/‖w*‖²", ylabel="‖w0 − ŵ*‖²", title="Lemma 4.5"))
-    verdict.conclude(holds=readout.verdict, summary=readout.summary)
+    verdict.conclude_exact(readout)

@@ -633,9 +633,27 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     if report.when == "call" and report.passed and (v is None or v.verdict is None):
         report.outcome = "failed"
         report.longrepr = f"{item.nodeid}: the claim test ended without calling verdict.conclude()"
+    _check_the_reason(item, report, v)
     record = _build_record(item, report, call, v)
     report.user_properties.append((RECORD_PROPERTY, json.dumps(record)))
     return report
+
+
+def _check_the_reason(item: pytest.Item, report: pytest.TestReport, v: Verdict | None) -> None:
+    """A verdict as recorded in the expected-verdicts file, reached for another reason than the
+    entry's ``why`` (another failed condition, a precondition, a run that could not be judged), is
+    not the recorded result: the test fails, saying what changed."""
+    state = _state(item.config)
+    claim, profile, case = item.stash[CLAIM_KEY]
+    expected = None if state.registry.smoke else state.registry.expected_for(claim.id, case, profile)
+    if expected is None or expected.why is None or v is None or v.verdict != expected.verdict or not hasattr(report, "wasxfail"):
+        return
+    why = v.why()
+    if why != list(expected.why):
+        del report.wasxfail
+        report.outcome = "failed"
+        report.longrepr = (f"{claim.id} is {v.verdict} at profile '{profile}' as recorded, but for another reason: "
+                           f"recorded why {list(expected.why)}, now {why}. {v.summary}")
 
 
 def _build_record(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo, v: Verdict | None) -> dict:
@@ -690,6 +708,7 @@ def _build_record(item: pytest.Item, report: pytest.TestReport, call: pytest.Cal
         "order": list(state.registry.claims).index(claim.id),  # the catalogue's (the papers') order
         "verdict": verdict_value,
         "tentative": v.tentative if v else None,
+        "why": v.why() if v else [],
         "summary": summary,
         "expected": expected_verdict,
         "cause": expected.cause if expected else None,

@@ -287,6 +287,7 @@ class Expected:
     measured: str
     reason: str
     cause: str = "finding"
+    why: tuple[str, ...] | None = None  # what kept it from holding (harness.verdicts.Verdict.why); None: not checked
 
     def applies(self, claim: str, case: str | None, profile: str) -> bool:
         return (
@@ -582,7 +583,10 @@ def _smoke_map(path: Path, value: Any, shared: Mapping[str, Mapping], claims: It
 
 
 def load_expected(path: Path | str, known_ids: Iterable[str]) -> tuple[Expected, ...]:
-    """Parse the expected-verdicts file: a list of {claim, case?, profiles, verdict, cause, measured, reason}."""
+    """Parse the expected-verdicts file: a list of {claim, case?, profiles, verdict, cause, why?,
+    measured, reason}. ``why`` lists what kept the claim from holding (each condition that did not
+    hold with its state, a failed precondition, or "cannot be judged"): the same verdict reached
+    for another reason fails the run."""
     path = Path(path)
     known = set(known_ids)
     data = _load_yaml(path)
@@ -599,7 +603,7 @@ def load_expected(path: Path | str, known_ids: Iterable[str]) -> tuple[Expected,
         for field in ("claim", "profiles", "verdict", "cause", "measured", "reason"):
             if field not in raw:
                 raise RegistryError(f"{_where(path, label, field)}: missing")
-        unknown = set(raw) - {"claim", "case", "profiles", "verdict", "cause", "measured", "reason"}
+        unknown = set(raw) - {"claim", "case", "profiles", "verdict", "cause", "measured", "reason", "why"}
         if unknown:
             raise RegistryError(f"{_where(path, label, sorted(unknown)[0])}: unknown field")
         if cid not in known:
@@ -617,6 +621,9 @@ def load_expected(path: Path | str, known_ids: Iterable[str]) -> tuple[Expected,
         case = raw.get("case")
         if case is not None:
             _require_str(path, cid, "case", case)
+        why = raw.get("why")
+        if why is not None and (not isinstance(why, list) or not why or not all(isinstance(w, str) and w for w in why)):
+            raise RegistryError(f"{_where(path, cid, 'why')}: must be a non-empty list of reasons (strings), got {why!r}")
         out.append(
             Expected(
                 claim=cid,
@@ -626,6 +633,7 @@ def load_expected(path: Path | str, known_ids: Iterable[str]) -> tuple[Expected,
                 measured=_require_str(path, cid, "measured", str(raw["measured"])),
                 reason=_require_str(path, cid, "reason", raw["reason"]),
                 cause=raw["cause"],
+                why=tuple(why) if why is not None else None,
             )
         )
     return tuple(out)

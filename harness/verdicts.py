@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from harness.evidence import HOLDS, INCONCLUSIVE, MIN_SEEDS, REFUTED, Condition, Design, SeedPlan, decide
+from harness.evidence import HOLDS, INCONCLUSIVE, MIN_SEEDS, REFUTED, Condition, Design, Readout, SeedPlan, decide
 from harness.registry import Claim
 
 # verdicts a record can carry; the first three come from conclude(), the others from pytest
@@ -230,6 +230,33 @@ class Verdict:
             self.measure(lean=lean)
             text = f"{text}. Leans: {lean}"
         self.conclude(decision.verdict, text, stop=None if failed else STOP_DECIDED if decision.verdict != INCONCLUSIVE else STOP_CAP)
+
+    def conclude_exact(self, readout: Readout) -> None:
+        """Conclude a seed-exempt claim on its readout's exact checks: the checks are recorded as
+        evidence, and the summary is the readout's own (the checks' names stay out of it)."""
+        self.measure(evidence=readout.decision.as_record())
+        self.conclude(readout.verdict, readout.summary)
+
+    def why(self) -> list[str]:
+        """What kept the claim from holding, as the expected-verdicts file records it (``why``):
+        the failed preconditions; or that it could not be judged on its seeds (a run diverged, a
+        window held no checkpoint); or, refuted, each condition that refuted it; or, undecided,
+        that the seed cap was reached (which conditions were still open there is in the record,
+        not here: it may change with rounding while the verdict does not). Empty for a claim that
+        holds. A verdict recorded for one reason and reached for another is not the recorded
+        result."""
+        if self.verdict in (None, HOLDS):
+            return []
+        failed = sorted(f"precondition failed: {name}" for name, p in self.preconditions.items() if not p["met"])
+        if failed:
+            return failed
+        if self.stop == STOP_UNJUDGED:
+            return [STOP_UNJUDGED]
+        if self.verdict == INCONCLUSIVE and self.stop == STOP_CAP:
+            return ["undecided at the seed cap"]
+        evidence = self.measured.get("evidence") or {}
+        named = sorted(f"{name}: {c['state']}" for name, c in evidence.items() if c["state"] == self.verdict)
+        return named or [f"{self.verdict}: {self.summary}"[:200]]
 
     def conclude(self, holds: bool | str, summary: str, stop: str | None = None) -> None:
         """Record the verdict (a bool, or holds/refuted/inconclusive) and fail the test unless it

@@ -612,3 +612,23 @@ def test_an_undecided_claim_runs_again_on_the_next_looks_seeds(pytester):
         result = project.runpytest("claims", "-m", "fast", "--seed-cap", bad)
         assert result.ret == pytest.ExitCode.USAGE_ERROR
         result.stderr.fnmatch_lines([f"*--seed-cap: expected a whole number of seeds ≥ 3, got '{bad}'*"])
+
+
+def test_the_recorded_verdict_for_another_reason_fails(seeded):
+    """An expected entry's ``why`` says what kept the claim from holding: the same verdict reached
+    for another reason (another condition, a failed precondition, a run not judged) fails."""
+    entry = INCONCLUSIVE_ENTRY.replace("reason: \"one seed far below\"}", "reason: \"one seed far below\", why: [\"undecided at the seed cap\"]}")
+    expect(seeded, entry)
+    result = seeded.runpytest("claims", "-m", "fast", "--seed-offset", "1")
+    result.assert_outcomes(xfailed=1)
+    (rec,) = records(seeded)[0].values()
+    assert rec["why"] == ["undecided at the seed cap"]
+    expect(seeded, entry.replace('why: ["undecided at the seed cap"]', 'why: ["precondition failed: none_learns"]'))
+    result = seeded.runpytest("claims", "-m", "fast", "--seed-offset", "1")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*B-T-SEEDED is inconclusive at profile 'fast' as recorded, but for another reason: recorded why "
+                                 "?'precondition failed: none_learns'?, now ?'undecided at the seed cap'?*"])
+    expect(seeded, entry.replace('why: ["undecided at the seed cap"]', "why: []"))
+    result = seeded.runpytest("claims", "-m", "fast")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*field 'why': must be a non-empty list of reasons*"])

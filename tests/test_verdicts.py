@@ -216,3 +216,27 @@ def test_a_precondition_not_known_yet_does_not_stop_a_planning_claim():
     assert v.verdict is None and v.preconditions["none_learns"]["known"] is False
     with pytest.raises(ClaimInconclusive, match="precondition failed"):  # and still never decides on it
         v.decide(Condition.at_least("ratio", [100.0, 120.0, 90.0], 10, log=True))
+
+
+def test_why_names_what_kept_a_claim_from_holding():
+    """``why`` is what the expected-verdicts file checks beside the verdict: the conditions that
+    refuted, a failed precondition, a run that cannot be judged, or an undecided cap."""
+    v = Verdict(SEEDED, "fast", None, {}, seeds=[0, 1, 2])
+    v.decide(Condition.at_least("ratio", [20, 30, 25], 10, log=True))
+    assert v.why() == []
+    v = Verdict(SEEDED, "fast", None, {}, seeds=[0, 1, 2])
+    with pytest.raises(ClaimRefuted):
+        v.decide(Condition.at_least("increase", [-2.0, -3.0, -2.5], 0), Condition.at_least("ratio", [20, 30, 25], 10, log=True))
+    assert v.why() == ["increase: refuted"]
+    straddles = Verdict(SEEDED, "fast", None, {}, plan=_plan())
+    _run(straddles, {s: 10.0 * 3 ** ((-1) ** s) for s in range(10)})
+    assert straddles.why() == ["undecided at the seed cap"]
+    v = Verdict(SEEDED, "fast", None, {}, seeds=[0, 1, 2])
+    with pytest.raises(ClaimInconclusive):
+        v.finite("acc gap", [0.1, float("nan"), 0.3])
+    assert v.why() == ["cannot be judged"]
+    v = Verdict(REQUIRING, "fast", None, {}, seeds=[0, 1, 2])
+    v.check_precondition("none_learns", False, "at chance at every LR")
+    with pytest.raises(ClaimInconclusive):
+        v.conclude(False, "BN 0.9 vs 0.1")
+    assert v.why() == ["precondition failed: none_learns"]
