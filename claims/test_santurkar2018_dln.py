@@ -23,7 +23,7 @@ from harness.dln import lr_range
 from harness.readouts import dln as ro
 from harness.readouts.dln import LABELS, LP
 from harness.report import figures
-from harness.windows import note_windows, seed_windows
+from harness.windows import checkpoint_weights, note_windows, seed_windows
 
 DATASET = "synthetic Gaussian regression (x, Ax), 1000 samples"
 
@@ -56,6 +56,13 @@ def _conclude(verdict, readout) -> None:
     verdict.decide(*readout.conditions, summary=readout.summary)
 
 
+def _time_weights(runs, windows) -> list[list[float]]:
+    """Per seed, the training time each checkpoint of its window stands for: the checkpoints are
+    dense early (``checkpoint_spacing``), and a statistic over the window weighs them by time."""
+    weights = checkpoint_weights(_steps(runs["none"][0]))
+    return [[weights[k] for k in w] for w in windows]
+
+
 def _over_windows(dln_runs, norms, windows, metric, line="gradient_line") -> list[list[list[float]]]:
     """Per net of ``norms``: per seed, ``metric`` along ``line`` at each checkpoint of that seed's window."""
     out = []
@@ -72,7 +79,7 @@ def test_ics_standard_none_bn_uncorrelated(verdict, dln_runs, dln_settings, thre
     _window_note(verdict, runs, windows)
     cos = {n: [[[layer["cos"] for layer in c.ics] for c in r.checkpoints] for r in runs[n]] for n in ("none", "batch")}
     readout = ro.ics(*([[per_seed[k] for k in w] for per_seed, w in zip(cos[n], windows)] for n in ("none", "batch")),
-                     dln_settings["ics_layers"], thresholds)
+                     dln_settings["ics_layers"], thresholds, _time_weights(runs, windows))
     seed0 = {n: runs[n][0] for n in ("none", "batch")}
     steps = _steps(seed0["none"])
     l2 = {n: [[layer["l2"] for layer in c.ics] for c in seed0[n].checkpoints] for n in seed0}
@@ -95,7 +102,8 @@ def test_loss_varies_less_along_gradient_with_bn(verdict, dln_runs, dln_settings
     runs = _runs(verdict, dln_runs)
     windows = _windows(runs, ("none", "batch"), dln_settings, verdict)
     _window_note(verdict, runs, windows)
-    readout = ro.loss_range(*_over_windows(runs, ("none", "batch"), windows, "loss_range"), thresholds)
+    readout = ro.loss_range(*_over_windows(runs, ("none", "batch"), windows, "loss_range"), thresholds,
+                           _time_weights(runs, windows))
     verdict.measure(loss_range_first_seed={n: _line_metric(runs[n][0], "loss_range") for n in ("none", "batch")})
     seed0 = {n: runs[n][0] for n in ("none", "batch")}
     verdict.add_figure("loss along the gradient (first seed), band over steps [1/100, 30] × LR", figures.bands(
@@ -112,7 +120,8 @@ def test_gradients_more_predictive_with_bn(verdict, dln_runs, dln_settings, thre
     runs = _runs(verdict, dln_runs)
     windows = _windows(runs, ("none", "batch"), dln_settings, verdict)
     _window_note(verdict, runs, windows)
-    readout = ro.grad_change(*_over_windows(runs, ("none", "batch"), windows, "grad_change"), thresholds)
+    readout = ro.grad_change(*_over_windows(runs, ("none", "batch"), windows, "grad_change"), thresholds,
+                            _time_weights(runs, windows))
     verdict.measure(grad_change_first_seed={n: _line_metric(runs[n][0], "grad_change") for n in ("none", "batch")})
     verdict.add_figure("max ℓ2 change of the gradient along the gradient direction",
                        _landscape_figure(runs, "grad_change", "max ‖∇L(θ) − ∇L(θ − ηg)‖", "Gradient predictiveness (DLN)"))
@@ -124,7 +133,7 @@ def test_effective_beta_lower_with_bn(verdict, dln_runs, dln_settings, threshold
     runs = _runs(verdict, dln_runs)
     windows = _windows(runs, ("none", "batch"), dln_settings, verdict)
     _window_note(verdict, runs, windows)
-    readout = ro.beta(*_over_windows(runs, ("none", "batch"), windows, "beta"), thresholds)
+    readout = ro.beta(*_over_windows(runs, ("none", "batch"), windows, "beta"), thresholds, _time_weights(runs, windows))
     verdict.add_figure("effective β-smoothness along the gradient",
                        _landscape_figure(runs, "beta", "max ‖Δ∇L‖ / ‖ηg‖", "Effective β-smoothness (DLN)"))
     _conclude(verdict, readout)
@@ -136,7 +145,8 @@ def test_smoothing_along_random_directions(verdict, dln_runs, dln_settings, thre
     windows = _windows(runs, ("none", "batch"), dln_settings, verdict)
     _window_note(verdict, runs, windows)
     readout = ro.random_direction(*_over_windows(runs, ("none", "batch"), windows, "loss_range", "random_line"),
-                                  *_over_windows(runs, ("none", "batch"), windows, "grad_change", "random_line"), thresholds)
+                                  *_over_windows(runs, ("none", "batch"), windows, "grad_change", "random_line"), thresholds,
+                                  _time_weights(runs, windows))
     verdict.add_figure("max gradient change along a random direction", figures.lines(
         _steps(runs["none"][0]), {LABELS[n]: _line_metric(runs[n][0], "grad_change", "random_line") for n in ("none", "batch")},
         xlabel="GD step", ylabel="max ‖Δ∇L‖", title="Random direction (DLN), first seed", logy=True))
@@ -163,7 +173,7 @@ def test_lp_normalizations_smooth_the_landscape(verdict, dln_runs, dln_settings,
     runs = _runs(verdict, dln_runs, ("none", "batch", *LP))
     windows = {p: _windows(runs, ("none", p), dln_settings, verdict) for p in LP}
     series = {(p, m): tuple(_over_windows(runs, ("none", p), windows[p], m)) for p in LP for m in ("grad_change", "beta")}
-    readout = ro.lp_smooth(series, thresholds)
+    readout = ro.lp_smooth(series, thresholds, {p: _time_weights(runs, windows[p]) for p in LP})
     verdict.measure(window_checkpoints={LABELS[p]: [list(w) for w in windows[p]] for p in LP})
     verdict.add_figure("max gradient change along the gradient, every normalization",
                        _landscape_figure(runs, "grad_change", "max ‖Δ∇L‖", "Gradient predictiveness (DLN)", norms=tuple(runs)))

@@ -26,14 +26,20 @@ def fitted_slope(x: Sequence[float], y: Sequence[float], confidence: float = 0.9
     return {"slope": float(fit.slope), "stderr": float(fit.stderr), "low": float(fit.slope - half), "high": float(fit.slope + half)}
 
 
-def geometric_mean_ratio(numerator: Sequence[float], denominator: Sequence[float]) -> float:
-    """exp(mean(log a_i − log b_i)): the typical factor between paired positive measurements."""
+def geometric_mean_ratio(numerator: Sequence[float], denominator: Sequence[float], weights: Sequence[float] | None = None) -> float:
+    """exp(mean(log a_i − log b_i)): the typical factor between paired positive measurements;
+    with ``weights``, the weighted mean of the log ratios (e.g. each checkpoint's training time)."""
     a, b = np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
     if a.shape != b.shape or a.size == 0:
         raise ValueError(f"need paired, non-empty measurements, got shapes {a.shape} and {b.shape}")
     if np.any(a <= 0) or np.any(b <= 0):
         raise ValueError("a geometric-mean ratio needs positive values")
-    return float(np.exp(np.mean(np.log(a) - np.log(b))))
+    if weights is None:
+        return float(np.exp(np.mean(np.log(a) - np.log(b))))
+    w = np.asarray(weights, dtype=float)
+    if w.shape != a.shape or np.any(w <= 0):
+        raise ValueError(f"need one positive weight per pair, got {w.shape} for {a.shape}")
+    return float(np.exp(np.sum(w * (np.log(a) - np.log(b))) / w.sum()))
 
 
 def training_window(checkpoint_losses: Sequence[Sequence[float]], final_losses: Sequence[float], within: float) -> tuple[int, int]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 
+import numpy as np
+
 from harness.stats import training_window
 
 
@@ -43,9 +45,63 @@ def seed_windows(runs: Mapping[str, Sequence], norms: Sequence[str], seeds: Sequ
     return out
 
 
-def early(window: range) -> range:
-    """The first half of a window (at least one checkpoint of a non-empty one)."""
-    return window[: math.ceil(len(window) / 2)]
+def checkpoint_weights(steps: Sequence[int]) -> list[float]:
+    """The training time each checkpoint stands for, in steps: until the next checkpoint (the last:
+    as long as the one before). Evenly spaced checkpoints weigh the same, so statistics over a
+    window mean the same whether its checkpoints are evenly spaced or dense early."""
+    steps = list(steps)
+    if len(steps) < 2:
+        return [1.0] * len(steps)
+    gaps = [float(b - a) for a, b in zip(steps, steps[1:])]
+    if min(gaps) <= 0:
+        raise ValueError(f"checkpoint steps must increase, got {steps}")
+    return gaps + [gaps[-1]]
+
+
+def early(window: Sequence, weights: Sequence[float] | None = None) -> Sequence:
+    """The first half of a window in training time (at least one checkpoint of a non-empty one):
+    the checkpoints with less than half the window's time before them. ``weights``: each
+    checkpoint's time (:func:`checkpoint_weights`, aligned with ``window``); without them (or with
+    even ones) the first ⌈n/2⌉ checkpoints."""
+    if weights is None:
+        return window[: math.ceil(len(window) / 2)]
+    if len(weights) != len(window):
+        raise ValueError(f"need one weight per checkpoint of the window, got {len(weights)} for {len(window)}")
+    half, before, n = sum(weights) / 2, 0.0, 0
+    for w in weights:
+        if before >= half:
+            break
+        before, n = before + w, n + 1
+    return window[:n]
+
+
+def weighted_median(values: Sequence[float], weights: Sequence[float]) -> float:
+    """The median of ``values`` in which each counts for its weight: the first value (in order)
+    past half the total weight, or the mean of the two around it when the half falls exactly
+    between them. With integer weights, the median of each value repeated that often; with even
+    weights, numpy's median."""
+    v, w = np.asarray(values, dtype=float), np.asarray(weights, dtype=float)
+    if v.shape != w.shape or v.size == 0 or np.any(w <= 0):
+        raise ValueError(f"need as many positive weights as values (some), got {w.shape} for {v.shape}")
+    order = np.argsort(v, kind="stable")
+    v, cum = v[order], np.cumsum(w[order])
+    half, tol = cum[-1] / 2, 1e-12 * cum[-1]
+    k = int(np.argmax(cum >= half - tol))
+    return float((v[k] + v[k + 1]) / 2) if abs(cum[k] - half) <= tol and k + 1 < v.size else float(v[k])
+
+
+def share_quantile(values: Sequence[float], weights: Sequence[float], share: float) -> float:
+    """The value that a ``share`` of the window's time exceeds or meets: the smallest value whose
+    cumulative weight (its own included) is more than 1 − ``share`` of the total. A condition
+    "value > t at a share ≥ ``share`` of the time" holds exactly when this is above t."""
+    v, w = np.asarray(values, dtype=float), np.asarray(weights, dtype=float)
+    if v.shape != w.shape or v.size == 0 or np.any(w <= 0):
+        raise ValueError(f"need as many positive weights as values (some), got {w.shape} for {v.shape}")
+    if not 0 < share <= 1:
+        raise ValueError(f"share must be in (0, 1], got {share}")
+    order = np.argsort(v, kind="stable")
+    below = np.cumsum(w[order]) / w.sum()
+    return float(v[order][np.argmax(below > (1 - share) + 1e-12)])
 
 
 def note_windows(verdict, steps: Sequence[int], windows: Sequence[range]) -> None:

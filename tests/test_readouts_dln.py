@@ -135,14 +135,34 @@ def test_beta(lower_at, expected):
     assert r.values["fraction_of_window_bn_lower"] == pytest.approx([k / 6 for k in lower_at])
 
 
-def test_beta_reads_the_quantile_that_two_thirds_of_the_window_exceed():
-    """Lower at 4 of 6 checkpoints: the ⅓-quantile of the ratio sits between the 2nd and 3rd lowest
-    (the two higher ones and a lower one), below 1 — the share ⅔ lies on the threshold's edge. At
-    5 of 6 it is a ratio above 1 on every seed."""
-    r = ro.beta(*betas((5, 5, 5)), th("S-LAND-BETA"))
-    assert r.verdict == HOLDS and r.values["quantile_level"] == pytest.approx(1 / 3)
+def test_beta_reads_the_ratio_that_two_thirds_of_the_window_exceed():
+    """Lower at 4 of 6 checkpoints: exactly the share ⅔ is lower, so the ratio that ⅔ of the window
+    meets is BN's factor 2 (above 1); at 3 of 6 it is the inverse factor, below 1."""
     edge = ro.beta(*betas((4, 4, 4)), th("S-LAND-BETA"))
-    assert edge.values["quantile_ratio"][0] == pytest.approx(10 ** np.quantile(np.log10([1 / 2] * 2 + [2] * 4), 1 / 3))
+    assert edge.verdict == HOLDS
+    assert edge.values["ratio_exceeded_by_the_share"] == pytest.approx([2.0, 2.2, 1.8])
+    half = ro.beta(*betas((3, 3, 3)), th("S-LAND-BETA"))
+    assert half.verdict == REFUTED
+    assert half.values["ratio_exceeded_by_the_share"] == pytest.approx([1 / 2.0, 1 / 2.2, 1 / 1.8])
+
+
+def test_beta_weighs_checkpoints_by_training_time():
+    """BN lower at the first 4 of 6 checkpoints, but those are dense (1 step each) and the last two
+    stand for 10 steps each: lower for 4/24 of the time, so not consistently lower."""
+    none, bn = betas((4, 4, 4))
+    w = [[1.0, 1.0, 1.0, 1.0, 10.0, 10.0]] * 3
+    r = ro.beta(none, bn, th("S-LAND-BETA"), w)
+    assert r.verdict == REFUTED
+    assert r.values["fraction_of_window_bn_lower"] == pytest.approx([4 / 24] * 3)
+    with pytest.raises(ValueError, match="one weight per checkpoint"):
+        ro.beta(none, bn, th("S-LAND-BETA"), [[1.0] * 5] * 3)
+
+
+def test_window_ratios_with_even_weights_match_the_unweighted_ones():
+    none, bn = series((2.0, 3.0, 1.5)), series((1.0, 1.0, 1.0))
+    even = [[7.0] * len(a) for a in none]
+    for first_half in (False, True):
+        assert ro.window_ratios(none, bn, "x", first_half, even) == pytest.approx(ro.window_ratios(none, bn, "x", first_half))
 
 
 def test_beta_bn_identity_never_holds():

@@ -291,12 +291,12 @@ def test_landscape_beta_holds():
     r = ro.landscape_beta(beta, half("S-LAND-BETA"))
     assert r.verdict == HOLDS
     assert r.values["fraction_of_window_bn_lower"] == [1.0, 1.0, 1.0]
-    assert r.conditions[0].name == "effective β standard/BN, 0.333-quantile over the window"
+    assert r.conditions[0].name == "effective β standard/BN exceeded for 0.667 of the window"
 
 
 def test_landscape_beta_two_of_three_checkpoints_is_the_threshold():
-    """The YAML's 0.6666666666666666 is 2/3 exactly: the ratio that two of three checkpoints exceed
-    is the ⅓-quantile over the window, which sits between its lowest two ratios."""
+    """The YAML's 0.6666666666666666 is 2/3 exactly: lower at two of three evenly spaced checkpoints
+    is lower for ⅔ of the window, and the ratio that share meets is the second lowest."""
     beta = {"none": [[5.0, 4.0, 3.0]] * 3, "batch": [[1.0, 1.0, 9.0], [1.0, 1.2, 9.0], [1.0, 1.1, 9.0]]}
     assert ro.landscape_beta(beta, half("S-LAND-BETA")).verdict == HOLDS
     assert half("S-LAND-BETA")["min_share_bn_lower"] == 2 / 3

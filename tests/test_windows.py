@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from harness.registry import Claim
 from harness.verdicts import ClaimInconclusive, Verdict
-from harness.windows import early, note_windows, seed_windows
+from harness.windows import checkpoint_weights, early, note_windows, seed_windows, share_quantile, weighted_median
 
 CLAIM = Claim("S-X-1", "santurkar2018", "§3", "§3", "s", "p", "t", {"fast": {}}, {"fast": "x"}, None, "x.yaml", tiers={"fast": "stand-in"})
 
@@ -60,3 +61,61 @@ def test_runs_by_seed_make_only_the_missing_nets_and_seeds():
                     [("none", 2), ("batch", 2), ("l1", 0), ("l1", 1), ("l1", 2)]]  # each (net, seed) once
     with pytest.raises(KeyError, match="no runs of \\['linf'\\]"):
         runs([0], ("linf",))
+
+
+# --- time weights over non-uniform checkpoints ----------------------------------------------------
+
+def test_checkpoint_weights_are_the_time_until_the_next_checkpoint():
+    assert checkpoint_weights([0, 1, 4, 9, 16]) == [1.0, 3.0, 5.0, 7.0, 7.0]
+    assert checkpoint_weights([0, 10, 20]) == [10.0, 10.0, 10.0]
+    assert checkpoint_weights([5]) == [1.0]
+    with pytest.raises(ValueError, match="must increase"):
+        checkpoint_weights([0, 4, 4])
+
+
+def test_early_is_the_first_half_in_time():
+    assert early(range(2, 7), [1.0] * 5) == early(range(2, 7)) == range(2, 5)
+    assert early(list("abcd"), [1.0, 1.0, 1.0, 9.0]) == list("abcd")  # the last starts before half the time (3 of 12)
+    assert early(list("abcdef"), [1.0, 1.0, 1.0, 1.0, 12.0, 12.0]) == list("abcde")  # f starts at 16 of 28
+    assert early(list("abcd"), [9.0, 1.0, 1.0, 1.0]) == list("a")
+    with pytest.raises(ValueError, match="one weight per checkpoint"):
+        early(range(3), [1.0])
+
+
+def reference_weighted_median(values, weights):
+    """Slow reference for integer weights: repeat each value weight times, take numpy's median."""
+    return float(np.median(np.repeat(values, weights)))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_weighted_median_matches_repetition_on_integer_weights(seed):
+    rng = np.random.default_rng(seed)
+    values = rng.standard_normal(int(rng.integers(1, 9)))
+    weights = rng.integers(1, 4, size=values.size)
+    assert weighted_median(values, weights) == pytest.approx(reference_weighted_median(values, weights))
+    assert weighted_median(values, np.ones(values.size)) == pytest.approx(np.median(values))
+
+
+def reference_share_quantile(values, weights, share):
+    """Slow reference: the largest candidate t among the values such that values ≥ t hold at least
+    ``share`` of the weight."""
+    total = sum(weights)
+    return max(t for t in values if sum(w for v, w in zip(values, weights) if v >= t) >= share * total - 1e-12)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_share_quantile_matches_the_reference(seed):
+    rng = np.random.default_rng(seed)
+    values = list(np.round(rng.standard_normal(int(rng.integers(1, 9))), 1))  # ties happen
+    weights = list(rng.uniform(0.1, 3, size=len(values)))
+    for share in (0.25, 0.5, 2 / 3, 1.0):
+        assert share_quantile(values, weights, share) == reference_share_quantile(values, weights, share)
+
+
+def test_window_statistics_reject_bad_input():
+    with pytest.raises(ValueError, match="positive weights"):
+        weighted_median([1.0, 2.0], [1.0, 0.0])
+    with pytest.raises(ValueError, match="positive weights"):
+        share_quantile([1.0], [1.0, 1.0], 0.5)
+    with pytest.raises(ValueError, match="share must be in"):
+        share_quantile([1.0], [1.0], 0.0)

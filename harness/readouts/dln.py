@@ -26,7 +26,7 @@ import numpy as np
 from harness.evidence import Condition, Readout
 from harness.registry import Thresholds
 from harness.stats import geometric_mean_ratio
-from harness.windows import early
+from harness.windows import early, share_quantile, weighted_median
 
 LABELS = {"none": "standard", "batch": "BN", "l1": "ℓ1", "l2": "ℓ2", "linf": "ℓ∞"}
 LP = ("l1", "l2", "linf")
@@ -43,11 +43,27 @@ def _pairs(none: Series, other: Series, what: str) -> None:
             raise ValueError(f"{what}: seed #{i} needs the same non-empty window for both nets, got {len(a)} and {len(b)} checkpoints")
 
 
-def window_ratios(none: Series, other: Series, what: str, first_half: bool = False) -> list[float]:
-    """Per seed, the geometric-mean ratio none / other over the window's checkpoints (over its
-    first half, ``harness.windows.early``, with ``first_half``)."""
+def _weights(weights: Series | None, none: Series) -> Series:
+    """Per seed, each window checkpoint's training time (``harness.windows.checkpoint_weights``);
+    without ``weights``, the same for every checkpoint."""
+    if weights is None:
+        return [[1.0] * len(a) for a in none]
+    if len(weights) != len(none) or any(len(w) != len(a) for w, a in zip(weights, none)):
+        raise ValueError(f"need one weight per checkpoint of every seed's window, got {[len(w) for w in weights]}")
+    return weights
+
+
+def window_ratios(none: Series, other: Series, what: str, first_half: bool = False, weights: Series | None = None) -> list[float]:
+    """Per seed, the geometric-mean ratio none / other over the window's checkpoints, each counting
+    for the training time it stands for (``weights``; even without), over the window's first half
+    in time (``harness.windows.early``) with ``first_half``."""
     _pairs(none, other, what)
-    return [geometric_mean_ratio(early(a) if first_half else a, early(b) if first_half else b) for a, b in zip(none, other)]
+    out = []
+    for a, b, w in zip(none, other, _weights(weights, none)):
+        if first_half:
+            a, b, w = early(a, w), early(b, w), early(w, w)
+        out.append(geometric_mean_ratio(a, b, w))
+    return out
 
 
 def _times(values: Sequence[float]) -> str:
@@ -57,16 +73,23 @@ def _times(values: Sequence[float]) -> str:
 # --- §2.2, Fig. 3: ICS ----------------------------------------------------------------------------
 
 def ics(cos_none: Sequence[Sequence[Sequence[float]]], cos_bn: Sequence[Sequence[Sequence[float]]], layers: Sequence[int],
-        thresholds: Thresholds) -> Readout:
+        thresholds: Thresholds, weights: Series | None = None) -> Readout:
     """S-ICS-DLN: per seed, cos(G, G′) of every probed layer at every checkpoint of the window
-    (checkpoints × layers). The median over them must be ≥ ``min_median_cos_standard`` for the
-    standard net ("≈ 1") and its absolute value ≤ ``max_abs_median_cos_bn`` for BN ("almost
-    uncorrelated"), each on the seeds' interval. The summary is empty: the conditions say it all."""
+    (checkpoints × layers), each checkpoint counting for its training time (``weights``). The
+    median over them must be ≥ ``min_median_cos_standard`` for the standard net ("≈ 1") and its
+    absolute value ≤ ``max_abs_median_cos_bn`` for BN ("almost uncorrelated"), each on the seeds'
+    interval. The summary is empty: the conditions say it all."""
     if not cos_none or len(cos_none) != len(cos_bn):
         raise ValueError(f"need the same non-zero number of seeds for both nets, got {len(cos_none)} and {len(cos_bn)}")
     if any(np.size(c) == 0 for c in (*cos_none, *cos_bn)):
         raise ValueError("a seed's window holds no cos(G, G′)")
-    median = {n: [float(np.median(per_seed)) for per_seed in cos] for n, cos in (("none", cos_none), ("batch", cos_bn))}
+    weights = _weights(weights, cos_none)
+
+    def median(per_seed, w) -> float:
+        cos = np.asarray(per_seed, dtype=float)  # checkpoints × layers
+        return weighted_median(cos.ravel(), np.repeat(np.asarray(w, dtype=float), cos.shape[1]))
+
+    median = {n: [median(per_seed, w) for per_seed, w in zip(cos, weights)] for n, cos in (("none", cos_none), ("batch", cos_bn))}
     return Readout({"median_cos": median, "layers": list(layers)},
                    (Condition.at_least("standard median cos(G, G′)", median["none"], thresholds["min_median_cos_standard"]),
                     Condition.at_most("BN median |cos(G, G′)|", np.abs(median["batch"]), thresholds["max_abs_median_cos_bn"])),
@@ -75,61 +98,64 @@ def ics(cos_none: Sequence[Sequence[Sequence[float]]], cos_bn: Sequence[Sequence
 
 # --- §3.2, Fig. 9 (DLN) / Fig. 4 (VGG): the landscape along the gradient -------------------------
 
-def _early_ratio(none: Series, bn: Series, label: str, thresholds: Thresholds) -> Readout:
-    early_ratio = window_ratios(none, bn, label, first_half=True)
-    whole = window_ratios(none, bn, label)
+def _early_ratio(none: Series, bn: Series, label: str, thresholds: Thresholds, weights: Series | None) -> Readout:
+    early_ratio = window_ratios(none, bn, label, first_half=True, weights=weights)
+    whole = window_ratios(none, bn, label, weights=weights)
     return Readout({"ratio_early": early_ratio, "ratio_window": whole},
                    (Condition.at_least(f"{label} standard/BN, early in the window", early_ratio, thresholds["min_ratio_early"], log=True),),
                    "over the whole window: " + _times(whole))
 
 
-def loss_range(none: Series, bn: Series, thresholds: Thresholds) -> Readout:
+def loss_range(none: Series, bn: Series, thresholds: Thresholds, weights: Series | None = None) -> Readout:
     """S-LAND-LOSS: per seed, the range of the loss along the gradient at each checkpoint of the
     window, for the standard net and BN. The geometric-mean ratio standard / BN over the window's
     first half must be ≥ ``min_ratio_early`` on the seeds' interval (log scale); the ratio over the
     whole window is the summary."""
-    return _early_ratio(none, bn, "loss range", thresholds)
+    return _early_ratio(none, bn, "loss range", thresholds, weights)
 
 
-def grad_change(none: Series, bn: Series, thresholds: Thresholds) -> Readout:
+def grad_change(none: Series, bn: Series, thresholds: Thresholds, weights: Series | None = None) -> Readout:
     """S-LAND-GRAD: as :func:`loss_range`, on the largest ℓ2 change of the gradient along the
     gradient direction (gradient predictiveness)."""
-    return _early_ratio(none, bn, "gradient change", thresholds)
+    return _early_ratio(none, bn, "gradient change", thresholds, weights)
 
 
-def consistent_ratio(none: Series, other: Series, what: str, thresholds: Thresholds) -> Readout:
+def consistent_ratio(none: Series, other: Series, what: str, thresholds: Thresholds, weights: Series | None = None) -> Readout:
     """"Consistently lower" over a window, as a margin per seed: the ratio standard / ``other`` at
-    each checkpoint of the window, and its (1 − ``min_share_bn_lower``)-quantile over the window
-    (linear interpolation; for a share of ⅔, the value that ⅔ of the checkpoints exceed). It must
-    exceed ``beta_ratio_above`` (1: lower with BN) on the seeds' interval (log scale). (A share of
-    checkpoints takes few values on a short window, and ties on every seed; the quantile of the
-    ratio is continuous.) The share itself is recorded."""
+    each checkpoint of the window, and the ratio that a share ``min_share_bn_lower`` of the
+    window's training time exceeds (``harness.windows.share_quantile``, each checkpoint counting
+    for its time, ``weights``). It must exceed ``beta_ratio_above`` (1: lower with BN) on the
+    seeds' interval (log scale): above 1 exactly when BN's is lower for at least that share of
+    the window. (The share itself takes few values on a short window and ties across seeds; the
+    ratio there is continuous.) The share is recorded."""
     _pairs(none, other, what)
-    level = 1 - thresholds["min_share_bn_lower"]
+    share = thresholds["min_share_bn_lower"]
     ratios = [np.asarray(a, dtype=float) / np.asarray(b, dtype=float) for a, b in zip(none, other)]
     if not all(np.all(np.isfinite(r) & (r > 0)) for r in ratios):
         raise ValueError(f"{what}: the ratios standard / BN must be positive and finite")
-    low = [float(10 ** np.quantile(np.log10(r), level)) for r in ratios]
-    return Readout({"fraction_of_window_bn_lower": [float(np.mean(r > 1)) for r in ratios], "quantile_ratio": low,
-                    "quantile_level": level},
-                   (Condition.at_least(f"{what} standard/BN, {level:.3g}-quantile over the window", low,
+    weights = _weights(weights, none)
+    low = [share_quantile(r, w, share) for r, w in zip(ratios, weights)]
+    lower = [float(np.sum(np.asarray(w) * (r > 1)) / np.sum(w)) for r, w in zip(ratios, weights)]
+    return Readout({"fraction_of_window_bn_lower": lower, "ratio_exceeded_by_the_share": low},
+                   (Condition.at_least(f"{what} standard/BN exceeded for {share:.3g} of the window", low,
                                        thresholds["beta_ratio_above"], log=True, strict=True),),
                    "")
 
 
-def beta(none: Series, bn: Series, thresholds: Thresholds) -> Readout:
+def beta(none: Series, bn: Series, thresholds: Thresholds, weights: Series | None = None) -> Readout:
     """S-LAND-BETA: per seed, the effective β at each checkpoint of the window for the standard net
     and BN: :func:`consistent_ratio` ("consistently lower with BN")."""
-    return consistent_ratio(none, bn, "effective β", thresholds)
+    return consistent_ratio(none, bn, "effective β", thresholds, weights)
 
 
-def random_direction(loss_none: Series, loss_bn: Series, grad_none: Series, grad_bn: Series, thresholds: Thresholds) -> Readout:
+def random_direction(loss_none: Series, loss_bn: Series, grad_none: Series, grad_bn: Series, thresholds: Thresholds,
+                     weights: Series | None = None) -> Readout:
     """S-LAND-RANDOM: per seed, the loss range and the gradient change along a random direction at
     each checkpoint of the window, for the standard net and BN. The geometric-mean ratios standard
     / BN over the window must exceed ``loss_range_ratio_above`` and ``grad_change_ratio_above``
     (BN smaller) on the seeds' interval (log scale). The summary is empty."""
-    loss = window_ratios(loss_none, loss_bn, "loss range along a random direction")
-    grad = window_ratios(grad_none, grad_bn, "gradient change along a random direction")
+    loss = window_ratios(loss_none, loss_bn, "loss range along a random direction", weights=weights)
+    grad = window_ratios(grad_none, grad_bn, "gradient change along a random direction", weights=weights)
     return Readout({"loss_range_ratio": loss, "grad_change_ratio": grad},
                    (Condition.at_least("loss range standard/BN along a random direction", loss, thresholds["loss_range_ratio_above"],
                                        log=True, strict=True),
@@ -174,7 +200,8 @@ def lp_perf(final: Mapping[str, Sequence[float]], thresholds: Thresholds) -> Rea
     return Readout({"final_loss": {n: list(v) for n, v in final.items()}}, tuple(conditions), "")
 
 
-def lp_smooth(series: Mapping[tuple[str, str], tuple[Series, Series]], thresholds: Thresholds) -> Readout:
+def lp_smooth(series: Mapping[tuple[str, str], tuple[Series, Series]], thresholds: Thresholds,
+              weights: Mapping[str, Series] | None = None) -> Readout:
     """S-LP-SMOOTH: for each ℓp and metric (``grad_change``, ``beta``) along the gradient, per seed
     the standard net's and the ℓp net's values at each checkpoint of the window of those two nets
     (``series[(p, metric)] = (standard, ℓp)``). The geometric-mean ratio standard / ℓp over the
@@ -184,7 +211,8 @@ def lp_smooth(series: Mapping[tuple[str, str], tuple[Series, Series]], threshold
     unknown = [m for _, m in series if m not in above]
     if unknown or not series:
         raise ValueError(f"metrics must be among {list(above)}, got {[m for _, m in series]}")
-    ratios = {(p, m): window_ratios(a, b, f"standard/{LABELS[p]} {m}") for (p, m), (a, b) in series.items()}
+    ratios = {(p, m): window_ratios(a, b, f"standard/{LABELS[p]} {m}", weights=(weights or {}).get(p))
+              for (p, m), (a, b) in series.items()}
     return Readout({"standard_over_lp": {f"{LABELS[p]} {m}": v for (p, m), v in ratios.items()}},
                    tuple(Condition.at_least(f"standard/{LABELS[p]} {above[m][0]}", v, above[m][1], log=True, strict=True)
                          for (p, m), v in ratios.items()),

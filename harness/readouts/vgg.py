@@ -191,8 +191,9 @@ def landscape_grad(early: Sequence[float], window: Sequence[float], thresholds: 
 def landscape_beta(beta: Mapping[str, Sequence[Sequence[float]]], thresholds: Thresholds) -> Readout:
     """S-LAND-BETA (VGG): reads, per seed, the effective β along the gradient at each checkpoint of
     the seed's window, for the standard net and BN; decided as the DLN half
-    (:func:`harness.readouts.dln.consistent_ratio`): the (1 − ``min_share_bn_lower``)-quantile over
-    the window of the ratio standard / BN above ``beta_ratio_above``, on the seed-level interval."""
+    (:func:`harness.readouts.dln.consistent_ratio`): the ratio standard / BN that a share
+    ``min_share_bn_lower`` of the window meets above ``beta_ratio_above``, on the seed-level
+    interval (the VGG's checkpoints are evenly spaced, so each counts the same)."""
     _norms(beta, ("none", "batch"), "effective β")
     return consistent_ratio(beta["none"], beta["batch"], "effective β", thresholds)
 
