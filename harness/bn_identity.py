@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import tempfile
 
+import pytest
 import torch.nn.functional
 
 # what this plugin changes in the measurements: its runs' records are marked and kept apart from real
@@ -50,9 +51,27 @@ def apply_if_requested() -> None:
         apply()
 
 
+_BEFORE = pytest.StashKey[tuple]()
+
+
 def pytest_configure(config) -> None:
+    # what unconfigure puts back: a run inside a longer-lived process (pytester's in-process runs)
+    # must not leave BN patched, nor the environment pointing at its cache, for what runs next
+    config.stash[_BEFORE] = (torch.nn.functional.batch_norm, {k: os.environ.get(k) for k in (ENV, CACHE_ENV)})
     os.environ[ENV] = "1"
     apply()
     if CACHE_ENV not in os.environ:  # the controller; xdist workers start later and inherit it
         os.environ[CACHE_ENV] = tempfile.mkdtemp(prefix="bnclaims-bn-identity-cache-")
     config.option.cache_dir = os.environ[CACHE_ENV]
+
+
+def pytest_unconfigure(config) -> None:
+    if _BEFORE not in config.stash:
+        return
+    batch_norm, env = config.stash[_BEFORE]
+    torch.nn.functional.batch_norm = batch_norm
+    for key, value in env.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

@@ -130,15 +130,21 @@ class ResNetLab:
         """The (n, parameters) matrix of per-example gradients of ``model`` (builder arguments of
         ``resnet_cifar``) at its seed-``seed`` initialization, on the first ``n`` training images
         (B-SGD-NOISE's Eq. 2). Made once ever: the model cache keeps it."""
-        config = {"kind": "per-example-gradients", "model": model, "data": self.data_config, "n": n, "seed": seed}
+        task = PerExampleGradients(model, n, seed)
+        config = task.config(self)
 
         def create() -> dict:
             torch.manual_seed(seed)
             x = normalize(self.data.train_x[:n], self.data.mean, self.data.std)
             return {"grads": per_example_gradients(resnet_cifar(**model), x, self.data.train_y[:n])}
 
-        self.cache.declare([config], lambda i: training_flops(self._per_example(model), n, 1))
+        # under --plan: declared with the task as its recipe, so a --plan-execute stage makes it
+        self.cache.declare([config], lambda i: task.flops(self), make=lambda i: (run_task, (self.unplanned(), task)))
         return self.cache.get_or_create(config, create)["grads"]
+
+    def per_example_config(self, model: dict, n: int, seed: int) -> dict:
+        """The model cache's config of :meth:`per_example_gradients`."""
+        return {"kind": "per-example-gradients", "model": model, "data": self.data_config, "n": n, "seed": seed}
 
     def diverging_update(self, lr: float, max_steps: int, doublings: int, points: int, seed: int = 0) -> DivergingPath | None:
         """The first update that makes the unnormalized base net diverge (§3.4, Figs. 5–6), trying
@@ -366,3 +372,22 @@ class GradientLinesRun(LabTask):
     def flops(self, lab: ResNetLab) -> float:
         per = lab._per_example(lab.model(self.norm))
         return training_flops(per, 128, max(self.batches)) + per * 128 * len(self.batches) * len(self.etas)
+
+
+@dataclasses.dataclass(frozen=True)
+class PerExampleGradients(LabTask):
+    """The per-example gradients of ``model`` at its seed-``seed`` initialization on ``n`` images
+    (:meth:`ResNetLab.per_example_gradients`)."""
+
+    model: dict
+    n: int
+    seed: int = 0
+
+    def run(self, lab: ResNetLab) -> torch.Tensor:
+        return lab.per_example_gradients(**self.arguments())
+
+    def config(self, lab: ResNetLab) -> dict:
+        return lab.per_example_config(**self.arguments())
+
+    def flops(self, lab: ResNetLab) -> float:
+        return training_flops(lab._per_example(self.model), self.n, 1)

@@ -106,7 +106,7 @@ def test_fixup_initialization():
     w = blocks[0].conv1.weight  # He std × L^(-1/2), L = 9 branches
     expected = (2 / (w.shape[0] * 9)) ** 0.5 / 9**0.5
     assert abs(float(torch.cat([b.conv1.weight.flatten() for b in blocks[:3]]).detach().std()) - expected) / expected < 0.1
-    assert float(model(torch.randn(4, 3, 16, 16)).abs().max()) == 0.0  # zero classifier: uniform output at init
+    assert float(model(torch.randn(4, 3, 16, 16)).detach().abs().max()) == 0.0  # zero classifier: uniform output at init
     x = torch.randn(4, 3, 16, 16)
     torch.testing.assert_close(model.blocks[1](model.blocks[0](model.conv1(x).relu())),
                                model.conv1(x).relu(), msg="each branch starts at zero: blocks are identities")

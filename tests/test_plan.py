@@ -151,7 +151,9 @@ def test_the_nightly_driver_makes_every_run_in_stages_then_judges_without_traini
                          text=True, timeout=1200)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     made = [int(line.split("made ")[1].split()[0]) for line in out.stdout.splitlines() if line.startswith("== stage ")]
-    assert len(made) >= 3 and made[0] > 0 and made[1] > 0 and made[-1] == 0  # the full runs wait for the searches
+    # stages until one has nothing to make (at these settings the searches' two grid LRs are the ones
+    # the fixed-LR claims train at, so the full runs a search picks are mostly made in stage 1)
+    assert len(made) >= 2 and made[0] > 0 and made[-1] == 0
     assert "judging every claim from the model cache (--judge-only)" in out.stdout
     records = json.loads((tmp_path / "report" / "claims.json").read_text(encoding="utf-8"))["records"]
     assert len(records) == 41 and not [r["claim_id"] for r in records if r["verdict"] == "error"]

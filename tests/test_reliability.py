@@ -524,6 +524,9 @@ def test_the_bn_identity_plugin_is_a_mutation(project):
     _, payload = records(project, "mutation/claims.json")
     assert payload["runs"][-1]["mutation"] == [{"plugin": "harness.bn_identity", "change": bn_identity.BNCLAIMS_MUTATION}]
     assert not (project.path / "reports" / "claims.json").exists()
+    # the run was in this process: once it ended, BN computes again, and nothing points at its cache
+    assert torch.nn.functional.batch_norm is not bn_identity.identity_batch_norm
+    assert bn_identity.ENV not in os.environ and bn_identity.CACHE_ENV not in os.environ
 
 
 def test_a_report_folder_never_mixes_real_and_mutation_runs(project, tmp_path):
