@@ -368,6 +368,14 @@ def test_every_repository_claims_family_has_settings_classes():
             assert path.stem in schemas.FAMILIES, path.name
 
 
+def test_every_shipped_fast_expectation_says_why_the_claim_did_not_hold():
+    """The fast suite runs in CI: each of its expected verdicts also pins the reason (a verdict
+    that stays while its reason changes, e.g. an interval that straddles turning into a NaN, fails)."""
+    registry = Registry.load(Path(__file__).resolve().parents[1] / "claims")
+    unchecked = [(e.claim, e.case) for e in registry.expected if "fast" in e.profiles and not e.why]
+    assert not unchecked, f"fast expectations without a why: {unchecked}"
+
+
 def test_smoke_settings_replace_slow_and_paper_settings_only_then_seeds_shift():
     claims = Path(__file__).resolve().parents[1] / "claims"
     plain, smoke = Registry.load(claims), Registry.load(claims, smoke=True)  # every file with slow/paper claims has smoke settings
