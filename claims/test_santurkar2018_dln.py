@@ -97,14 +97,20 @@ def _landscape_figure(runs, metric, ylabel, title, norms=("none", "batch")):
                          xlabel="GD step", ylabel=ylabel, title=title + ", first seed", logy=True)
 
 
-@pytest.mark.claim("S-LAND-LOSS")
-def test_loss_varies_less_along_gradient_with_bn(verdict, dln_runs, dln_settings, thresholds):
+def _gradient_line_readout(verdict, dln_runs, dln_settings, metric, readout, thresholds):
+    """The standard and BN runs, and ``readout`` of their gradient-line ``metric`` over each seed's
+    window (time-weighted); the first seed's line is measured for the report."""
     runs = _runs(verdict, dln_runs)
     windows = _windows(runs, ("none", "batch"), dln_settings, verdict)
     _window_note(verdict, runs, windows)
-    readout = ro.loss_range(*_over_windows(runs, ("none", "batch"), windows, "loss_range"), thresholds,
-                           _time_weights(runs, windows))
-    verdict.measure(loss_range_first_seed={n: _line_metric(runs[n][0], "loss_range") for n in ("none", "batch")})
+    result = readout(*_over_windows(runs, ("none", "batch"), windows, metric), thresholds, _time_weights(runs, windows))
+    verdict.measure(**{f"{metric}_first_seed": {n: _line_metric(runs[n][0], metric) for n in ("none", "batch")}})
+    return runs, result
+
+
+@pytest.mark.claim("S-LAND-LOSS")
+def test_loss_varies_less_along_gradient_with_bn(verdict, dln_runs, dln_settings, thresholds):
+    runs, readout = _gradient_line_readout(verdict, dln_runs, dln_settings, "loss_range", ro.loss_range, thresholds)
     seed0 = {n: runs[n][0] for n in ("none", "batch")}
     verdict.add_figure("loss along the gradient (first seed), band over steps [1/100, 30] × LR", figures.bands(
         _steps(seed0["none"]), {LABELS[n]: (np.min([c.gradient_line["losses"] for c in r.checkpoints], axis=1),
@@ -117,12 +123,7 @@ def test_loss_varies_less_along_gradient_with_bn(verdict, dln_runs, dln_settings
 
 @pytest.mark.claim("S-LAND-GRAD")
 def test_gradients_more_predictive_with_bn(verdict, dln_runs, dln_settings, thresholds):
-    runs = _runs(verdict, dln_runs)
-    windows = _windows(runs, ("none", "batch"), dln_settings, verdict)
-    _window_note(verdict, runs, windows)
-    readout = ro.grad_change(*_over_windows(runs, ("none", "batch"), windows, "grad_change"), thresholds,
-                            _time_weights(runs, windows))
-    verdict.measure(grad_change_first_seed={n: _line_metric(runs[n][0], "grad_change") for n in ("none", "batch")})
+    runs, readout = _gradient_line_readout(verdict, dln_runs, dln_settings, "grad_change", ro.grad_change, thresholds)
     verdict.add_figure("max ℓ2 change of the gradient along the gradient direction",
                        _landscape_figure(runs, "grad_change", "max ‖∇L(θ) − ∇L(θ − ηg)‖", "Gradient predictiveness (DLN)"))
     _conclude(verdict, readout)
