@@ -80,11 +80,8 @@ def weighted_median(values: Sequence[float], weights: Sequence[float]) -> float:
     past half the total weight, or the mean of the two around it when the half falls exactly
     between them. With integer weights, the median of each value repeated that often; with even
     weights, numpy's median."""
-    v, w = np.asarray(values, dtype=float), np.asarray(weights, dtype=float)
-    if v.shape != w.shape or v.size == 0 or np.any(w <= 0):
-        raise ValueError(f"need as many positive weights as values (some), got {w.shape} for {v.shape}")
-    order = np.argsort(v, kind="stable")
-    v, cum = v[order], np.cumsum(w[order])
+    v, w = _by_value(values, weights)
+    cum = np.cumsum(w)
     half, tol = cum[-1] / 2, 1e-12 * cum[-1]
     k = int(np.argmax(cum >= half - tol))
     return float((v[k] + v[k + 1]) / 2) if abs(cum[k] - half) <= tol and k + 1 < v.size else float(v[k])
@@ -94,14 +91,20 @@ def share_quantile(values: Sequence[float], weights: Sequence[float], share: flo
     """The value that a ``share`` of the window's time exceeds or meets: the smallest value whose
     cumulative weight (its own included) is more than 1 − ``share`` of the total. A condition
     "value > t at a share ≥ ``share`` of the time" holds exactly when this is above t."""
+    if not 0 < share <= 1:
+        raise ValueError(f"share must be in (0, 1], got {share}")
+    v, w = _by_value(values, weights)
+    below = np.cumsum(w) / w.sum()
+    return float(v[np.argmax(below > (1 - share) + 1e-12)])
+
+
+def _by_value(values: Sequence[float], weights: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """``values`` in increasing order (stable) with their weights, after checking both."""
     v, w = np.asarray(values, dtype=float), np.asarray(weights, dtype=float)
     if v.shape != w.shape or v.size == 0 or np.any(w <= 0):
         raise ValueError(f"need as many positive weights as values (some), got {w.shape} for {v.shape}")
-    if not 0 < share <= 1:
-        raise ValueError(f"share must be in (0, 1], got {share}")
     order = np.argsort(v, kind="stable")
-    below = np.cumsum(w[order]) / w.sum()
-    return float(v[order][np.argmax(below > (1 - share) + 1e-12)])
+    return v[order], w[order]
 
 
 def note_windows(verdict, steps: Sequence[int], windows: Sequence[range]) -> None:
