@@ -45,6 +45,7 @@ CACHE_ENV = "BNCLAIMS_CACHE"
 MUTATION_ENV = "BNCLAIMS_MUTATION"  # set by the claims plugin under a plugin that changes what is measured
 DIGEST_HEADER = b"bnclaims-cache-entry sha256="  # an entry file: this, 64 hex digits, a newline, torch.save's bytes
 CACHED_PACKAGES = ("harness", "fixtures")  # where what is stored is made (claims/ only judges)
+MACHINERY = "harness.claimkit"  # the claims machinery: it parses, judges and reports, and never computes what is stored
 STORES = ("cached_record", "get_or_create", "cached_side_by_side")  # a module naming one of these stores entries
 
 
@@ -69,9 +70,12 @@ def versioned_modules(repo: Path | None = None) -> list[Path]:
     ``STORES``, so it holds the code that makes them) and every project module these import,
     transitively. What asks for an entry (a fixture, a claim) is in the entry's config, its key; the
     code that judges entries (evidence, readouts, verdicts, the report) does not change what they
-    are, so editing it keeps the cache warm — the modules that store entries import none of it."""
+    are, so editing it keeps the cache warm — the modules that store entries import none of it. Nor
+    does the claims machinery (``MACHINERY``: settings parsing, the registry, the report) count,
+    though a lab imports its settings classes: moving or editing it keeps the cache warm too."""
     repo = REPO if repo is None else Path(repo)
-    modules = project_modules(repo, CACHED_PACKAGES)
+    modules = {name: path for name, path in project_modules(repo, CACHED_PACKAGES).items()
+               if name != MACHINERY and not name.startswith(MACHINERY + ".")}
     trees = {name: ast.parse(path.read_bytes(), str(path)) for name, path in modules.items()}
     todo = [name for name, tree in trees.items()
             if any(isinstance(n, (ast.Name, ast.Attribute)) and (getattr(n, "id", None) or getattr(n, "attr", None)) in STORES

@@ -1,51 +1,22 @@
-"""The project's own sources as data: its modules, the project modules each imports, a hash of files.
+"""The batch-norm suite's own sources: where they are, and its modules as data.
 
-Shared by the model cache's code version (harness.cache), the report's suite version
-(harness.report.records) and the layering test (tests/test_layering.py). No torch here: the
-report's command line uses it too.
+Shared by the model cache's code version (harness.cache), the report's suite version and the
+layering test (tests/test_layering.py); the functions are the claims machinery's
+(``harness.claimkit.sources``), here with this repository's root and packages as defaults.
 """
 
 from __future__ import annotations
 
-import ast
-import hashlib
 from collections.abc import Iterable
 from pathlib import Path
+
+from harness.claimkit.sources import hash_files, imported_modules  # noqa: F401
+from harness.claimkit.sources import project_modules as _project_modules
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGES = ("harness", "fixtures", "claims")  # the project's top-level packages, under the repository root
 
 
 def project_modules(repo: Path = REPO, packages: Iterable[str] = PACKAGES) -> dict[str, Path]:
-    """Dotted name → file of every module of ``packages``."""
-    modules = {}
-    for package in packages:
-        for f in sorted((Path(repo) / package).rglob("*.py")):
-            parts = f.relative_to(repo).with_suffix("").parts
-            modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = f
-    return modules
-
-
-def imported_modules(tree: ast.AST, modules: dict[str, Path]) -> set[str]:
-    """The modules of ``modules`` a parsed source imports, anywhere in it (function-level imports
-    included); a name imported from a module counts as that module."""
-    found = set()
-    for node in ast.walk(tree):
-        names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-        for name in names:
-            while name and name not in modules:
-                name = name.rpartition(".")[0]
-            if name:
-                found.add(name)
-    return found
-
-
-def hash_files(repo: Path, files: Iterable[Path]) -> str:
-    """16 hex digits of SHA-256 over each file's path (relative to ``repo``) and bytes, in order."""
-    digest = hashlib.sha256()
-    for f in files:
-        digest.update(f.relative_to(repo).as_posix().encode())
-        digest.update(f.read_bytes())
-    return digest.hexdigest()[:16]
+    """Dotted name → file of every module of ``packages`` (default: the whole project)."""
+    return _project_modules(repo, packages)

@@ -344,8 +344,8 @@ def test_settings_are_typed_and_a_typo_names_file_claim_profile_and_key(tmp_path
 
 def test_a_family_without_settings_classes_is_named(tmp_path, monkeypatch):
     monkeypatch.setattr(schemas, "schema", REAL_SCHEMA)
-    with pytest.raises(RegistryError, match=r"a.yaml: no settings schema for the claims family 'a': declare its shared and claim "
-                                            r"settings classes in harness/settings.py"):
+    with pytest.raises(RegistryError, match=r"a.yaml: no settings schema for the claims family 'a' \(registered: .*\): declare "
+                                            r"its shared and claim settings classes with harness.claimkit.settings.register"):
         load_claims_file(write(tmp_path, "a.yaml", GOOD))
 
 
