@@ -18,7 +18,7 @@ from harness.device import assign_worker_gpu  # noqa: E402
 assign_worker_gpu()
 
 pytest_plugins = [
-    "harness.pytest_plugin", "fixtures.common", "fixtures.rmt", "fixtures.dln", "fixtures.init", "fixtures.training",
+    "harness.claimkit.plugin", "harness.bn_plugin", "fixtures.common", "fixtures.rmt", "fixtures.dln", "fixtures.init", "fixtures.training",
     "fixtures.vgg",
 ]
 

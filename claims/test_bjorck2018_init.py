@@ -4,7 +4,7 @@ channel structure (Fig. 7), App. F/I, BN on top (App. G), and four questions bey
 
 All ResNet claims read the shared hooked passes of fixture ``init_probes`` (fixtures/init.py),
 grouped by seed; each claim's statistics and the conditions of its threshold over the seeds come
-from a function of harness.readouts.init, given the claim's ``thresholds`` (the numbers of its YAML
+from a function of harness.readouts.init (or init_extra, for the appendices and beyond), given the claim's ``thresholds`` (the numbers of its YAML
 ``thresholds``, read there by name), and ``verdict.decide`` decides on them. Figures
 may pool the seeds (histograms, means) or show each. Layers are the paper's numbers (see
 claims/bjorck2018_init.yaml).
@@ -17,9 +17,10 @@ import pytest
 
 from harness.data import normalize
 from harness.readouts import init as ro
+from harness.readouts import init_extra as rox
 from harness.probes.depth_gradients import YANG_RATE, gradient_growth
 from harness.probes.summands import STATISTICS
-from harness.report import figures
+from harness.claimkit.report import figures
 
 LABELS = {"none": "no BN", "batch": "BN", "top": "BN on top only", "biasfix": "no BN, biases equalized"}
 # Table 1 (×1/(spatial·batch)) as printed; the last column is read as |Σ_bxy d|
@@ -162,22 +163,22 @@ def test_channel_gradients_low_rank_without_bn(verdict, settings, thresholds, in
 def test_gradient_follows_channel_mean_without_bn(verdict, settings, thresholds, init_probes):
     none, bn = _passes(init_probes, verdict, settings, "none", "batch")
     k, depth = settings["layer"], init_probes.settings["depth"]
-    clouds = {LABELS[n]: ro.mean_vs_grad(ro.all_passes(ps), k, depth) for n, ps in (("none", none), ("batch", bn))}
+    clouds = {LABELS[n]: rox.mean_vs_grad(ro.all_passes(ps), k, depth) for n, ps in (("none", none), ("batch", bn))}
     verdict.add_figure(f"Input-channel pre-ReLU mean vs |∂L/∂K|, every weight of layer {k} (Fig. 18)", figures.scatter(
         {n: (c["channel_mean"], c["abs_grad"]) for n, c in clouds.items()}, xlabel="channel mean before ReLU", ylabel="|∂L/∂K|",
         title="Channel mean and gradient", logy=True))
-    _conclude(verdict, ro.mean_grad(none, bn, k, depth, thresholds))
+    _conclude(verdict, rox.mean_grad(none, bn, k, depth, thresholds))
 
 
 @pytest.mark.claim("B-LAYER-GRAD")
 def test_channel_gradient_scales_spread_without_bn(verdict, settings, thresholds, init_probes):
     none, bn = _passes(init_probes, verdict, settings, "none", "batch")
-    scales = {LABELS[n]: ro.channel_grad_scales(ro.all_passes(ps)) for n, ps in (("none", none), ("batch", bn))}
+    scales = {LABELS[n]: rox.channel_grad_scales(ro.all_passes(ps)) for n, ps in (("none", none), ("batch", bn))}
     layers = scales[LABELS["none"]][0]
     verdict.add_figure("Mean |bias-equivalent gradient| of each conv layer's channels (Fig. 19)", figures.lines(
         layers, {n: s for n, (_, s) in scales.items()}, xlabel="layer", ylabel="mean |Σ_bxy ∂L/∂(slot output)|",
         title="Channel gradients by layer", logy=True, markers=False))
-    _conclude(verdict, ro.layer_grad(none, bn, thresholds))
+    _conclude(verdict, rox.layer_grad(none, bn, thresholds))
 
 
 @pytest.mark.claim("B-ACT-HIST")
@@ -189,7 +190,7 @@ def test_activations_multimodal_without_bn(verdict, settings, thresholds, init_p
         verdict.add_figure(f"Pre-ReLU activations of the first channels, {LABELS[n]} (Figs. 13/14)", figures.histogram_panels(
             {f"layer {k}, channel {c}": act[k].samples[c] for k in layers for c in range(min(2, len(act[k].samples)))},
             xlabel="activation", title=f"Activation histograms, {LABELS[n]}", columns=4))
-    _conclude(verdict, ro.act_hist(none, bn, layers, thresholds))
+    _conclude(verdict, rox.act_hist(none, bn, layers, thresholds))
 
 
 @pytest.mark.claim("B-TOP-GRAD")
@@ -199,7 +200,7 @@ def test_bn_on_top_scales_gradients_like_bn(verdict, settings, thresholds, init_
     verdict.add_figure(f"Layer {k} kernel gradients: none, full BN, BN on top only", figures.overlaid_histograms(
         {LABELS[n]: np.abs(_pooled(ps, lambda p: p.weight_grad[k])) for n, ps in (("none", none), ("batch", bn), ("top", top))},
         xlabel="|∂L/∂K|", title="Gradient scale with BN on top", logx=True))
-    _conclude(verdict, ro.top_grad(none, bn, top, k, thresholds))
+    _conclude(verdict, rox.top_grad(none, bn, top, k, thresholds))
 
 
 @pytest.mark.claim("X-BIASFIX")
@@ -207,13 +208,13 @@ def test_bias_fix_removes_output_bias_not_growth(verdict, settings, thresholds, 
     none, fixed = _passes(init_probes, verdict, settings, "none", "biasfix")
     verdict.add_figure("∂L_b/∂OUTPUT(b, j) before and after equalizing the class biases (Fig. 4)",
                        _output_gradient_heatmaps({"none": none, "biasfix": fixed}))
-    _conclude(verdict, ro.bias_fix(none, fixed, thresholds))
+    _conclude(verdict, rox.bias_fix(none, fixed, thresholds))
 
 
 @pytest.mark.claim("X-RADIAL")
 def test_mean_gradient_points_radially(verdict, settings, thresholds, init_probes):
     none, bn = _passes(init_probes, verdict, settings, "none", "batch")
-    readout = ro.radial(none, bn, thresholds)
+    readout = rox.radial(none, bn, thresholds)
     seeds, cos = readout.values["seeds"], readout.values["cos_none"]
     verdict.add_figure("cos(batch-averaged gradient, weights) per conv layer, per seed", figures.lines(
         list(cos[0]), {f"{LABELS[n]}, seed {s}": list(c.values()) for n in ("none", "batch")
@@ -225,12 +226,12 @@ def test_mean_gradient_points_radially(verdict, settings, thresholds, init_probe
 @pytest.mark.claim("X-RESIDUAL-SCALE")
 def test_bn_downscales_residual_branches(verdict, settings, thresholds, init_probes):
     none, bn = _passes(init_probes, verdict, settings, "none", "batch")
-    ratios = {LABELS[n]: ro.residual_ratio(ro.all_passes(ps)) for n, ps in (("none", none), ("batch", bn))}
+    ratios = {LABELS[n]: rox.residual_ratio(ro.all_passes(ps)) for n, ps in (("none", none), ("batch", bn))}
     blocks = list(range(1, len(ratios[LABELS["none"]]) + 1))
     verdict.add_figure("Variance of the residual branch over the skip path, per block", figures.lines(
         blocks, {**ratios, "1/ℓ": [1 / b for b in blocks]}, xlabel="block ℓ", ylabel="Var(branch) / Var(skip)",
         title="Residual-branch scale at initialization", logx=True, logy=True, markers=False))
-    _conclude(verdict, ro.residual_scale(none, bn, thresholds))
+    _conclude(verdict, rox.residual_scale(none, bn, thresholds))
 
 
 @pytest.mark.claim("X-NOSKIP-EXPLODE")
@@ -248,6 +249,6 @@ def test_bn_explodes_gradients_without_skips(verdict, settings, thresholds, init
                  for n, r in runs.items()},
         xlabel="depth", ylabel="‖∂L/∂W₁‖", title="Gradient explosion without skips", log_stats=True,
         reference={f"Yang et al. ×{YANG_RATE:.3f}/layer": (runs["batch"]["grad_norm"][0].mean() * YANG_RATE ** (np.array(depths) - depths[0])).tolist()}))
-    readout = ro.noskip_explode(runs["batch"]["grad_norm"], runs["none"]["grad_norm"], depths, verdict.seeds, thresholds)
+    readout = rox.noskip_explode(runs["batch"]["grad_norm"], runs["none"]["grad_norm"], depths, verdict.seeds, thresholds)
     readout.summary += f" (Yang et al. ×{YANG_RATE:.3f}; pooled fit over depths × seeds: BN ×{runs['batch']['per_layer']:.3f})"
     _conclude(verdict, readout)

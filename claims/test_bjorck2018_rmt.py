@@ -15,7 +15,7 @@ from fixtures.rmt import product_runs
 from harness.models import deep_linear
 from harness.probes import linear, rmt
 from harness.readouts import rmt as readouts
-from harness.report import figures
+from harness.claimkit.report import figures
 
 DATASET = "Gaussian random matrices (no data)"
 

@@ -19,13 +19,13 @@ import numpy as np
 import pytest
 import torch
 
-from harness.evidence import Readout
+from harness.claimkit.evidence import Readout
 from harness.lr_search import LRSearch
 from harness.probes.sgd_noise import bootstrap_intervals, exact_exponents, exact_noise
 from harness.readouts import training as readouts
 from harness.readouts.training import fmt_lr as _lr
 from harness.readouts.training import fmt_lrs as _lrs
-from harness.report import figures
+from harness.claimkit.report import figures
 from harness.resnet_lab import DivergingUpdate, GradientLinesRun
 from harness.train import TrainConfig
 

@@ -4,7 +4,7 @@ working learning rates (§3.1) and the size of σ (§4).
 
 All claims but S-LR-RANGE read one probed GD run per normalization and seed (fixture
 ``dln_runs``, asked for the seeds of the claim's current look: ``verdict.seeds``) and decide from
-the seeds (harness.evidence). The landscape, ICS, smoothing and
+the seeds (harness.claimkit.evidence). The landscape, ICS, smoothing and
 shift readings compare nets over the checkpoints before any of them has converged (the YAML's
 ``converged_within``), the phase the paper's figures show. A test gathers each net's numbers over
 the window, draws the figures, and leaves the decision to a function of harness.readouts.dln,
@@ -22,7 +22,7 @@ from fixtures.dln import run_settings
 from harness.dln import lr_range
 from harness.readouts import dln as ro
 from harness.readouts.dln import LABELS, LP
-from harness.report import figures
+from harness.claimkit.report import figures
 from harness.windows import checkpoint_weights, note_windows, seed_windows
 
 DATASET = "synthetic Gaussian regression (x, Ax), 1000 samples"

@@ -12,7 +12,7 @@ import pytest
 
 from harness.probes import bn_theory as T
 from harness.readouts import theory as readouts
-from harness.report import figures
+from harness.claimkit.report import figures
 
 DATASET = "random batches and downstream losses (float64)"
 

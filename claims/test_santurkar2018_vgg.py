@@ -4,7 +4,7 @@
 
 All claims but S-LR-RANGE read one probed SGD run per normalization and seed (fixture
 ``vgg_runs``, asked for the seeds of the claim's current look) and decide from the seeds
-(harness.evidence); the comparisons with the standard net require that both nets train on those
+(harness.claimkit.evidence); the comparisons with the standard net require that both nets train on those
 seeds (``fixtures.vgg.vgg_preconditions``), and the landscape and ICS readings compare
 nets over the checkpoints before any of them has converged, as the DLN half does. Claims with a DLN half (claims/test_santurkar2018_dln.py) are their VGG half here,
 ``@pytest.mark.claim(ID, case="vgg")``, with test ids like ``S-LAND-LOSS-fast-vgg``.
@@ -22,7 +22,7 @@ import pytest
 
 from fixtures.vgg import run_settings, vgg_preconditions
 from harness.readouts import vgg as ro
-from harness.report import figures
+from harness.claimkit.report import figures
 from harness.stats import geometric_mean_ratio
 from harness.windows import early as early_half
 from harness.windows import note_windows, seed_windows

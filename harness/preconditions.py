@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from harness.lr_search import LRSearch
 from harness.resnet_lab import ResNetLab
-from harness.verdicts import Preconditions
+from harness.claimkit.verdicts import Preconditions
 
 
 class LabPreconditions(Preconditions):

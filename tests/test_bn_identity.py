@@ -23,7 +23,7 @@ import torch
 
 from harness import bn_identity
 from harness.models import resnet_cifar
-from harness.registry import Registry
+from harness.claimkit.registry import Registry
 
 ROOT = Path(__file__).parents[1]
 
@@ -31,7 +31,7 @@ ROOT = Path(__file__).parents[1]
 def bn_vs_none_claims() -> dict[tuple[str, str | None], object]:
     registry = Registry.load(ROOT / "claims")
     entries = list(registry.claims.values()) + list(registry.cases.values())
-    return {(c.id, c.case): c for c in entries if c.bn_vs_none and "fast" in c.profiles}
+    return {(c.id, c.case): c for c in entries if c.extra.get("bn_vs_none") and "fast" in c.profiles}
 
 
 def test_identity_batch_norm_makes_a_bn_net_compute_like_the_unnormalized_one(monkeypatch):

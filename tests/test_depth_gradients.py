@@ -8,7 +8,7 @@ from torch import nn
 
 from harness.models import mlp
 from harness.probes.depth_gradients import YANG_RATE, first_layer_grad_norm, gradient_growth
-from harness.report import figures
+from harness.claimkit.report import figures
 
 
 def _data(n=64, d=12, seed=0):

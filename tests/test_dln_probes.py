@@ -19,7 +19,7 @@ from harness.probes.functional import ParamLoss
 from harness.probes.ics import internal_covariate_shift
 from harness.probes.landscape import landscape_line
 from harness.readouts.dln import works
-from harness.registry import Registry
+from harness.claimkit.registry import Registry
 
 
 @pytest.mark.parametrize("p", [1.0, 2.0, math.inf])

@@ -1,4 +1,4 @@
-"""Seed-level decisions (harness.evidence) against hand-computed intervals."""
+"""Seed-level decisions (harness.claimkit.evidence) against hand-computed intervals."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from harness.evidence import ALPHA, Condition, Design, decide, mean_interval
+from harness.claimkit.evidence import ALPHA, Condition, Design, decide, mean_interval
 
 
 def test_mean_interval_is_the_student_t_interval():

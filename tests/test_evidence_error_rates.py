@@ -5,7 +5,7 @@ them through the claims' own decision code — ``Verdict.run`` calling ``Verdict
 look, exactly as the pytest plugin runs a claim — thousands of times, and counts how often the
 decided verdict is wrong: ``holds`` when the truth is on the refuted side of the threshold or at it,
 ``refuted`` when it is on the holding side or at it. The rule promises at most 5% per condition
-over all looks together (harness.evidence). The power — how often the right verdict is reached by
+over all looks together (harness.claimkit.evidence). The power — how often the right verdict is reached by
 the cap — is checked at spreads like the ones the claims measure: a landscape ratio a factor 10–100
 above its threshold with a seed-to-seed spread of about half a decade is 2–4 standard deviations
 away (log scale).
@@ -22,9 +22,9 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from harness.evidence import ALPHA, HOLDS, INCONCLUSIVE, REFUTED, Condition, Design, SeedPlan
-from harness.registry import Claim
-from harness.verdicts import ClaimInconclusive, ClaimRefuted, Verdict
+from harness.claimkit.evidence import ALPHA, HOLDS, INCONCLUSIVE, REFUTED, Condition, Design, SeedPlan
+from harness.claimkit.registry import Claim
+from harness.claimkit.verdicts import ClaimInconclusive, ClaimRefuted, Verdict
 
 REPS = 4000
 FAST = (3, 6, 10)  # the fast profile's looks

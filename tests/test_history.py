@@ -1,4 +1,4 @@
-"""The verdict history (harness.report.history): what a run appends, the ``history`` command and
+"""The verdict history (harness.claimkit.report.history): what a run appends, the ``history`` command and
 ``--changes``, the HTML's timeline, merging and comparing from it, and its reliability: two
 writing processes, SIGTERM mid-write, corrupt, locked, old and newer databases."""
 
@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.report import history as H
-from harness.report.__main__ import main
-from harness.report.records import write_html, write_json
+from harness.claimkit.report import history as H
+from harness.claimkit.report import timeline as T
+from harness.claimkit.report.__main__ import main
+from harness.claimkit.report.html import write_html
+from harness.claimkit.report.records import write_json
 from tests.test_plugin import CLAIMS, EXPECTED, TESTS, scratch_project
 from tests.test_report import record
 
@@ -40,7 +42,7 @@ def claim(cid="B-X-1", verdict="holds", mean=None, **extra):
 def run(i, **extra):
     """Run i of a made-up history: started i days after a fixed day."""
     started = 1_700_000_000 + i * 86400
-    return {"id": f"{started}.0 host{i} {i}", "started": H._utc(started), "commit": "aaa1111", "dirty": False,
+    return {"id": f"{started}.0 host{i} {i}", "started": T._utc(started), "commit": "aaa1111", "dirty": False,
             "torch_version": "2.5", "device": "cpu (1 thread)", "cpu": "EPYC (AVX2)", "host": "box", "threads": 1,
             "seed_offset": 0, "profiles": ["fast"], "wall_time_s": 3.0, "interrupted": False, "code_version": "c1", **extra}
 
@@ -83,10 +85,10 @@ def test_both_shapes_of_the_evidence_record_are_stored(tmp_path):
     old, new = (r["conditions"][0] for r in H.load(tmp_path))
     assert (old["n"], old["cap"], old["stop"], old["lean"]) == (3, None, None, None)  # n: the values it has
     assert (new["n"], new["cap"], new["stop"], new["lean"]) == (5, 10, "decided", "above")
-    assert H.seeds_text(H.load(tmp_path, claims=["B-X-2"])[0]) == "0 (5 of ≤ 10, decided)"
+    assert T.seeds_text(H.load(tmp_path, claims=["B-X-2"])[0]) == "0 (5 of ≤ 10, decided)"
 
 
-# --- python -m harness.report history -------------------------------------------------------------
+# --- python -m harness.claimkit.report history -------------------------------------------------------------
 
 @pytest.fixture
 def two_runs(tmp_path):
@@ -114,7 +116,7 @@ def test_history_selects_by_id_prefix_profile_and_since(two_runs, capsys):
     assert capsys.readouterr().out.splitlines()[0].endswith("3 row(s) from 2 run(s)")
     main(["history", "--report-dir", str(two_runs), "--since", "bbb2222"])
     assert capsys.readouterr().out.splitlines()[0].endswith("2 row(s) from 1 run(s)")
-    main(["history", "--report-dir", str(two_runs), "--since", H._utc(1_700_000_000 + 43200)[:16]])
+    main(["history", "--report-dir", str(two_runs), "--since", T._utc(1_700_000_000 + 43200)[:16]])
     assert capsys.readouterr().out.splitlines()[0].endswith("2 row(s) from 1 run(s)")
     main(["history", "--report-dir", str(two_runs), "--profile", "slow"])
     assert capsys.readouterr().out.strip().endswith("no run matches (profile slow)")
@@ -123,7 +125,7 @@ def test_history_selects_by_id_prefix_profile_and_since(two_runs, capsys):
 def test_since_a_commit_without_runs_is_its_git_commit_time(tmp_path):
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     when = float(subprocess.run(["git", "show", "-s", "--format=%ct", head], cwd=REPO, capture_output=True, text=True).stdout)
-    assert H.since_time([], head[:10], REPO) == when
+    assert T.since_time([], head[:10], REPO) == when
 
 
 @pytest.mark.parametrize("args, message", [
@@ -145,9 +147,9 @@ def test_a_folder_without_history_is_one_error_line(tmp_path, capsys):
 def test_changes_name_what_differed_between_the_runs(two_runs, capsys):
     assert main(["history", "--report-dir", str(two_runs), "--changes"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == (f"fast: the run of {H._utc(1_700_086_400)} at bbb2222 on box: 1 of 2 verdict(s) changed since the "
+    assert out[0] == (f"fast: the run of {T._utc(1_700_086_400)} at bbb2222 on box: 1 of 2 verdict(s) changed since the "
                       "previous run")
-    assert out[1] == f"  B-X-1 (fast): holds → refuted (previous: {H._utc(1_700_000_000)}); commit aaa1111 → bbb2222; threads 1 → 2"
+    assert out[1] == f"  B-X-1 (fast): holds → refuted (previous: {T._utc(1_700_000_000)}); commit aaa1111 → bbb2222; threads 1 → 2"
     append(two_runs, 2, [claim(verdict="refuted", mean=0.5)], commit="bbb2222", threads=2)
     main(["history", "--report-dir", str(two_runs), "--changes"])
     assert "no verdict changed since the previous run (1 claim run(s) compared)" in capsys.readouterr().out
@@ -157,11 +159,11 @@ def test_changes_compare_each_claim_run_with_its_own_previous_run(tmp_path):
     append(tmp_path, 0, [claim(), claim("B-X-2")])
     append(tmp_path, 1, [claim("B-X-2", verdict="refuted")], seed_offset=1)  # a -k run
     append(tmp_path, 2, [claim(verdict="inconclusive"), claim("B-X-3")], torch_version="2.6")
-    (change,) = H.changes(H.load(tmp_path))
+    (change,) = T.changes(H.load(tmp_path))
     assert (change.compared, change.first) == (1, 1)
     (before, after, what), = change.changed
     assert (before["run_id"], after["verdict"], what) == (run(0)["id"], "inconclusive", ["torch 2.5 → 2.6"])
-    same = H.differences(H.load(tmp_path)[0], H.load(tmp_path)[0])
+    same = T.differences(H.load(tmp_path)[0], H.load(tmp_path)[0])
     assert same == ["nothing recorded differs (same commit, torch, machine, threads, seeds and settings)"]
 
 
@@ -211,11 +213,11 @@ def test_an_unreadable_history_is_named_in_the_html_not_an_error(tmp_path):
 def test_the_sparkline_plots_one_named_value_on_a_log_scale_when_it_spans_decades():
     rows = [{"main_name": "err", "main_value": v, "conditions": [], "verdict": "holds"} for v in (1e-15, 1e-12, 1e-9)]
     rows.insert(1, {"main_name": "other", "main_value": 5.0, "conditions": [], "verdict": "holds"})  # a gap
-    svg = str(H.sparkline(rows))
+    svg = str(T.sparkline(rows))
     assert svg.count("<circle") == 3 and "(log scale)" in svg
     ys = [float(y) for y in re.findall(r'cy="([\d.]+)"', svg)]
     assert ys[0] - ys[1] == pytest.approx(ys[1] - ys[2], abs=0.2)  # equal steps in log10
-    assert H.sparkline([{"main_name": None, "main_value": None, "conditions": [], "verdict": "error"}]) is None
+    assert T.sparkline([{"main_name": None, "main_value": None, "conditions": [], "verdict": "error"}]) is None
 
 
 # --- merge and compare ----------------------------------------------------------------------------
@@ -272,7 +274,7 @@ def test_bad_compare_arguments_are_one_error_line(tmp_path, capsys, args, messag
 WRITER = textwrap.dedent("""
     import json, signal, sys, time
     from pathlib import Path
-    from harness.report import history as H
+    from harness.claimkit.report import history as H
     from tests.test_history import claim, run
 
     directory, first, count, rows, go = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]

@@ -13,10 +13,11 @@ from torch import nn
 from harness.models import resnet_cifar
 from harness.models.init import equalize_output_bias
 from harness.readouts import init as ro
+from harness.readouts import init_extra as rox
 from harness.probes.init_probe import (InitPass, class_masked_cotangents, class_masked_kernel_grads, norm_slots, pre_relu_source,
                                        probe_init)
 from harness.probes.summands import summand_statistics, table1_row
-from harness.registry import Registry
+from harness.claimkit.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[1]
 TH = {c.id: c.thresholds for c in Registry.load(ROOT / "claims").claims.values()}  # the claims' own thresholds
@@ -174,9 +175,9 @@ def test_bn_vs_none_claims_do_not_hold_with_bn_replaced_by_identities(passes):
     assert align.values["abs_sum_bxy"]["batch"] == pytest.approx(align.values["abs_sum_bxy"]["none"])
     for readout in (ro.grad_tails(none, fake, 12, TH["B-GRAD-TAILS"]), ro.output_bias(none, fake, TH["B-OUT-BIAS"]),
                     ro.output_mask(none, fake, TH["B-OUT-MASK"]), ro.low_rank(none, fake, 9, TH["B-LOWRANK"]),
-                    ro.mean_grad(none, fake, 9, DEPTH, TH["B-MEAN-GRAD"]), ro.layer_grad(none, fake, TH["B-LAYER-GRAD"]),
-                    ro.act_hist(none, fake, ACT, TH["B-ACT-HIST"]), ro.top_grad(none, fake, fake, 12, TH["B-TOP-GRAD"]),
-                    ro.radial(none, fake, TH["X-RADIAL"]), ro.residual_scale(none, fake, TH["X-RESIDUAL-SCALE"])):
+                    rox.mean_grad(none, fake, 9, DEPTH, TH["B-MEAN-GRAD"]), rox.layer_grad(none, fake, TH["B-LAYER-GRAD"]),
+                    rox.act_hist(none, fake, ACT, TH["B-ACT-HIST"]), rox.top_grad(none, fake, fake, 12, TH["B-TOP-GRAD"]),
+                    rox.radial(none, fake, TH["X-RADIAL"]), rox.residual_scale(none, fake, TH["X-RESIDUAL-SCALE"])):
         assert readout.verdict != "holds", readout.summary
 
 
@@ -195,21 +196,21 @@ def test_every_readout_runs_on_small_passes(passes):
                     ro.moment_depth(none, bn, TH["B-MOM-DEPTH"]), ro.output_bias(none, bn, TH["B-OUT-BIAS"]),
                     ro.output_mask(none, bn, TH["B-OUT-MASK"]), ro.t1_align(none, bn, T1, TH["B-T1-ALIGN"]),
                     ro.t1_trend(none, T1, "abs_sum_bxy", TH["R1-T1-TREND"]), ro.low_rank(none, bn, 9, TH["B-LOWRANK"]),
-                    ro.mean_grad(none, bn, 9, DEPTH, TH["B-MEAN-GRAD"]), ro.layer_grad(none, bn, TH["B-LAYER-GRAD"]),
-                    ro.act_hist(none, bn, ACT, TH["B-ACT-HIST"]), ro.top_grad(none, bn, bn, 12, TH["B-TOP-GRAD"]),
-                    ro.bias_fix(none, none, TH["X-BIASFIX"]), ro.radial(none, bn, TH["X-RADIAL"]),
-                    ro.residual_scale(none, bn, TH["X-RESIDUAL-SCALE"])):
+                    rox.mean_grad(none, bn, 9, DEPTH, TH["B-MEAN-GRAD"]), rox.layer_grad(none, bn, TH["B-LAYER-GRAD"]),
+                    rox.act_hist(none, bn, ACT, TH["B-ACT-HIST"]), rox.top_grad(none, bn, bn, 12, TH["B-TOP-GRAD"]),
+                    rox.bias_fix(none, none, TH["X-BIASFIX"]), rox.radial(none, bn, TH["X-RADIAL"]),
+                    rox.residual_scale(none, bn, TH["X-RESIDUAL-SCALE"])):
         assert readout.verdict in ("holds", "refuted", "inconclusive") and readout.summary
         assert "inf" not in readout.decision.summary and "nan" not in readout.decision.summary
         assert all(len(c.values) == len(SEEDS) for c in readout.conditions)
     # BN "on top" identical to BN: a ratio of exactly 1 on every seed, within any factor of it (every seed
     # on the holding side; no spread, so three seeds count as yes/no outcomes and do not decide yet)
-    same_as_bn = ro.top_grad(none, bn, bn, 12, TH["B-TOP-GRAD"]).conditions
+    same_as_bn = rox.top_grad(none, bn, bn, 12, TH["B-TOP-GRAD"]).conditions
     assert [c.values for c in same_as_bn[:2]] == [(1.0,) * 3] * 2
     assert [c.lean()["side"] for c in same_as_bn[:2]] == ["holds", "holds"]
-    scales_nothing = ro.top_grad(none, bn, none, 12, TH["B-TOP-GRAD"]).conditions[2]  # "on top" that scales nothing
+    scales_nothing = rox.top_grad(none, bn, none, 12, TH["B-TOP-GRAD"]).conditions[2]  # "on top" that scales nothing
     assert scales_nothing.state() != "holds" and scales_nothing.lean()["side"] == "refuted"
-    assert ro.bias_fix(none, none, TH["X-BIASFIX"]).values["none_over_fixed_cv"] == pytest.approx([1.0] * 3)  # no fix, no change
+    assert rox.bias_fix(none, none, TH["X-BIASFIX"]).values["none_over_fixed_cv"] == pytest.approx([1.0] * 3)  # no fix, no change
 
 
 def test_output_gradients_and_low_rank_helpers():

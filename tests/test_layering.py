@@ -1,37 +1,51 @@
 """The project's layers, checked from the sources' imports (function-level imports included).
 
-From the bottom up: foundations (data, norms, accel, device, stats, evidence, cache, checks,
-registry), models, the training loop, probes, the runs built from them (LR search, the ResNet
-lab, VGG and DLN runs, the worker pools), verdicts, the report, and the pytest plugin on top;
-``fixtures/`` use ``harness/``, and claims use both. A module may import only from its own layer
-or below, so a probe never reaches into the plugin and the report never trains anything.
+Two parts. At the bottom, the claims machinery (``harness.claimkit``): settings, the verdict
+vocabulary, decision rules, the claims files and registry, the recorder, the report, the plan and
+the pytest plugin. It imports nothing of the batch-norm suite and loads no torch. On top of it, the
+batch-norm suite, from the bottom up: foundations (data, norms, accel, device, stats, cache,
+checks, settings), models, the training loop, probes, the runs built from them (LR search, the
+ResNet lab, VGG and DLN runs, the worker pools) and readouts, and the suite's pytest plugin
+(``harness.bn_plugin``); ``fixtures/`` use ``harness/``, and claims use both. A module may import
+only from its own layer or below, so a probe never reaches into a plugin and the report never
+trains anything; the import graph has no circle; no module of ``harness/`` is over 500 lines.
 """
 
 from __future__ import annotations
 
 import ast
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from harness.sources import imported_modules, project_modules
+from harness.sources import REPO, imported_modules, project_modules
 
 # lower number = lower layer; a module's layer is that of its longest matching prefix
 LAYERS = {
-    "harness.data": 0, "harness.norms": 0, "harness.accel": 0, "harness.device": 0, "harness.stats": 0,
-    "harness.evidence": 0, "harness.cache": 0, "harness.checks": 0, "harness.registry": 0, "harness.windows": 0,
-    "harness.sources": 0, "harness.settings": 0, "harness.interruptions": 0, "harness.threshold_reads": 0,
-    "harness": 0,
-    "harness.models": 1,
-    "harness.train": 2,
-    "harness.probes": 3,
-    "harness.lr_search": 4, "harness.resnet_lab": 4, "harness.vgg_runs": 4, "harness.dln": 4, "harness.concurrent": 4,
-    "harness.bn_identity": 4, "harness.verdicts": 4, "harness.readouts": 4, "harness.preconditions": 4,
-    "harness.report": 5, "harness.plan": 5,
-    "harness.pytest_plugin": 6, "harness.plugin_config": 6, "harness.nightly": 6,
-    "fixtures": 7,
-    "claims": 8,
+    # the claims machinery (harness.claimkit): knows no batch norm, no network, no torch
+    "harness.claimkit": 0, "harness.claimkit.vocabulary": 0, "harness.claimkit.settings": 0,
+    "harness.claimkit.sources": 0, "harness.claimkit.checks": 0, "harness.claimkit.interruptions": 0,
+    "harness.claimkit.evidence": 1, "harness.claimkit.claims": 1, "harness.claimkit.loader": 2,
+    "harness.claimkit.registry": 3, "harness.claimkit.verdicts": 4, "harness.claimkit.report": 5,
+    "harness.claimkit.plan": 6, "harness.claimkit.plugin": 7,
+    # the batch-norm suite, on top of the machinery
+    "harness.data": 10, "harness.norms": 10, "harness.accel": 10, "harness.device": 10, "harness.stats": 10,
+    "harness.cache": 10, "harness.checks": 10, "harness.windows": 10, "harness.sources": 10, "harness.settings": 10,
+    "harness.threshold_reads": 10,
+    "harness": 10,
+    "harness.models": 11,
+    "harness.train": 12,
+    "harness.probes": 13,
+    "harness.lr_search": 14, "harness.resnet_lab": 14, "harness.vgg_runs": 14, "harness.dln": 14, "harness.concurrent": 14,
+    "harness.bn_identity": 14, "harness.readouts": 14, "harness.preconditions": 14,
+    "harness.bn_plugin": 16, "harness.nightly": 16,
+    "fixtures": 17,
+    "claims": 18,
 }
+MACHINERY = "harness.claimkit"
 
 
 def layer(module: str) -> int:
@@ -54,9 +68,81 @@ def test_imports_go_down_the_layers(module, path):
     assert not upward, f"{module} (layer {layer(module)}) imports from higher layers: {upward}"
 
 
+def test_the_machinery_imports_nothing_of_the_batch_norm_suite():
+    """harness.claimkit imports only itself (and third-party packages): what is batch-norm specific
+    reaches it through the plugin's hooks or registration from the suite's side."""
+    outside = {module: sorted(i for i in project_imports(path) if not _in_machinery(i))
+               for module, path in MODULES.items() if _in_machinery(module)}
+    assert not {m: i for m, i in outside.items() if i}
+
+
+def test_importing_the_machinery_loads_no_torch():
+    """Every module of harness.claimkit imported in a fresh interpreter: no torch, no batch-norm module."""
+    modules = [m for m in MODULES if _in_machinery(m) and not m.endswith("__main__")]
+    code = ("import importlib, json, sys\n"
+            f"for m in {modules!r}: importlib.import_module(m)\n"
+            "print(json.dumps(sorted(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120, check=True)
+    loaded = set(json.loads(out.stdout))
+    assert "torch" not in loaded and "numpy" in loaded  # numpy: the decision rules' statistics
+    assert not {m for m in loaded if m.startswith("harness.") and not _in_machinery(m)}
+
+
+def test_the_import_graph_has_no_circle():
+    """No module reaches itself through imports (function-level ones included)."""
+    graph = {m: sorted(project_imports(p) - {m}) for m, p in MODULES.items() if m.startswith("harness")}
+    assert _circles(graph) == []
+
+
+def _in_machinery(module: str) -> bool:
+    return module == MACHINERY or module.startswith(MACHINERY + ".")
+
+
+def _circles(graph: dict[str, list[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan's algorithm)."""
+    index, low, stack, on_stack, out, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.get(v, []):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_the_circle_finder_finds_one():
+    assert _circles({"a": ["b"], "b": ["c"], "c": ["a"], "d": ["a"]}) == [["a", "b", "c"]]
+    assert _circles({"a": ["b"], "b": []}) == []
+
+
+def test_no_harness_module_is_over_500_lines():
+    long = {m: n for m, p in MODULES.items() if m.startswith("harness") and (n := len(p.read_text().splitlines())) > 500}
+    assert not long, f"split these by responsibility: {long}"
+
+
 def test_the_checker_sees_a_violation(tmp_path):
     bad = tmp_path / "probe.py"
-    bad.write_text("def f():\n    from harness.pytest_plugin import seed_offset\n")
-    assert project_imports(bad) == {"harness.pytest_plugin"} and layer("harness.pytest_plugin") > layer("harness.probes.ics")
+    bad.write_text("def f():\n    from harness.bn_plugin import configure_executor\n")
+    assert project_imports(bad) == {"harness.bn_plugin"} and layer("harness.bn_plugin") > layer("harness.probes.ics")
     with pytest.raises(KeyError, match="in no layer"):
         layer("elsewhere.module")

@@ -171,8 +171,8 @@ def test_lab_preconditions_need_every_seed():
 
 
 def test_lab_preconditions_reach_the_verdict_of_a_claim_that_requires_them():
-    from harness.registry import Claim
-    from harness.verdicts import ClaimInconclusive, Verdict
+    from harness.claimkit.registry import Claim
+    from harness.claimkit.verdicts import ClaimInconclusive, Verdict
 
     claim = Claim("B-X-1", "bjorck2018", "§1", "§1", "s", "p", "t", {"fast": {}}, {"fast": "x"}, None, "x.yaml",
                   tiers={"fast": "stand-in"}, preconditions={"none_fails_top": "fails at 0.1", "bn_learns": "learns"})

@@ -14,7 +14,7 @@ from harness.cache import ModelCache, Planned, cached_record
 from harness.data import synthetic_cifar
 from harness.lr_search import SEARCH_EVAL_TRAIN
 from harness.models.flops import calibrate, forward_flops, training_flops
-from harness.plan import Planner, merge_runs, summarize, summary_lines
+from harness.claimkit.plan import Planner, merge_runs, summarize, summary_lines
 from harness.resnet_lab import ResNetLab
 
 REPO = Path(__file__).resolve().parents[1]
@@ -76,7 +76,7 @@ def test_a_planning_cache_lists_a_missing_run_and_never_makes_it(tmp_path):
     run4 = {"kind": "dln-run", "seed": 4}
     with pytest.raises(Planned):
         cache.declare([run4], make=lambda i: (_store, (tmp_path, run4)))
-    assert planner.take()[-1]["makeable"] and planner.execute(workers=0) == 1 and cache.contains(run4) and not planner.makes
+    assert planner.take()[-1]["makeable"] and planner.execute() == 1 and cache.contains(run4) and not planner.makes
 
 
 def _store(root: Path, config: dict) -> None:

@@ -65,7 +65,7 @@ def test_cases(verdict, k):
 
 
 SCRATCH_CONFTEST = """
-pytest_plugins = ["harness.pytest_plugin"]
+pytest_plugins = ["harness.claimkit.plugin"]
 
 from harness.settings import Settings, register, settings_class
 
@@ -339,7 +339,7 @@ claims:
 
 SEEDED_TEST = """
 import pytest
-from harness.evidence import Condition
+from harness.claimkit.evidence import Condition
 
 RATIOS = {0: 20.0, 1: 30.0, 2: 25.0, 1000: 2.0, 1001: 30.0, 1002: 25.0}
 
@@ -580,7 +580,7 @@ SEQUENTIAL_CLAIMS = SEEDED_CLAIMS.replace('tiers: {fast: stand-in}', 'tiers: {fa
 
 SEQUENTIAL_TEST = """
 import pytest
-from harness.evidence import Condition
+from harness.claimkit.evidence import Condition
 
 # seeds 0-2 straddle the threshold; seeds 0-5 clear it
 RATIOS = {0: 30.0, 1: 300.0, 2: 100.0, 3: 60.0, 4: 200.0, 5: 90.0}

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.evidence import HOLDS, INCONCLUSIVE, REFUTED
+from harness.claimkit.evidence import HOLDS, INCONCLUSIVE, REFUTED
 from harness.readouts import dln as ro
-from harness.registry import Registry, Thresholds
+from harness.claimkit.registry import Registry, Thresholds
 
 ROOT = Path(__file__).resolve().parents[1]
 REGISTRY = Registry.load(ROOT / "claims")

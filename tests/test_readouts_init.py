@@ -1,4 +1,4 @@
-"""The init readouts (harness.readouts.init) decide per seed, on hand-made statistics.
+"""The init readouts (harness.readouts.init and init_extra) decide per seed, on hand-made statistics.
 
 Every readout gets three seeds of fake passes (objects with only the fields it reads) in three
 arrangements: every seed as the claim says (holds), no seed (refuted), and one seed against two
@@ -18,9 +18,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from harness.evidence import HOLDS, INCONCLUSIVE, REFUTED
+from harness.claimkit.evidence import HOLDS, INCONCLUSIVE, REFUTED
 from harness.readouts import init as ro
-from harness.registry import Registry, Thresholds
+from harness.readouts import init_extra as rox
+from harness.claimkit.registry import Registry, Thresholds
 
 ROOT = Path(__file__).resolve().parents[1]
 CLAIMS = Registry.load(ROOT / "claims").claims
@@ -157,14 +158,14 @@ def _mean_grad(flags):
         mean = r.standard_normal(8)
         scale = np.exp(2 * mean)[None, :, None, None] if dependent else 1.0
         return fake(slot_mean={2: mean}, weight_grad={3: scale * np.abs(r.standard_normal((8, 8, 3, 3)))})
-    return ro.mean_grad(by_seed(make, flags), by_seed(lambda s, ok: make(s, False, 1), flags), 3, 8, th("B-MEAN-GRAD"))
+    return rox.mean_grad(by_seed(make, flags), by_seed(lambda s, ok: make(s, False, 1), flags), 3, 8, th("B-MEAN-GRAD"))
 
 
 def _layer_grad(flags):
     def make(s, decades):
         r = rng(s, 6)
         return fake(channel_grad={k: 10 ** (-decades * (k - 1) / (len(LAYERS) - 1)) * (1 + 0.1 * r.random(4)) for k in LAYERS})
-    return ro.layer_grad(by_seed(lambda s, ok: make(s, 2.5), flags),
+    return rox.layer_grad(by_seed(lambda s, ok: make(s, 2.5), flags),
                          by_seed(lambda s, ok: make(s + 10, 0.3 if ok else 2.4), flags), th("B-LAYER-GRAD"))
 
 
@@ -176,12 +177,12 @@ def _act_hist(flags, layers=(9, 45, 81, 83)):
             return SimpleNamespace(positive_fraction=f, bimodality=np.full(100, 0.4))
         shares = np.linspace(share_first, share_last, len(layers))
         return fake(activations={k: acts(v) for k, v in zip(layers, shares)})
-    return ro.act_hist(by_seed(lambda s, ok: make(s, 0.1 + 0.05 * s, 0.4 + 0.1 * s) if ok else make(s, 0.4 + 0.1 * s, 0.1 + 0.05 * s), flags),
+    return rox.act_hist(by_seed(lambda s, ok: make(s, 0.1 + 0.05 * s, 0.4 + 0.1 * s) if ok else make(s, 0.4 + 0.1 * s, 0.1 + 0.05 * s), flags),
                        by_seed(lambda s, ok: make(s, 0.0, 0.01 * s), flags), list(layers), th("B-ACT-HIST"))
 
 
 def _top_grad(flags):
-    return ro.top_grad(by_seed(lambda s, ok: grads(100.0, s, 2, layer=55), flags), by_seed(lambda s, ok: grads(1.0, s, 1, layer=55), flags),
+    return rox.top_grad(by_seed(lambda s, ok: grads(100.0, s, 2, layer=55), flags), by_seed(lambda s, ok: grads(1.0, s, 1, layer=55), flags),
                        by_seed(lambda s, ok: grads(1.5 if ok else 0.01, s, 1, layer=55), flags), 55, th("B-TOP-GRAD"))
 
 
@@ -190,7 +191,7 @@ def _bias_fix(flags):
         m = moments(0.25, 0.3, s)
         return output_pass(biased, s, favoured=2 + s, salt=2, noise=noise, channel_mean=m.channel_mean, channel_var=m.channel_var)
     # a fix that fails leaves the output gradient about as input-independent: twice the CV, not ten times
-    return ro.bias_fix(by_seed(lambda s, ok: make(s, True), flags),
+    return rox.bias_fix(by_seed(lambda s, ok: make(s, True), flags),
                        by_seed(lambda s, ok: make(s, False) if ok else make(s, True, noise=0.02 + 0.005 * s), flags), th("X-BIASFIX"))
 
 
@@ -200,7 +201,7 @@ def _radial(flags):
         w = {k: r.standard_normal((4, 4, 3, 3)) for k in LAYERS}
         g = {k: (2 * w[k] + 0.1 * r.standard_normal(w[k].shape)) if radial_ else r.standard_normal(w[k].shape) for k in LAYERS}
         return fake(weight=w, weight_grad=g)
-    return ro.radial(by_seed(make, flags), by_seed(lambda s, ok: make(s, False, 1), flags), th("X-RADIAL"))
+    return rox.radial(by_seed(make, flags), by_seed(lambda s, ok: make(s, False, 1), flags), th("X-RADIAL"))
 
 
 def _residual_scale(flags):
@@ -208,14 +209,14 @@ def _residual_scale(flags):
         blocks = np.arange(1, 19)
         r = rng(s, 8)
         return fake(branch_var=blocks ** slope * (1 + 0.05 * r.random(18)), skip_var=np.ones(18))
-    return ro.residual_scale(by_seed(lambda s, ok: make(s, 0.0), flags),
+    return rox.residual_scale(by_seed(lambda s, ok: make(s, 0.0), flags),
                              by_seed(lambda s, ok: make(s, -1.0 if ok else 0.0), flags), th("X-RESIDUAL-SCALE"))
 
 
 def _noskip(flags):
     depths = [4, 8, 16, 32]
     bn = np.array([[(1.2 + 0.01 * s if ok else 0.9 + 0.01 * s) ** d for s, ok in zip(SEEDS, flags)] for d in depths])
-    return ro.noskip_explode(bn, np.full((4, 3), 0.5), depths, SEEDS, th("X-NOSKIP-EXPLODE"))
+    return rox.noskip_explode(bn, np.full((4, 3), 0.5), depths, SEEDS, th("X-NOSKIP-EXPLODE"))
 
 
 READOUTS = {"B-GRAD-SCALE": _grad_scale, "B-GRAD-TAILS": _grad_tails, "B-MOM-DEPTH": _moment_depth, "B-OUT-BIAS": _output_bias,
@@ -243,12 +244,12 @@ IDENTITY = {
     "B-OUT-MASK": lambda n: ro.output_mask(n, n, th("B-OUT-MASK")),
     "B-T1-ALIGN": lambda n: ro.t1_align(n, n, (18, 54, 90), th("B-T1-ALIGN")),
     "B-LOWRANK": lambda n: ro.low_rank(n, n, 9, th("B-LOWRANK")),
-    "B-MEAN-GRAD": lambda n: ro.mean_grad(n, n, 3, 8, th("B-MEAN-GRAD")),
-    "B-LAYER-GRAD": lambda n: ro.layer_grad(n, n, th("B-LAYER-GRAD")),
-    "B-ACT-HIST": lambda n: ro.act_hist(n, n, [9, 45, 81, 83], th("B-ACT-HIST")),
-    "B-TOP-GRAD": lambda n: ro.top_grad(n, n, n, 5, th("B-TOP-GRAD")),  # BN and BN on top both the identity
-    "X-RADIAL": lambda n: ro.radial(n, n, th("X-RADIAL")),
-    "X-RESIDUAL-SCALE": lambda n: ro.residual_scale(n, n, th("X-RESIDUAL-SCALE")),
+    "B-MEAN-GRAD": lambda n: rox.mean_grad(n, n, 3, 8, th("B-MEAN-GRAD")),
+    "B-LAYER-GRAD": lambda n: rox.layer_grad(n, n, th("B-LAYER-GRAD")),
+    "B-ACT-HIST": lambda n: rox.act_hist(n, n, [9, 45, 81, 83], th("B-ACT-HIST")),
+    "B-TOP-GRAD": lambda n: rox.top_grad(n, n, n, 5, th("B-TOP-GRAD")),  # BN and BN on top both the identity
+    "X-RADIAL": lambda n: rox.radial(n, n, th("X-RADIAL")),
+    "X-RESIDUAL-SCALE": lambda n: rox.residual_scale(n, n, th("X-RESIDUAL-SCALE")),
 }
 
 
@@ -336,11 +337,11 @@ def test_t1_align_paper_table_meets_the_one_figure_reading():
 def test_per_layer_factors_fit_each_seed():
     depths = [4, 8, 16]
     norms = np.array([[1.2 ** d, 1.1 ** d] for d in depths])
-    assert ro.per_layer_factors(norms, depths) == pytest.approx([1.2, 1.1])
+    assert rox.per_layer_factors(norms, depths) == pytest.approx([1.2, 1.1])
     with pytest.raises(ValueError, match="positive"):
-        ro.per_layer_factors(np.zeros((3, 2)), depths)
+        rox.per_layer_factors(np.zeros((3, 2)), depths)
     with pytest.raises(ValueError, match="depths"):
-        ro.per_layer_factors(norms, [4, 8])
+        rox.per_layer_factors(norms, [4, 8])
 
 
 def test_readouts_reject_mismatched_or_empty_seeds():
@@ -400,9 +401,9 @@ def test_a_threshold_moves_the_decision():
     assert ro.grad_scale(none, bn, 5, Thresholds({"min_ratio": 1e3}, "B-GRAD-SCALE")).verdict == REFUTED
     flat = by_seed(lambda s, ok: fake(branch_var=np.arange(1, 19) ** (-1.0 - 0.02 * s), skip_var=np.ones(18)), ARRANGEMENTS[HOLDS])
     level = by_seed(lambda s, ok: fake(branch_var=np.arange(1, 19) ** (0.02 * s), skip_var=np.ones(18)), ARRANGEMENTS[HOLDS])
-    assert ro.residual_scale(level, flat, th("X-RESIDUAL-SCALE")).verdict == HOLDS
+    assert rox.residual_scale(level, flat, th("X-RESIDUAL-SCALE")).verdict == HOLDS
     moved = Thresholds({**th("X-RESIDUAL-SCALE"), "bn_slope_band": [-0.9, -0.5]}, "X-RESIDUAL-SCALE")
-    assert ro.residual_scale(level, flat, moved).verdict == REFUTED
+    assert rox.residual_scale(level, flat, moved).verdict == REFUTED
 
 
 # --- bad input is a clear error ------------------------------------------------------------------
@@ -415,7 +416,7 @@ def test_readouts_reject_undefined_statistics():
     zero55 = {0: [fake(weight_grad={55: np.zeros((4, 4, 3, 3))})]}
     g55 = {0: [grads(1.0, 0, layer=55)]}
     with pytest.raises(ValueError, match="positive finite"):
-        ro.top_grad(g55, g55, zero55, 55, th("B-TOP-GRAD"))
+        rox.top_grad(g55, g55, zero55, 55, th("B-TOP-GRAD"))
     # every image labelled with the favoured class: no image to measure ∂L_b/∂z_j′ on
     z = np.tile(np.r_[5.0, np.zeros(9)], (16, 1))
     all_j = {0: [fake(logits=z, labels=np.zeros(16, dtype=int))]}
@@ -434,11 +435,11 @@ def test_readouts_reject_undefined_statistics():
         ro.low_rank(zero9, zero9, 9, th("B-LOWRANK"))
     dead = {0: [fake(channel_grad={k: np.zeros(4) for k in LAYERS})]}
     with pytest.raises(ValueError, match="scale is 0"):
-        ro.layer_grad(dead, dead, th("B-LAYER-GRAD"))
+        rox.layer_grad(dead, dead, th("B-LAYER-GRAD"))
     no_branch = {0: [fake(branch_var=np.zeros(18), skip_var=np.ones(18))]}
     with pytest.raises(ValueError, match="0 or undefined"):
-        ro.residual_scale(no_branch, no_branch, th("X-RESIDUAL-SCALE"))
+        rox.residual_scale(no_branch, no_branch, th("X-RESIDUAL-SCALE"))
     with pytest.raises(ValueError, match="seed columns"):
-        ro.noskip_explode(np.ones((3, 2)) * [[1.0], [2.0], [4.0]], np.ones((3, 2)), [4, 8, 16], SEEDS, th("X-NOSKIP-EXPLODE"))
+        rox.noskip_explode(np.ones((3, 2)) * [[1.0], [2.0], [4.0]], np.ones((3, 2)), [4, 8, 16], SEEDS, th("X-NOSKIP-EXPLODE"))
     with pytest.raises(ValueError, match="depths"):
-        ro.noskip_explode(np.ones((2, 3)), np.ones((2, 3)), [4, 8, 16], SEEDS, th("X-NOSKIP-EXPLODE"))
+        rox.noskip_explode(np.ones((2, 3)), np.ones((2, 3)), [4, 8, 16], SEEDS, th("X-NOSKIP-EXPLODE"))

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.evidence import HOLDS, REFUTED
+from harness.claimkit.evidence import HOLDS, REFUTED
 from harness.readouts import rmt as ro
-from harness.registry import Registry
+from harness.claimkit.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[1]
 CLAIMS = Registry.load(ROOT / "claims").claims

@@ -17,9 +17,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from harness.evidence import HOLDS, REFUTED
+from harness.claimkit.evidence import HOLDS, REFUTED
 from harness.readouts import theory as ro
-from harness.registry import Registry
+from harness.claimkit.registry import Registry
 from tests.test_readouts_rmt import failed
 from tests.test_readouts_rmt import single_flags as verdict_of
 

@@ -3,7 +3,7 @@
 Every readout gets made-up measurements in three arrangements: as the claim says (holds), against
 it (refuted), and seeds that disagree or an interval that straddles the threshold
 (inconclusive). Numeric conditions get three seeds; a yes/no outcome per seed (an LR on the grid,
-a divergence) decides by the share of seeds and needs six that agree (harness.evidence), so its
+a divergence) decides by the share of seeds and needs six that agree (harness.claimkit.evidence), so its
 arrangements have six seeds, and three that agree stay inconclusive. The claims that credit BN over no BN are also fed the unnormalized
 net's numbers in place of BN's ("BN made the identity"), which must never hold. The thresholds are
 read from claims/bjorck2018_training.yaml, so these are the numbers the claims decide by.
@@ -18,10 +18,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from harness.evidence import HOLDS, INCONCLUSIVE, REFUTED, decide
+from harness.claimkit.evidence import HOLDS, INCONCLUSIVE, REFUTED, decide
 from harness.lr_search import LRSearch, Trial
 from harness.readouts import training as ro
-from harness.registry import Registry
+from harness.claimkit.registry import Registry
 from harness.train import DIVERGENCE_LOSS
 
 ROOT = Path(__file__).resolve().parents[1]

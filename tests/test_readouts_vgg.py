@@ -18,10 +18,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness.evidence import HOLDS, INCONCLUSIVE, REFUTED
+from harness.claimkit.evidence import HOLDS, INCONCLUSIVE, REFUTED
 from harness.lr_search import CHANCE
 from harness.readouts import vgg as ro
-from harness.registry import Registry, Thresholds
+from harness.claimkit.registry import Registry, Thresholds
 
 ROOT = Path(__file__).resolve().parents[1]
 REGISTRY = Registry.load(ROOT / "claims")

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from harness import settings as schemas
-from harness.registry import Registry, RegistryError, load_claims_file, load_expected
+from harness.claimkit import settings as schemas
+from harness.claimkit.registry import Registry, RegistryError, load_claims_file, load_expected
+from harness import settings as bn_settings
 from harness.settings import Settings, TrainingShared, settings_class
 
 REAL_SCHEMA = schemas.schema
@@ -37,7 +38,7 @@ class ScratchClaim(Settings):
 @pytest.fixture(autouse=True)
 def scratch_families(monkeypatch):
     """The scratch files here (a.yaml, b.yaml, …) are families with the classes above."""
-    monkeypatch.setattr(schemas, "schema", lambda family: schemas.FAMILIES.get(family, (ScratchShared, ScratchClaim)))
+    monkeypatch.setattr(schemas, "schema", lambda family: bn_settings.FAMILIES.get(family, (ScratchShared, ScratchClaim)))
 
 GOOD = """
 paper: bjorck2018
@@ -291,7 +292,7 @@ def test_seeds_stay_within_what_every_generator_takes(tmp_path):
     import numpy as np
     import torch
 
-    from harness.registry import MAX_SEED, MAX_SEED_OFFSET, SEED_STRIDE
+    from harness.claimkit.registry import MAX_SEED, MAX_SEED_OFFSET, SEED_STRIDE
 
     seed = MAX_SEED - 1 + MAX_SEED_OFFSET * SEED_STRIDE
     assert seed < 2**31
@@ -365,7 +366,7 @@ def test_settings_read_as_attributes_or_a_mapping_and_say_what_is_unset():
 def test_every_repository_claims_family_has_settings_classes():
     for path in sorted((Path(__file__).resolve().parents[1] / "claims").glob("*.yaml")):
         if path.name != "expected_verdicts.yaml":
-            assert path.stem in schemas.FAMILIES, path.name
+            assert path.stem in bn_settings.FAMILIES, path.name
 
 
 def test_every_shipped_fast_expectation_says_why_the_claim_did_not_hold():

@@ -19,10 +19,11 @@ import pytest
 import torch
 
 from harness import bn_identity, checks
+from harness.claimkit import checks as kit_checks
 from harness import cache as cache_module
 from harness.cache import CacheError, ModelCache, code_version, config_key, environment
-from harness.report.__main__ import main as report_main
-from harness.report.records import load_records, stale_reasons, suite_version, write_json
+from harness.claimkit.report.__main__ import main as report_main
+from harness.claimkit.report.records import load_records, stale_reasons, suite_version, write_json
 from tests.test_plugin import CLAIMS, EXPECTED, TESTS, records, scratch_project
 from tests.test_report import record
 
@@ -48,12 +49,12 @@ def test_a_report_dir_that_is_a_file_stops_the_run_before_any_claim(project):
 
 
 def test_an_unwritable_report_dir_is_one_line(tmp_path, monkeypatch):
-    monkeypatch.setattr(checks, "_try_write", lambda folder: PermissionError(13, "Permission denied"))
-    with pytest.raises(checks.ConfigError, match="--report-dir .* is not writable .*Permission denied"):
-        checks.report_dir(tmp_path, "--report-dir")
+    monkeypatch.setattr(kit_checks, "try_write", lambda folder: PermissionError(13, "Permission denied"))
+    with pytest.raises(kit_checks.ConfigError, match="--report-dir .* is not writable .*Permission denied"):
+        kit_checks.report_dir(tmp_path, "--report-dir")
     (tmp_path / "file").write_text("x")
     with pytest.raises(checks.ConfigError, match="cannot be created"):
-        checks.report_dir(tmp_path / "file" / "reports", "--report-dir")
+        kit_checks.report_dir(tmp_path / "file" / "reports", "--report-dir")
 
 
 def test_a_cache_dir_that_is_a_file_stops_the_run(project):
@@ -164,7 +165,8 @@ def test_editing_what_makes_an_entry_changes_the_code_version_and_judging_code_d
         shutil.copytree(REPO / package, copy / package, ignore=shutil.ignore_patterns("cache", "__pycache__"))
     before = code_version(copy)
     assert before == code_version(REPO)
-    for judging in ("harness/evidence.py", "harness/verdicts.py", "harness/readouts/dln.py", "fixtures/vgg.py"):
+    for judging in ("harness/claimkit/evidence.py", "harness/claimkit/verdicts.py", "harness/claimkit/settings.py",
+                    "harness/readouts/dln.py", "fixtures/vgg.py"):
         path = copy / judging
         path.write_text(path.read_text(encoding="utf-8") + "\nJUDGED_KAPPA = 1.0\n", encoding="utf-8")
         code_version.cache_clear()
@@ -175,8 +177,9 @@ def test_editing_what_makes_an_entry_changes_the_code_version_and_judging_code_d
     assert code_version(copy) != before
     names = {p.relative_to(copy).as_posix() for p in cache_module.versioned_modules(copy)}
     assert {"harness/train.py", "harness/accel.py", "harness/probes/checkpoints.py", "harness/dln.py", "fixtures/rmt.py"} <= names
-    assert not names & {"harness/pytest_plugin.py", "harness/report/html.py", "harness/evidence.py", "harness/verdicts.py",
-                        "harness/registry.py", "fixtures/vgg.py"}  # judging and asking, not making
+    assert not names & {"harness/claimkit/plugin/__init__.py", "harness/claimkit/report/html.py", "harness/claimkit/evidence.py",
+                        "harness/claimkit/verdicts.py", "harness/claimkit/registry.py", "harness/claimkit/settings.py",
+                        "fixtures/vgg.py"}  # judging, parsing and asking, not making
 
 
 def test_a_run_key_names_torch_device_and_threads():
@@ -275,12 +278,13 @@ def test_the_suite_version_ignores_docs_and_rendering(tmp_path):
     for package in ("harness", "fixtures", "claims"):
         (tmp_path / package / "report").mkdir(parents=True)
         (tmp_path / package / "a.py").write_text("x = 1")
-    before = suite_version(tmp_path)
+    packages = ("harness", "fixtures", "claims")
+    before = suite_version(tmp_path, packages)
     (tmp_path / "README.md").write_text("docs")
     (tmp_path / "harness" / "report" / "html.py").write_text("rendering")
-    assert suite_version(tmp_path) == before
+    assert suite_version(tmp_path, packages) == before
     (tmp_path / "claims" / "a.py").write_text("x = 2")
-    assert suite_version(tmp_path) != before
+    assert suite_version(tmp_path, packages) != before
 
 
 def test_the_cache_check_creates_nothing(tmp_path):
@@ -323,8 +327,9 @@ def test_judge_only_on_the_real_suite_fails_naming_the_missing_runs(tmp_path):
 
 def test_the_header_names_device_threads_cache_report_and_data(project):
     result = project.runpytest("claims", "-m", "fast")
-    result.stdout.fnmatch_lines(["bnclaims: device *, 1 torch thread(s) per process, seed offset 0",
-                                 "bnclaims: model cache *fixtures/cache, report *reports, CIFAR-10 not configured"])
+    result.stdout.fnmatch_lines(["claims: seed offset 0, report *reports",
+                                 "bnclaims: device *, 1 torch thread(s) per process",
+                                 "bnclaims: model cache *fixtures/cache, CIFAR-10 not configured"])
 
 
 def test_junitxml_does_not_copy_the_records(project):
@@ -360,19 +365,20 @@ def _real_suite(*args: str, cwd: Path = REPO, timeout: int = 600, env: dict | No
 
 def test_the_plugin_is_registered_through_its_entry_point():
     text = (REPO / "pyproject.toml").read_text(encoding="utf-8")
-    assert '[project.entry-points.pytest11]\n"harness.pytest_plugin" = "harness.pytest_plugin"' in text
+    assert '[project.entry-points.pytest11]\n"harness.claimkit.plugin" = "harness.claimkit.plugin"' in text
     proc = _real_suite("-c", "from importlib.metadata import entry_points; "
-                             "print([e.value for e in entry_points(group='pytest11') if e.name == 'harness.pytest_plugin'])")
-    assert proc.stdout.strip() == "['harness.pytest_plugin']", "reinstall: pip install -e ."
+                             "print([e.value for e in entry_points(group='pytest11') if e.name == 'harness.claimkit.plugin'])")
+    assert proc.stdout.strip() == "['harness.claimkit.plugin']", "reinstall: pip install -e ."
 
 
 def test_an_install_without_the_entry_point_says_to_reinstall(project, monkeypatch):
-    import harness.plugin_config as plugin_config
+    import harness.claimkit.plugin.options as plugin_config
 
     monkeypatch.setattr(plugin_config, "_installed_plugins", lambda: {"xdist"})
     result = project.runpytest("claims", "-m", "fast", "-k", "B-T-HOLDS")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*bnclaims is installed without its pytest plugin entry point*pip install -e .*"])
+    for plugin in ("harness.claimkit.plugin", "harness.bn_plugin"):  # each names itself, in either order
+        result.stdout.fnmatch_lines([f"*installed without the pytest plugin entry point {plugin}*pip install -e .*"])
 
 
 def test_folders_outside_the_repository_written_after_a_space_work_without_test_paths(tmp_path):
@@ -547,7 +553,7 @@ def test_a_report_folder_never_mixes_real_and_mutation_runs(project, tmp_path):
 
 
 def test_the_store_refuses_a_run_of_the_other_kind_even_past_the_check(tmp_path):
-    from harness.report.records import StoreKindError, update_store
+    from harness.claimkit.report.records import StoreKindError, update_store
 
     update_store(tmp_path / "claims.json", [record()], {"id": "1.0 h 1"})
     with pytest.raises(StoreKindError, match="holds real runs"):
@@ -578,7 +584,7 @@ SECOND_CTRL_C = {
     # in the middle of it: while the HTML is being rendered
     "during-the-final-write": '''
         import os, signal
-        import harness.report.html as html
+        import harness.claimkit.report.html as html
 
         _render = html.render_html
 
@@ -633,7 +639,7 @@ def test_an_error_never_replaces_a_measured_verdict(project):
 
 
 def test_the_judge_only_rule_of_the_store_merge_too(tmp_path, capsys):
-    from harness.report.records import merge_records
+    from harness.claimkit.report.records import merge_records
 
     holds = record(run_id="100.0 h 1", recorded="then", summary="measured")
     error = record(run_id="200.0 h 2", recorded="now", verdict="error", error="--judge-only: lacks 1 run(s)")
@@ -665,7 +671,7 @@ def test_every_unreadable_report_is_set_aside_under_its_own_name(project):
 def test_the_html_is_rendered_under_the_report_lock(tmp_path):
     from filelock import FileLock, Timeout
 
-    from harness.report.records import update_store
+    from harness.claimkit.report.records import update_store
 
     held = []
 
@@ -735,10 +741,18 @@ def test_a_threshold_name_the_readout_reads_is_checked_when_the_registry_loads(p
 
 
 def test_every_threshold_a_real_claim_reads_is_declared():
-    from harness.registry import Registry
+    from harness.claimkit.registry import Registry
     from harness.threshold_reads import claim_reads, readout_modules, undeclared_reads
 
     registry = Registry.load(REPO / "claims")
     assert undeclared_reads(registry, REPO / "claims", readout_modules(REPO)) == []
     reads = claim_reads(sorted((REPO / "claims").glob("test_*.py")), readout_modules(REPO))
     assert len(reads) > 50 and sum(len(names) for *_, names in reads) > 50  # the checker does follow the readouts
+
+
+def test_the_model_cache_reads_the_mutation_the_claims_plugin_exports():
+    """The machinery exports a run's mutation plugins under a name of its own; the model cache (on
+    the suite's side, which the machinery may not import) must read that same name."""
+    from harness.claimkit.plugin.options import MUTATION_ENV
+
+    assert cache_module.MUTATION_ENV == MUTATION_ENV

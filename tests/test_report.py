@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-from harness.report import ReportError, load_records, merge_records, render_html, write_json
-from harness.report import figures
-from harness.report.__main__ import main
-from harness.report.html import format_seeds, format_value
+from harness.claimkit.report import ReportError, load_records, merge_records, render_html, write_json
+from harness.claimkit.report import figures
+from harness.claimkit.report.__main__ import main
+from harness.claimkit.report.html import format_seeds, format_value
 
 
 def record(nodeid="claims/t.py::test[fast]", claim="B-X-1", verdict="holds", **extra):
@@ -109,7 +109,7 @@ def test_reports_are_readable_by_everyone(tmp_path):
 
 
 def test_headline_is_the_verdict_at_the_highest_tier_that_measured():
-    from harness.report.html import headline
+    from harness.claimkit.report.html import headline
 
     recs = [record("a", verdict="refuted", tier="stand-in"), record("b", verdict="holds", tier="paper", profile="slow"),
             record("c", verdict="error", tier="paper", profile="paper")]

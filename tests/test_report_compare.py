@@ -1,12 +1,12 @@
-"""`python -m harness.report compare`: the verdicts of several runs of the same claims."""
+"""`python -m harness.claimkit.report compare`: the verdicts of several runs of the same claims."""
 
 from __future__ import annotations
 
 import pytest
 
-from harness.report import ReportError, write_json
-from harness.report.__main__ import main
-from harness.report.compare import classify, compare, run_label
+from harness.claimkit.report import ReportError, write_json
+from harness.claimkit.report.__main__ import main
+from harness.claimkit.report.compare import classify, compare, run_label
 from tests.test_report import record
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.registry import Registry
+from harness.claimkit.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[1]
 CLAIM_MODULES = sorted((ROOT / "claims").glob("test_*.py"))

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from harness.evidence import Condition, SeedPlan
-from harness.registry import Claim
-from harness.verdicts import ClaimInconclusive, ClaimRefuted, Preconditions, Verdict, to_plain
+from harness.claimkit.evidence import Condition, SeedPlan
+from harness.claimkit.registry import Claim
+from harness.claimkit.verdicts import ClaimInconclusive, ClaimRefuted, Preconditions, Verdict, to_plain
 
 CLAIM = Claim("B-X-1", "bjorck2018", "§1", "§1", "s", "p", "t", {"fast": {}}, {}, None, "x.yaml",
               tiers={"fast": "paper"}, seed_exempt="exact")

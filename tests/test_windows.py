@@ -7,8 +7,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from harness.registry import Claim
-from harness.verdicts import ClaimInconclusive, Verdict
+from harness.claimkit.registry import Claim
+from harness.claimkit.verdicts import ClaimInconclusive, Verdict
 from harness.windows import checkpoint_weights, early, note_windows, seed_windows, share_quantile, weighted_median
 
 CLAIM = Claim("S-X-1", "santurkar2018", "§3", "§3", "s", "p", "t", {"fast": {}}, {"fast": "x"}, None, "x.yaml", tiers={"fast": "stand-in"})

@@ -1,8 +1,8 @@
 """Claims' decisions as plain functions: one module per claims family.
 
 A readout takes a claim's measurements (per-seed statistics, the results of runs) and its
-thresholds (``harness.registry.Thresholds``, the numbers of the claim's YAML ``thresholds``) and
-returns a :class:`harness.evidence.Readout`: the values to record, the conditions of the threshold
+thresholds (``harness.claimkit.registry.Thresholds``, the numbers of the claim's YAML ``thresholds``) and
+returns a :class:`harness.claimkit.evidence.Readout`: the values to record, the conditions of the threshold
 over the seeds, and a one-line summary. The claim test gathers the measurements, draws the
 figures, records the readout and hands its conditions to ``verdict.decide``; the unit tests
 (``tests/test_readouts_*.py``) call the same functions on hand-made measurements, including ones
@@ -10,7 +10,7 @@ that must not hold (BN replaced by the identity). No readout holds a threshold o
 number it compares with comes from ``thresholds``.
 """
 
-from harness.evidence import Readout
+from harness.claimkit.evidence import Readout
 
 __all__ = ["Readout", "paper_num"]
 

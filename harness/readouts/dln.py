@@ -6,7 +6,7 @@ and hands each net's per-checkpoint numbers over that window, seed by seed, to a
 The function computes the claim's statistic once per seed (a median, a geometric-mean ratio
 standard / normalized over the window or its first half, a share of checkpoints, a final-loss
 ratio) and returns a :class:`Readout`: the per-seed values, the conditions of the claim's
-threshold over them (harness.evidence: ratios on a log axis, decided on the seeds' interval;
+threshold over them (harness.claimkit.evidence: ratios on a log axis, decided on the seeds' interval;
 S-LR-RANGE's count comparison as a yes/no per seed, decided by the share of seeds) and a summary. Every number compared with
 comes from the claim's YAML ``thresholds``.
 
@@ -23,8 +23,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from harness.evidence import Condition, Readout
-from harness.registry import Thresholds
+from harness.claimkit.evidence import Condition, Readout
+from harness.claimkit.registry import Thresholds
 from harness.stats import geometric_mean_ratio
 from harness.windows import early, share_quantile, weighted_median
 

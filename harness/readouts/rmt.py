@@ -21,8 +21,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from harness.evidence import Condition, Readout
-from harness.registry import Thresholds
+from harness.claimkit.evidence import Condition, Readout
+from harness.claimkit.registry import Thresholds
 from harness.stats import fitted_slope, strictly_decreasing, strictly_increasing
 
 

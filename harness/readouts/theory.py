@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from harness.evidence import Condition, Readout
+from harness.claimkit.evidence import Condition, Readout
 from harness.readouts import paper_num
-from harness.registry import Thresholds
+from harness.claimkit.registry import Thresholds
 
 
 def limit(value: float) -> str:

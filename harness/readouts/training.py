@@ -8,7 +8,7 @@ Every claim of claims/bjorck2018_training.yaml decides here, on what its test me
   share of seeds that show it (``Condition.most_seeds``: a typical seed, under the sequential sign
   test). A net with no achievable LR on the grid ranks below every grid LR;
 - the generalization claims (§2, Fig. 1) read final test accuracies (or losses), one per seed, and
-  decide on the 95% interval of the seed mean of a paired difference (harness.evidence). A seed
+  decide on the 95% interval of the seed mean of a paired difference (harness.claimkit.evidence). A seed
   whose full run diverged has no value (NaN): the test then makes the claim inconclusive
   (``Verdict.finite``) before deciding, as the conditions cannot be decided on it;
 - the few-step claims (App. J, §3.4, App. N) read whether short runs diverged, the loss and the
@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from harness.evidence import Condition, Readout
+from harness.claimkit.evidence import Condition, Readout
 from harness.readouts import paper_num
-from harness.registry import Thresholds
+from harness.claimkit.registry import Thresholds
 
 if TYPE_CHECKING:
     from harness.lr_search import LRSearch

@@ -7,7 +7,7 @@ median ICS cosines, and the landscape ratios standard / normalized over each see
 (harness.windows; the claim test computes them). It compares them with the claim's
 ``thresholds`` and returns a :class:`Readout`: ratios on a log axis, differences and shares on
 their own, orderings as yes/no per seed, each decided on the seeds' 95% interval
-(harness.evidence). S-LR-RANGE reads the unprobed runs over the LR grid and counts, per seed,
+(harness.claimkit.evidence). S-LR-RANGE reads the unprobed runs over the LR grid and counts, per seed,
 the learning rates each net trains at.
 
 A seed whose ratio or difference is not finite (a run diverged, so it has no final loss) cannot
@@ -24,9 +24,9 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from harness.evidence import Condition, Readout
+from harness.claimkit.evidence import Condition, Readout
 from harness.readouts.dln import consistent_ratio
-from harness.registry import Thresholds
+from harness.claimkit.registry import Thresholds
 
 LABELS = {"none": "standard", "batch": "BN", "noisy_batch": "noisy BN", "noise": "standard + noise",
           "l1": "ℓ1", "l2": "ℓ2", "linf": "ℓ∞"}

@@ -40,7 +40,7 @@ from harness.concurrent import Run, run_all
 from harness.data import synthetic_cifar
 from harness.device import describe, select_device
 from harness.models import resnet_cifar
-from harness.pytest_plugin import report_dir
+from harness.claimkit.plugin import report_dir
 from harness.train import TrainConfig, train
 
 def parse_levers(spec: str) -> dict[str, Accel]:

@@ -10,12 +10,12 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from harness.sources import hash_files, project_modules
+from harness.claimkit.sources import hash_files, project_modules
+from harness.claimkit.vocabulary import MEASURED, VERDICTS
 
 SCHEMA_VERSION = 1
-VERDICTS = ("holds", "refuted", "inconclusive", "not run", "error")
 # what the report shows of a record: a file whose records lack one of these is not a claims report
-# (a record from an older file may lack the fields of RECORD_DEFAULTS, harness.report.html)
+# (a record from an older file may lack the fields of RECORD_DEFAULTS, harness.claimkit.report.html)
 REQUIRED_FIELDS = {
     "nodeid": str, "claim_id": str, "paper": str, "section": str, "source": str, "statement": str, "profile": str,
     "verdict": str, "expected": str, "measured": dict, "figures": list, "notes": list, "seeds": list,
@@ -99,11 +99,12 @@ def key_text(rec: Mapping[str, Any]) -> str:
     return "|".join(str(k) for k in record_key(rec))
 
 
-def suite_version(repo: Path | str) -> str:
-    """Hash of the code that decides a verdict: every Python file of ``harness/`` (but the report's
-    own rendering), ``fixtures/`` and ``claims/``. A docs or README edit leaves it alone."""
+def suite_version(repo: Path | str, packages: Iterable[str]) -> str:
+    """Hash of the code that decides a verdict: every Python file of the suite's ``packages``
+    (folders under ``repo``; for the batch-norm suite ``harness/``, ``fixtures/`` and ``claims/``),
+    but the report's own rendering. A docs or README edit leaves it alone."""
     repo = Path(repo)
-    files = [f for f in project_modules(repo).values() if "report" not in f.relative_to(repo).parts[1:-1]]
+    files = [f for f in project_modules(repo, packages).values() if "report" not in f.relative_to(repo).parts[1:-1]]
     return hash_files(repo, files)
 
 
@@ -136,9 +137,6 @@ def run_time(run_id: str | None) -> float:
         return float(str(run_id).split()[0])
     except (ValueError, IndexError):
         return 0.0
-
-
-MEASURED = ("holds", "refuted", "inconclusive")  # verdicts a measurement reached; "error" and "not run" reached none
 
 
 def later_outcome(rec: Mapping[str, Any]) -> dict:
@@ -257,20 +255,3 @@ def update_store(path: Path | str, records: Iterable[Mapping[str, Any]], run: Ma
         if then is not None:
             then(merged, runs)
     return merged, runs, warning
-
-
-def write_report(records: list[dict], directory: Path | str, runs: list[dict] | None = None, stem: str = "claims") -> tuple[Path, Path]:
-    """Write ``<stem>.json`` and ``<stem>.html`` into ``directory`` (replacing them)."""
-    directory = Path(directory)
-    json_path = directory / f"{stem}.json"
-    write_json(records, json_path, runs or [])
-    return json_path, write_html(records, runs or [], directory / f"{stem}.html")
-
-
-def write_html(records: list[dict], runs: list[dict], path: Path | str, stale: Mapping[str, str] | None = None) -> Path:
-    """Render the report into ``path``, with the verdict history of its folder when it has one."""
-    from harness.report.history import HistoryView
-    from harness.report.html import render_html
-
-    atomic_write_text(path, render_html(records, runs, stale, HistoryView.beside(path, (r["claim_id"] for r in records))))
-    return Path(path)

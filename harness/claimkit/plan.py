@@ -30,13 +30,22 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from harness.report.records import atomic_write_text
+from harness.claimkit.report.records import atomic_write_text
 
 PLAN_VERSION = 1
+
+
+class Planned(Exception):
+    """Under --plan, a claim asked for runs its store lacks: they are listed, not made. A suite's
+    store raises this (or a type it declares through ``claimkit_planned_stops``)."""
+
+    def __init__(self, missing: int):
+        super().__init__(f"plan: waits for {missing} run(s) not in the model cache")
+        self.missing = missing
 
 
 @dataclasses.dataclass
@@ -97,14 +106,16 @@ class Planner:
             run.claims.append(self.claim)
         self.noted.append(key)
 
-    def execute(self, workers: int | None = None) -> int:
-        """Make every missing run this process noted a recipe for, side by side on the session's
-        executor (``parallel_map``), each stored in the model cache by the process that makes it.
-        Returns how many recipes ran."""
-        from harness.concurrent import parallel_map
-
+    def execute(self, map_runs: Callable[[Callable, list], Any] | None = None) -> int:
+        """Make every missing run this process noted a recipe for, each stored by the process that
+        makes it: one after another, or through ``map_runs(fn, calls)`` (``fn(*call)`` for each call,
+        on a suite's executor, to make them side by side). Returns how many recipes ran."""
         recipes = [(fn, tuple(args)) for fn, args in self.makes.values()]
-        parallel_map(_apply, recipes, workers)
+        if map_runs is None:
+            for fn, args in recipes:
+                _apply(fn, args)
+        else:
+            map_runs(_apply, recipes)  # like harness.concurrent.parallel_map: _apply(*call) for each call
         self.makes.clear()
         return len(recipes)
 

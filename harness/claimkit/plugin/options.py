@@ -3,8 +3,8 @@
 - its options (``pytest_addoption``), known to pytest wherever it starts: the plugin is registered
   through the ``pytest11`` entry point of an installed bnclaims, not only by the root conftest;
 - the rootdir repair (``pytest_load_initial_conftests``): pytest picks its rootdir and config file
-  before it loads installed plugins, so the folder after ``--report-dir`` (or ``--cache-dir``,
-  ``--cifar10-root``, ``--claims-dir``) written after a space counts there as a test path, and an
+  before it loads installed plugins, so the folder after ``--report-dir`` (or ``--claims-dir``, or a
+  suite's folder option: ``pytest_claimkit_path_options``) written after a space counts there as a test path, and an
   existing folder outside the repository becomes the rootdir: no ``pyproject.toml``, no
   ``testpaths``, no claims. Once the options are known the plugin works the rootdir out again from
   the real test paths and, when pytest's differs, adopts it (with its config file, ``addopts`` and
@@ -12,8 +12,8 @@
 - the configuration checks: each problem one line naming the option (:class:`pytest.UsageError`);
 - mutation plugins: a ``-p`` plugin that changes what is measured (``harness.bn_identity``, or one
   that does not say it changes nothing) marks its run, and the run's records never share a report
-  or a model-cache key with real ones;
-- the report folder, the seed offset and the executor settings, exported to worker processes.
+  with real ones (the mutation is exported as ``BNCLAIMS_MUTATION``, so a suite's store keys its runs apart);
+- the report folder and the seed offset, exported to worker processes.
 """
 
 from __future__ import annotations
@@ -25,20 +25,18 @@ from pathlib import Path
 
 import pytest
 
-from harness import checks
-from harness.cache import CACHE_ENV, MUTATION_ENV, CacheWarning, default_cache_dir
-from harness.concurrent import EXECUTORS
-from harness.data import CIFAR10_ENV, cifar10_root
-from harness.evidence import MIN_SEEDS
-from harness.registry import MAX_SEED_OFFSET, SEED_STRIDE
+from harness.claimkit import checks
+from harness.claimkit.evidence import MIN_SEEDS
+from harness.claimkit.registry import MAX_SEED_OFFSET, SEED_STRIDE
 
 SEED_CAP_ENV = "BNCLAIMS_SEED_CAP"
 SEED_OFFSET_ENV = "BNCLAIMS_SEED_OFFSET"
 REPORT_ENV = "BNCLAIMS_REPORT_DIR"
-# the options that name a folder: (dest, the option, its environment variable)
-PATH_OPTIONS = (("report_dir", "--report-dir", REPORT_ENV), ("cache_dir", "--cache-dir", CACHE_ENV),
-                ("cifar10_root", "--cifar10-root", CIFAR10_ENV), ("claims_dir", "--claims-dir", None))
-PLUGIN = "harness.pytest_plugin"  # the claims plugin's module and its pytest11 entry point's name
+MUTATION_ENV = "BNCLAIMS_MUTATION"  # this run's mutation plugins, exported so stores of results key their runs apart
+# the plugin's options that name a folder: (dest, the option, its environment variable); a suite adds
+# its own through the pytest_claimkit_path_options hook
+PATH_OPTIONS = (("report_dir", "--report-dir", REPORT_ENV), ("claims_dir", "--claims-dir", None))
+PLUGIN = "harness.claimkit.plugin"  # the claims plugin's module and its pytest11 entry point's name
 MUTATION_ATTR = "BNCLAIMS_MUTATION"  # a plugin module's word on what it changes in the measurements (None: nothing)
 MUTATION_KEY = pytest.StashKey[list]()  # this run's mutation plugins: [{"plugin": name, "change": sentence}]
 
@@ -52,30 +50,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
              "subfolder under --smoke, the mutation/ subfolder under a plugin that changes what is measured)",
     )
     group.addoption(
-        "--cifar10-root", default=None,
-        help="folder holding cifar-10-batches-py/ (env BNCLAIMS_CIFAR10); claims that need CIFAR-10 skip without it",
-    )
-    group.addoption(
-        "--cache-dir", default=None,
-        help="trained-model cache (default: <rootdir>/fixtures/cache; env BNCLAIMS_CACHE)",
-    )
-    group.addoption(
-        "--judge-only", action="store_true", default=False,
-        help="judge from the model cache only: a claim whose trained runs are missing fails, naming them, instead of training",
-    )
-    group.addoption(
         "--fresh-report", action="store_true", default=False,
         help="start claims.json afresh instead of merging this run's records into it",
-    )
-    group.addoption(
-        "--executor", default=None, choices=EXECUTORS,
-        help="where side-by-side runs train: pool (default: one process per core; on a GPU in process or "
-             "--runs-per-gpu), local (in this process, one after another), ray (Ray tasks on RAY_ADDRESS or a "
-             "local Ray instance; pip install -e '.[ray]'); env BNCLAIMS_EXECUTOR. The records are the same bits",
-    )
-    group.addoption(
-        "--runs-per-gpu", default=None,
-        help="runs trained side by side on one GPU by the pool or Ray executor (default 1; env BNCLAIMS_RUNS_PER_GPU)",
     )
     group.addoption(
         "--plan", action="store_true", default=False,
@@ -116,7 +92,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
     """Before any conftest loads: when a folder given to one of the plugin's options made pytest
     choose another rootdir than the test paths do, adopt the test paths' (see the module's doc)."""
     namespace = early_config.known_args_namespace
-    if not any(getattr(namespace, dest, None) for dest, _, _ in PATH_OPTIONS):
+    if not any(getattr(namespace, dest, None) for dest, _, _ in path_options(early_config)):
         return
     found = _setup_from_test_paths(early_config)
     if found is not None and (found[0], found[1]) != (early_config.rootpath, early_config.inipath):
@@ -172,25 +148,6 @@ def export(config: pytest.Config, name: str, value: str) -> None:
     config.add_cleanup(lambda: os.environ.pop(name) if previous is None else os.environ.__setitem__(name, previous))
 
 
-def configure_executor(config: pytest.Config) -> None:
-    """--executor / --runs-per-gpu (else their environment variables), checked and exported."""
-    from harness.concurrent import EXECUTOR_ENV, RUNS_PER_GPU_ENV, executor, runs_per_gpu
-
-    for option, env in (("executor", EXECUTOR_ENV), ("runs_per_gpu", RUNS_PER_GPU_ENV)):
-        if config.getoption(option) is not None:
-            export(config, env, str(config.getoption(option)))
-    try:
-        runs_per_gpu()
-        kind = executor()
-    except ValueError as err:
-        raise pytest.UsageError(str(err).replace(RUNS_PER_GPU_ENV, "--runs-per-gpu / " + RUNS_PER_GPU_ENV)) from None
-    if kind == "ray":
-        import importlib.util
-
-        if importlib.util.find_spec("ray") is None:
-            raise pytest.UsageError("--executor ray needs Ray, an optional extra: pip install -e '.[ray]'")
-
-
 def seed_cap(config: pytest.Config) -> int | None:
     """--seed-cap, else BNCLAIMS_SEED_CAP, else None (each claims file's looks)."""
     option = config.getoption("seed_cap")
@@ -210,7 +167,7 @@ def seed_offset(config: pytest.Config) -> int:
     """--seed-offset, else BNCLAIMS_SEED_OFFSET, else 0; exported to the environment so the
     suite's worker processes (xdist, the session pool) shift their seeds alike. At most
     MAX_SEED_OFFSET, so that every seed the suite derives stays within what every seeded
-    generator it uses accepts (harness.registry)."""
+    generator it uses accepts (harness.claimkit.registry)."""
     option = config.getoption("seed_offset")
     raw, where = (option, "--seed-offset") if option is not None else (os.environ.get(SEED_OFFSET_ENV, "0"), SEED_OFFSET_ENV)
     try:
@@ -250,13 +207,13 @@ def mutation_plugins(config: pytest.Config) -> list[dict]:
     return out
 
 
-def check_entry_point(config: pytest.Config) -> None:
-    """A warning when the installed bnclaims declares no pytest11 entry point (installed before it
-    had one, or a stale ``bnclaims.egg-info`` first on the path): the plugin then loads through the
+def check_entry_point(config: pytest.Config, plugin: str = PLUGIN) -> None:
+    """A warning when the installed project declares no pytest11 entry point for ``plugin`` (installed
+    before it had one, or a stale ``*.egg-info`` first on the path): the plugin then loads through the
     root conftest only, and a folder after --report-dir can again be taken for a test path."""
-    if PLUGIN not in _installed_plugins():
+    if plugin not in _installed_plugins():
         config.issue_config_time_warning(UserWarning(
-            f"bnclaims is installed without its pytest plugin entry point ({PLUGIN}): run pip install -e . again, "
+            f"the claims suite is installed without the pytest plugin entry point {plugin}: run pip install -e . again, "
             "else a folder written after --report-dir (or --cache-dir, …) may be taken for a test path"), stacklevel=2)
 
 
@@ -268,7 +225,7 @@ def mutation_label(config: pytest.Config) -> str | None:
 
 def configure_mutation(config: pytest.Config) -> list[dict]:
     """Find this run's mutation plugins, keep them for the report and export them, so that the
-    model cache gives their runs keys of their own in every process (harness.cache.environment)."""
+    suite's stores of results (the batch-norm suite's model cache) key their runs apart in every process."""
     mutation = config.stash[MUTATION_KEY] = mutation_plugins(config)
     if mutation:
         export(config, MUTATION_ENV, mutation_label(config))
@@ -289,31 +246,28 @@ def report_dir(config: pytest.Config) -> Path:
     return folder / "mutation" if config.stash.get(MUTATION_KEY, []) else folder
 
 
+def path_options(config: pytest.Config) -> list[tuple[str, str, str | None]]:
+    """The options that name a folder: the plugin's, then each suite's (``pytest_claimkit_path_options``)."""
+    return [*PATH_OPTIONS, *(o for options in config.hook.pytest_claimkit_path_options() for o in options)]
+
+
 def check_path_options(config: pytest.Config) -> None:
     """An option given an empty path (``--cifar10-root ""``) is an error, not the option left out."""
-    for dest, option, env in PATH_OPTIONS:
+    for dest, option, env in path_options(config):
         if config.getoption(dest) is not None and not str(config.getoption(dest)).strip():
             unset = f" (or {env})" if env else ""
             raise pytest.UsageError(f"{option}: an empty path; give a folder, or leave the option{unset} out for its default")
 
 
 def check_configuration(config: pytest.Config) -> None:
-    """Everything a claim run needs that can be wrong before it starts; one line per problem."""
-    root = Path(config.rootpath)
+    """The report folder and its store, before any claim runs; one line per problem (the suite
+    checks its own settings in ``pytest_claimkit_configure``)."""
+    if config.getoption("collectonly"):
+        return
     try:
-        checks.gpus(os.environ)
-        if config.getoption("collectonly"):
-            return
         folder = report_dir(config)
         checks.report_dir(folder, f"--report-dir (env {REPORT_ENV})")
         _check_report_store(config, folder)
-        cache = default_cache_dir(config.getoption("cache_dir"), root)
-        if not checks.cache_dir(cache, f"--cache-dir (env {CACHE_ENV})"):
-            # issued as a pytest warning: this runs before the terminal exists, and the warnings summary shows it
-            config.issue_config_time_warning(CacheWarning(
-                f"the model cache {cache} is read-only: stored runs are served, a missing one stops its claim with an error"),
-                stacklevel=2)
-        checks.cifar10(cifar10_root(config.getoption("cifar10_root")), f"--cifar10-root (env {CIFAR10_ENV})")
     except checks.ConfigError as err:
         raise pytest.UsageError(str(err)) from None
 
@@ -321,7 +275,7 @@ def check_configuration(config: pytest.Config) -> None:
 def _check_report_store(config: pytest.Config, folder: Path) -> None:
     """The report folder's claims.json holds runs of this run's kind (real, or under the same
     mutation plugins): the two never share a store, so a mixed run stops here, before any claim."""
-    from harness.report.records import ReportError, check_store_kind, load_records
+    from harness.claimkit.report.records import ReportError, check_store_kind, load_records
 
     path = folder / "claims.json"
     try:

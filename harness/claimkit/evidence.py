@@ -49,7 +49,7 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.stats
 
-HOLDS, REFUTED, INCONCLUSIVE = "holds", "refuted", "inconclusive"
+from harness.claimkit.vocabulary import HOLDS, INCONCLUSIVE, REFUTED  # noqa: E402,F401 - the verdicts a decision reaches
 MIN_SEEDS = 3  # a stochastic claim decides from at least this many seeds
 ALPHA = 0.05  # the probability that a condition decides wrongly, over all looks together
 CONFIDENCE = 1 - ALPHA

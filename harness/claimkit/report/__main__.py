@@ -1,9 +1,9 @@
 """Rebuild the HTML report from one or several claims JSON files, compare their verdicts, or read the verdict history.
 
-    python -m harness.report merge reports/claims.json shard2/claims.json -o reports/claims.html
-    python -m harness.report compare offset0/claims.json offset1/claims.json [--strict]
-    python -m harness.report compare --history reports --last 3
-    python -m harness.report history [-k ID] [--profile P] [--since COMMIT|DATE] [--report-dir DIR] [--changes]
+    python -m harness.claimkit.report merge reports/claims.json shard2/claims.json -o reports/claims.html
+    python -m harness.claimkit.report compare offset0/claims.json offset1/claims.json [--strict]
+    python -m harness.claimkit.report compare --history reports --last 3
+    python -m harness.claimkit.report history [-k ID] [--profile P] [--since COMMIT|DATE] [--report-dir DIR] [--changes]
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import os
 import sys
 from pathlib import Path
 
-from harness.report import history
-from harness.report.compare import compare, run_label
-from harness.report.html import render_html
-from harness.report.records import (ReportError, atomic_write_text, describe_kind, load_records, merge_records, merge_runs,
+from harness.claimkit.report import history, timeline
+from harness.claimkit.report.compare import compare, run_label
+from harness.claimkit.report.html import render_html
+from harness.claimkit.report.records import (ReportError, atomic_write_text, describe_kind, load_records, merge_records, merge_runs,
                                     run_kind, run_time, stale_reasons, write_json)
 
 
@@ -27,7 +27,7 @@ def _describe(rec: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.report", description=__doc__.strip().splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m harness.claimkit.report", description=__doc__.strip().splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     merge = sub.add_parser("merge", help="merge claims JSON files into one HTML (and JSON) report")
     merge.add_argument("inputs", nargs="+", type=Path, help="claims JSON files; on the same claim, case, profile and tier the newest run wins")
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         history_lines, warning = history.merge_into(args.output.parent, [p.parent / history.HISTORY_NAME for p in args.inputs])
         if warning:
             print(f"warning: {warning}", file=sys.stderr)
-        view = history.HistoryView.beside(args.output, (r["claim_id"] for r in merged))
+        view = timeline.HistoryView.beside(args.output, (r["claim_id"] for r in merged))
         atomic_write_text(args.output, render_html(merged, merge_runs(runs), stale, view))
         if args.json:
             write_json(merged, args.json, merge_runs(runs))
@@ -110,7 +110,7 @@ def _compare(args: argparse.Namespace) -> int:
         if args.history is not None:
             if args.last < 1:
                 raise ReportError(f"--last {args.last}: expected a number of runs ≥ 1")
-            runs += history.runs_for_compare(args.history, args.last, args.claims, args.profile)
+            runs += timeline.runs_for_compare(args.history, args.last, args.claims, args.profile)
         result = compare(runs)
     except ReportError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -123,9 +123,9 @@ def _history(args: argparse.Namespace) -> int:
     directory = args.report_dir or Path(os.environ.get("BNCLAIMS_REPORT_DIR") or "reports")
     path = history.history_path(directory)
     try:
-        rows = history.select(directory, args.claims, args.profile)
+        rows = timeline.select(directory, args.claims, args.profile)
         if args.since:
-            since = history.since_time(rows, args.since)
+            since = timeline.since_time(rows, args.since)
             rows = [r for r in rows if r["started"] >= since]
     except ReportError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -135,10 +135,10 @@ def _history(args: argparse.Namespace) -> int:
               + (f" since {args.since}" if args.since else ""))
         return 0
     if args.changes:
-        lines = [line for change in history.changes(rows) for line in change.lines()]
+        lines = [line for change in timeline.changes(rows) for line in change.lines()]
     else:
         runs = len({r["run_id"] for r in rows})
-        lines = [f"{path}: {len(rows)} row(s) from {runs} run(s)", *history.history_lines(rows)]
+        lines = [f"{path}: {len(rows)} row(s) from {runs} run(s)", *timeline.history_lines(rows)]
     print("\n".join(lines))
     return 0
 

@@ -2,7 +2,7 @@
 
 Run the suite at several ``--seed-offset`` values (each into its own ``--report-dir``), then::
 
-    python -m harness.report compare offset0/claims.json offset1/claims.json offset2/claims.json
+    python -m harness.claimkit.report compare offset0/claims.json offset1/claims.json offset2/claims.json
 
 Records are matched on claim, case and profile. Each claim run present in every file is one of:
 
@@ -24,9 +24,9 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from harness.report.records import ReportError
+from harness.claimkit.report.records import ReportError
+from harness.claimkit.vocabulary import DECIDED
 
-DECIDED = ("holds", "refuted")
 CLASSES = ("stable", "flipped", "decided in some", "incomplete")
 
 

@@ -3,11 +3,11 @@
     def test_kappa_grows(verdict, settings):
         kappa = ...
         verdict.measure(kappa_mean=kappa)                 # plain numbers, lists or strings
-        verdict.add_figure("κ vs M (Fig. 11)", svg)       # made by harness.report.figures
+        verdict.add_figure("κ vs M (Fig. 11)", svg)       # made by harness.claimkit.report.figures
         verdict.conclude(holds=..., summary="κ(1) = 2e3 → κ(8) = 4e9")
 
 A stochastic claim measures once per seed and decides on the seed-level evidence
-(harness.evidence)::
+(harness.claimkit.evidence)::
 
         verdict.seeds = seeds
         verdict.decide(Condition.at_least("none/BN |grad|", ratios, 10, log=True))
@@ -38,12 +38,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from harness.evidence import HOLDS, INCONCLUSIVE, MIN_SEEDS, REFUTED, Condition, Design, Readout, SeedPlan, decide
-from harness.registry import Claim
+from harness.claimkit.evidence import HOLDS, INCONCLUSIVE, MIN_SEEDS, REFUTED, Condition, Design, Readout, SeedPlan, decide
+from harness.claimkit.registry import Claim
 
-# verdicts a record can carry; the first three come from conclude(), the others from pytest
-NOT_RUN, ERROR = "not run", "error"
-VERDICTS = (HOLDS, REFUTED, INCONCLUSIVE, NOT_RUN, ERROR)
+from harness.claimkit.vocabulary import ERROR, NOT_RUN, VERDICTS  # noqa: E402,F401 - conclude() gives the first three
 
 # why a claim stopped adding seeds
 STOP_DECIDED, STOP_CAP, STOP_PRECONDITION, STOP_UNJUDGED, STOP_EXEMPT = (
@@ -205,7 +203,7 @@ class Verdict:
         return values
 
     def decide(self, *conditions: Condition, summary: str | None = None) -> None:
-        """Decide on seed-level conditions (harness.evidence.decide) at this look and conclude with
+        """Decide on seed-level conditions (harness.claimkit.evidence.decide) at this look and conclude with
         the result; ``summary`` goes before the conditions' own description. Undecided while the
         seed plan has another look and every precondition holds: :class:`MoreSeeds`."""
         if self.plan is not None:
