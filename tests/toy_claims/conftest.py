@@ -1,0 +1,40 @@
+"""The toy suite's side of the claims machinery: its paper, its settings classes, and a record of
+what the run imported (so its test can show that nothing but the machinery was loaded)."""
+
+import json
+import os
+import sys
+
+from harness.claimkit.registry import register_paper
+from harness.claimkit.settings import Settings, register, settings_class
+
+pytest_plugins = ["harness.claimkit.plugin"]
+
+register_paper("textbook", "Textbook facts about comparison sorting")
+
+
+@settings_class
+class SortingShared(Settings):
+    n: int                       # elements per array
+    seeds: list[int]             # one random array (and pivot sequence) per seed
+
+
+@settings_class
+class SortingClaim(Settings):
+    n: int | None = None
+    sizes: list[int] | None = None
+
+
+register("toy_sorting", SortingShared, SortingClaim)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    out = os.environ.get("TOY_MODULES_OUT")
+    if out:
+        with open(out, "w", encoding="utf-8") as f:
+            json.dump(sorted(sys.modules), f)
+
+
+def pytest_claimkit_title():
+    """The report's title (one of the claims plugin's hooks: harness.claimkit.plugin.hookspec)."""
+    return "Which textbook facts about sorting hold?"
