@@ -88,8 +88,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.unregister(sys.modules[__name__])
         return
     for name, text in (
-        ("fast", "CPU profile: small nets, three seeds, real offline data (scikit-learn digits and photographs)"),
-        ("slow", "nightly GPU profile at the papers' scale"),
+        ("fast", "the quick profile (a CPU, minutes; its claims file says what it runs at)"),
+        ("slow", "the nightly profile at the papers' scale"),
         ("paper", "the paper's full protocol (opt-in, hours)"),
         ("claim(id, case=None)", "the claim ID (claims/*.yaml) a test checks; case: which half of it"),
     ):
