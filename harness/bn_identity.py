@@ -25,7 +25,7 @@ import pytest
 import torch.nn.functional
 
 # what this plugin changes in the measurements: its runs' records are marked and kept apart from real
-# ones (a report of their own, reports/mutation/ by default; harness.plugin_config)
+# ones (a report of their own, reports/mutation/ by default; harness.claimkit.plugin.options)
 BNCLAIMS_MUTATION = "batch normalization is the identity (no centring, no scaling, no γ or β)"
 ENV = "BNCLAIMS_BN_IDENTITY"
 CACHE_ENV = "BNCLAIMS_BN_IDENTITY_CACHE"  # the temporary cache, shared with xdist workers

@@ -3,7 +3,8 @@
 - key: SHA-256 of the JSON config, the code version and the environment. The code version hashes
   every module that decides what is stored: the modules that store entries (they call the cache)
   and, transitively, every project module they import (``fixtures/`` included) — computed from
-  the sources' imports, not listed by hand, so editing any of them invalidates old entries. The
+  the sources' imports, not listed by hand, so editing the code of any of them invalidates old
+  entries (their syntax trees count: comments, docstrings and layout do not). The
   environment is the torch version, the device type and the torch thread count (results differ
   across each of them in the last bits, and at fast some verdicts sit inside that noise);
 - a file lock per key, so parallel workers train each model once and the others wait and load;
@@ -16,7 +17,7 @@
 - an entry that fails its digest, fails to load or whose key does not match is rejected with a
   :class:`CacheWarning` (pytest shows it in the warnings summary), deleted and rebuilt;
 - a read-only cache folder is served without locking; a run it lacks is a :class:`CacheError`;
-- with a planner (``pytest --plan``, harness.plan), a run it lacks is noted and not made
+- with a planner (``pytest --plan``, harness.claimkit.plan), a run it lacks is noted and not made
   (:class:`Planned`); labs declare the runs they are about to make all at once (:meth:`ModelCache.declare`).
 """
 
@@ -39,7 +40,7 @@ T = TypeVar("T")
 import torch
 from filelock import FileLock
 
-from harness.sources import REPO, hash_files, imported_modules, project_modules
+from harness.sources import REPO, hash_code, imported_modules, project_modules
 
 CACHE_ENV = "BNCLAIMS_CACHE"
 MUTATION_ENV = "BNCLAIMS_MUTATION"  # set by the claims plugin under a plugin that changes what is measured
@@ -92,9 +93,10 @@ def versioned_modules(repo: Path | None = None) -> list[Path]:
 
 @functools.cache
 def code_version(repo: Path | None = None) -> str:
-    """Hash of the sources that determine what a cached entry is (:func:`versioned_modules`)."""
+    """Hash of the code that determines what a cached entry is (:func:`versioned_modules`): their
+    syntax trees, so a comment, a docstring or a line break keeps stored runs (harness.sources.hash_code)."""
     repo = REPO if repo is None else Path(repo)
-    return hash_files(repo, versioned_modules(repo))
+    return hash_code(repo, versioned_modules(repo))
 
 
 def environment(device: str = "cpu") -> dict[str, Any]:
@@ -132,7 +134,7 @@ class ModelCache:
         self.version = version or code_version()
         self.env = dict(env) if env is not None else environment()
         self.judge_only = judge_only
-        self.planner = planner  # harness.plan.Planner under --plan: note runs, make none
+        self.planner = planner  # harness.claimkit.plan.Planner under --plan: note runs, make none
 
     def missing(self, configs: list[Mapping[str, Any]]) -> CacheError:
         """The error for runs a judge-only cache lacks."""

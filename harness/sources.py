@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from harness.claimkit.sources import hash_files, imported_modules  # noqa: F401
+from harness.claimkit.sources import hash_code, hash_files, imported_modules  # noqa: F401
 from harness.claimkit.sources import project_modules as _project_modules
 
 REPO = Path(__file__).resolve().parent.parent

@@ -172,7 +172,11 @@ def test_editing_what_makes_an_entry_changes_the_code_version_and_judging_code_d
         code_version.cache_clear()
         assert code_version(copy) == before, f"{judging} decides about entries and must not version them"
     train = copy / "harness" / "train.py"
-    train.write_text(train.read_text(encoding="utf-8") + "\nSTORED_KAPPA = 1.0\n", encoding="utf-8")
+    source = train.read_text(encoding="utf-8")
+    train.write_text("# a comment\n" + source.replace('"""', '"""Edited. ', 1) + "\n\n# another\n", encoding="utf-8")
+    code_version.cache_clear()
+    assert code_version(copy) == before, "comments, docstrings and layout are not code"
+    train.write_text(source + "\nSTORED_KAPPA = 1.0\n", encoding="utf-8")
     code_version.cache_clear()
     assert code_version(copy) != before
     names = {p.relative_to(copy).as_posix() for p in cache_module.versioned_modules(copy)}

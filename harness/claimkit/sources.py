@@ -45,3 +45,23 @@ def hash_files(repo: Path, files: Iterable[Path]) -> str:
         digest.update(f.relative_to(repo).as_posix().encode())
         digest.update(f.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def _without_docstrings(tree: ast.AST) -> ast.AST:
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+def hash_code(repo: Path, files: Iterable[Path]) -> str:
+    """16 hex digits of SHA-256 over each Python file's path (relative to ``repo``) and its code:
+    the syntax tree without docstrings, so comments, docstrings and layout do not count."""
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f.relative_to(repo).as_posix().encode())
+        tree = _without_docstrings(ast.parse(f.read_bytes(), str(f)))
+        digest.update(ast.dump(tree, annotate_fields=False, include_attributes=False).encode())
+    return digest.hexdigest()[:16]
