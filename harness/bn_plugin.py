@@ -19,6 +19,7 @@ so its options are known wherever pytest starts, like the claims plugin's.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -112,8 +113,6 @@ def configure_executor(config: pytest.Config) -> None:
 
 def check_configuration(config: pytest.Config) -> None:
     """The GPU list, the model cache folder and a configured CIFAR-10 root; one line per problem."""
-    import os
-
     try:
         checks.gpus(os.environ)
         if config.getoption("collectonly"):
@@ -183,8 +182,6 @@ def pytest_claimkit_plan_rate(config: pytest.Config) -> tuple[float, str, str]:
     from harness.device import describe, select_device
     from harness.models.flops import calibrate
 
-    if config.getoption("plan_tflops"):  # the plugin prices at the given rate: measure nothing
-        return 0.0, "--plan-tflops", describe()
     return calibrate(select_device()), f"measured on {describe()}", describe()
 
 

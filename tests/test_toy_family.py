@@ -67,3 +67,13 @@ def test_a_toy_claim_that_names_an_unregistered_paper_is_one_line(toy):
     proc = _run(toy)
     assert proc.returncode == pytest.ExitCode.USAGE_ERROR
     assert "unknown paper 'folklore' (known: textbook; a suite declares its papers with register_paper)" in proc.stderr
+
+
+def test_a_plan_of_a_suite_that_prices_no_runs_has_no_times(toy):
+    """--plan works without the suite's pricing hook: the toy stores nothing, so every claim is judged
+    as usual, and the plan says it has no rate instead of failing on one."""
+    proc = _run(toy, "--plan")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    plan = json.loads((toy / "reports" / "plan.json").read_text(encoding="utf-8"))
+    assert plan["flops_per_s"] is None and plan["totals"]["hours_to_make"] is None and plan["runs"] == []
+    assert "no time estimate (no rate: the suite prices no runs)" in proc.stdout

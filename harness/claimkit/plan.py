@@ -148,7 +148,7 @@ def merge_runs(groups: Iterable[Iterable[Mapping[str, Any]]]) -> dict[str, dict]
 
 # --- the plan file and its summary ----------------------------------------------------------
 
-def summarize(runs: Mapping[str, Mapping[str, Any]], waiting: Mapping[str, int], flops_per_s: float, rate_source: str,
+def summarize(runs: Mapping[str, Mapping[str, Any]], waiting: Mapping[str, int], flops_per_s: float | None, rate_source: str,
               device: str) -> dict:
     """plan.json's content: every run, the claims still waiting, and the totals."""
     todo = [r for r in runs.values() if not r["stored"]]
@@ -157,8 +157,8 @@ def summarize(runs: Mapping[str, Mapping[str, Any]], waiting: Mapping[str, int],
     def total(rs) -> float:
         return sum(r["flops"] or 0.0 for r in rs)
 
-    def hours(flops: float) -> float:
-        return flops / flops_per_s / 3600
+    def hours(flops: float) -> float | None:
+        return flops / flops_per_s / 3600 if flops_per_s else None
 
     unknown = sum(1 for r in todo if r["flops"] is None)
     return {
@@ -182,13 +182,15 @@ def summarize(runs: Mapping[str, Mapping[str, Any]], waiting: Mapping[str, int],
 
 def summary_lines(plan: Mapping[str, Any]) -> list[str]:
     t = plan["totals"]
-    rate = f"{plan['flops_per_s'] / 1e12:.3g} TFLOP/s ({plan['rate_source']})"
+    rate = f"{plan['flops_per_s'] / 1e12:.3g} TFLOP/s ({plan['rate_source']})" if plan["flops_per_s"] else plan["rate_source"]
     lines = [f"plan: {t['runs']} run(s): {t['stored']} stored, {t['to_make']} to make"
              + (f" ({t['conditional']} conditional: on their LR search, or on a claim still undecided after its first seeds)"
                 if t["conditional"] else "")
              + (f"; {t['pending']} of them full runs at an LR their search will pick" if t["pending"] else ""),
-             f"plan: {t['flops_to_make'] / 1e15:.3g} PFLOP to make, ≈ {t['hours_to_make']:.3g} h at {rate}"
-             + (f"; {t['hours_certain']:.3g} h without the conditional runs" if t["conditional"] else "")]
+             f"plan: {t['flops_to_make'] / 1e15:.3g} PFLOP to make, "
+             + (f"≈ {t['hours_to_make']:.3g} h at {rate}" if t["hours_to_make"] is not None else f"no time estimate ({rate})")
+             + (f"; {t['hours_certain']:.3g} h without the conditional runs" if t["conditional"] and t["hours_certain"] is not None
+                else "")]
     by_kind: dict[str, list[int]] = {}
     for run in plan["runs"]:
         counts = by_kind.setdefault(run["kind"], [0, 0])

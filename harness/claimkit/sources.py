@@ -40,10 +40,14 @@ def imported_modules(tree: ast.AST, modules: dict[str, Path]) -> set[str]:
 
 def hash_files(repo: Path, files: Iterable[Path]) -> str:
     """16 hex digits of SHA-256 over each file's path (relative to ``repo``) and bytes, in order."""
+    return _digest(repo, files, Path.read_bytes)
+
+
+def _digest(repo: Path, files: Iterable[Path], content) -> str:
     digest = hashlib.sha256()
     for f in files:
         digest.update(f.relative_to(repo).as_posix().encode())
-        digest.update(f.read_bytes())
+        digest.update(content(f))
     return digest.hexdigest()[:16]
 
 
@@ -59,9 +63,9 @@ def _without_docstrings(tree: ast.AST) -> ast.AST:
 def hash_code(repo: Path, files: Iterable[Path]) -> str:
     """16 hex digits of SHA-256 over each Python file's path (relative to ``repo``) and its code:
     the syntax tree without docstrings, so comments, docstrings and layout do not count."""
-    digest = hashlib.sha256()
-    for f in files:
-        digest.update(f.relative_to(repo).as_posix().encode())
-        tree = _without_docstrings(ast.parse(f.read_bytes(), str(f)))
-        digest.update(ast.dump(tree, annotate_fields=False, include_attributes=False).encode())
-    return digest.hexdigest()[:16]
+    return _digest(repo, files, _code)
+
+
+def _code(f: Path) -> bytes:
+    tree = _without_docstrings(ast.parse(f.read_bytes(), str(f)))
+    return ast.dump(tree, annotate_fields=False, include_attributes=False).encode()

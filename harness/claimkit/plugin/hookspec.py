@@ -60,7 +60,8 @@ def pytest_claimkit_data_tier(dataset: str) -> tuple[str, str] | None:
 
 @hookspec(firstresult=True)
 def pytest_claimkit_plan_rate(config: pytest.Config) -> tuple[float, str, str] | None:
-    """Under ``--plan``: the sustained rate runs are priced at, as (FLOP/s, where it comes from, the device)."""
+    """Under ``--plan`` without ``--plan-tflops``: the sustained rate runs are priced at, as (FLOP/s,
+    where it comes from, the device). None of the suite's: the plan gives no times."""
 
 
 @hookspec(firstresult=True)

@@ -192,10 +192,13 @@ class ClaimsSession:
     def write_plan(self) -> None:
         from harness.claimkit.plan import merge_runs, summarize, summary_lines, write_plan
 
-        rate, source, device = self.config.hook.pytest_claimkit_plan_rate(config=self.config) or (None, "no rate: the suite prices no runs", "?")
         tflops = self.config.getoption("plan_tflops")
-        if tflops:
+        device = environment(self.config).get("device", "?")
+        if tflops:  # the given rate: the suite measures nothing
             rate, source = tflops * 1e12, "--plan-tflops"
+        else:
+            rate, source, device = (self.config.hook.pytest_claimkit_plan_rate(config=self.config)
+                                    or (None, "no rate: the suite prices no runs", device))
         plan = summarize(merge_runs(self.planned), self.waiting, rate, source, device)
         try:
             self.plan_path = write_plan(plan, self.report_dir / "plan.json")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 
@@ -10,17 +11,13 @@ from harness.claimkit.evidence import Condition
 from sorting import Counter, insertion_sort, merge_sort, quicksort, random_array
 
 
-def _ratios(verdict, settings, measure):
-    out = []
-    for seed in verdict.seeds:
-        out.append(measure(random_array(settings["n"], seed), seed))
-    return out
+def _ratios(verdict, n, measure):
+    """``measure(array, seed)`` for this look's seeds, one random array of ``n`` per seed."""
+    return [measure(random_array(n, seed), seed) for seed in verdict.seeds]
 
 
 @pytest.mark.claim("T-QSORT-MEAN")
 def test_quicksort_mean(verdict, claims_registry, thresholds):
-    import random
-
     n = claims_registry.family_settings("toy_sorting", verdict.profile)["n"]
     verdict.dataset = f"uniform random arrays, n = {n}"
 
@@ -29,7 +26,7 @@ def test_quicksort_mean(verdict, claims_registry, thresholds):
         assert quicksort(values, random.Random(seed), counter) == sorted(values)
         return counter.comparisons / (2 * n * math.log(n))
 
-    ratios = _ratios(verdict, {"n": n}, ratio)
+    ratios = _ratios(verdict, n, ratio)
     verdict.measure(ratio_per_seed=ratios)
     verdict.decide(Condition.at_most("comparisons / (2 n ln n)", ratios, thresholds["max_ratio"]))
 
@@ -61,6 +58,6 @@ def test_insertion_against_merge(verdict, claims_registry, thresholds):
         assert insertion_sort(values, a) == merge_sort(values, b) == sorted(values)
         return a.comparisons / b.comparisons
 
-    ratios = _ratios(verdict, {"n": n}, ratio)
+    ratios = _ratios(verdict, n, ratio)
     verdict.measure(ratio_per_seed=ratios)
     verdict.decide(Condition.at_most("insertion / merge comparisons", ratios, thresholds["max_ratio"]))
