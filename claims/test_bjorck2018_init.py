@@ -45,11 +45,6 @@ def _passes(init_probes, verdict, settings, *variants, batches=None):
     return out
 
 
-def _conclude(verdict, readout):
-    verdict.measure(**{k: v for k, v in readout.values.items()})
-    verdict.decide(*readout.conditions, summary=readout.summary)
-
-
 def _pooled(by_seed, f):
     """One array over every seed and batch, for a figure."""
     return np.concatenate([f(p).ravel() for p in ro.all_passes(by_seed)])
@@ -62,7 +57,7 @@ def test_gradients_two_orders_larger_without_bn(verdict, settings, thresholds, i
     verdict.add_figure(f"Layer {k} kernel gradients at initialization, each on its own scale (Fig. 2)", figures.histogram_panels(
         {f"{LABELS[n]}": _pooled(ps, lambda p: p.weight_grad[k]) for n, ps in (("batch", bn), ("none", none))},
         xlabel="∂L/∂K", title=f"Gradients of layer {k} at initialization"))
-    _conclude(verdict, ro.grad_scale(none, bn, k, thresholds))
+    verdict.decide_readout(ro.grad_scale(none, bn, k, thresholds))
 
 
 @pytest.mark.claim("B-GRAD-TAILS")
@@ -72,7 +67,7 @@ def test_gradients_heavier_tailed_without_bn(verdict, settings, thresholds, init
     verdict.add_figure(f"Layer {k} kernel gradients divided by their std (Fig. 2, common scale)", figures.overlaid_histograms(
         {LABELS[n]: _pooled(ps, lambda p: p.weight_grad[k] / p.weight_grad[k].std()) for n, ps in (("batch", bn), ("none", none))},
         xlabel="∂L/∂K / std", title="Shape of the gradient distribution"))
-    _conclude(verdict, ro.grad_tails(none, bn, k, thresholds))
+    verdict.decide_readout(ro.grad_tails(none, bn, k, thresholds))
 
 
 @pytest.mark.claim("B-MOM-DEPTH")
@@ -83,7 +78,7 @@ def test_moments_grow_with_depth_without_bn(verdict, settings, thresholds, init_
         verdict.add_figure(f"{label} of each conv layer's output vs depth, ± std over channels (Fig. 3)", figures.errorbar_lines(
             moments["none"]["layers"], {LABELS[n]: (m[f"log10_{name}_mean"], m[f"log10_{name}_std"]) for n, m in moments.items()},
             xlabel="layer", ylabel=label, title=f"{label} at initialization", log_stats=True))
-    _conclude(verdict, ro.moment_depth(none, bn, thresholds))
+    verdict.decide_readout(ro.moment_depth(none, bn, thresholds))
 
 
 @pytest.mark.claim("B-OUT-BIAS")
@@ -91,7 +86,7 @@ def test_output_gradient_input_independent_without_bn(verdict, settings, thresho
     none, bn = _passes(init_probes, verdict, settings, "none", "batch")
     verdict.add_figure("∂L_b/∂OUTPUT(b, j) at initialization, first seed's first batch (Fig. 4)",
                        _output_gradient_heatmaps({"none": none, "batch": bn}))
-    _conclude(verdict, ro.output_bias(none, bn, thresholds))
+    verdict.decide_readout(ro.output_bias(none, bn, thresholds))
 
 
 def _output_gradient_heatmaps(passes: dict) -> str:
@@ -109,7 +104,7 @@ def test_favoured_class_dominates_kernel_gradient(verdict, settings, thresholds,
         {f"{LABELS[n]}, seed {s} (favoured: {r['favoured_class']})": r["class_grad"]
          for n in ("none", "batch") for s, r in zip(readout.values["seeds"], readout.values[n])},
         list(range(len(ro.all_passes(none)[0].class_grad))), ylabel="mean |∂L/∂K|", title="Class-wise gradients", logy=True))
-    _conclude(verdict, readout)
+    verdict.decide_readout(readout)
 
 
 def _fmt(v: float) -> str:
@@ -130,7 +125,7 @@ def test_summands_align_without_bn(verdict, settings, thresholds, init_probes):
                 + [_fmt(ours["sum_xy_abs_sum_bij"])]
     verdict.add_table("Table 1, Eq. 4 summands at initialization: ours (mean over seeds; paper's in brackets), mean over the "
                       "kernel × 1/(spatial·batch)", [STATISTICS[c] for c in (*TABLE1_COLUMNS, "sum_xy_abs_sum_bij")], rows)
-    _conclude(verdict, readout)
+    verdict.decide_readout(readout)
 
 
 @pytest.mark.claim("R1-T1-TREND")
@@ -145,7 +140,7 @@ def test_table1_grows_with_depth_without_bn(verdict, settings, thresholds, init_
         series[f"paper: {STATISTICS[column]}"] = paper[column]
     verdict.add_figure("Table 1 column vs layer, no BN", figures.lines(layers, series, xlabel="layer", ylabel="× 1/(spatial·batch)",
                                                                        title=f"{STATISTICS[column]} without BN", logy=True))
-    _conclude(verdict, readout)
+    verdict.decide_readout(readout)
 
 
 @pytest.mark.claim("B-LOWRANK")
@@ -156,7 +151,7 @@ def test_channel_gradients_low_rank_without_bn(verdict, settings, thresholds, in
     verdict.add_figure(f"Σ_ij |Σ_bxy d| of layer {k} over (co, ci), seed {first} (Fig. 7)", figures.heatmaps(
         {LABELS[n]: ro.channel_matrix(ps[first], k) for n, ps in (("none", none), ("batch", bn))},
         xlabel="in-channel ci", ylabel="out-channel co", title=f"Layer {k} gradients by channel pair"))
-    _conclude(verdict, ro.low_rank(none, bn, k, thresholds))
+    verdict.decide_readout(ro.low_rank(none, bn, k, thresholds))
 
 
 @pytest.mark.claim("B-MEAN-GRAD")
@@ -167,7 +162,7 @@ def test_gradient_follows_channel_mean_without_bn(verdict, settings, thresholds,
     verdict.add_figure(f"Input-channel pre-ReLU mean vs |∂L/∂K|, every weight of layer {k} (Fig. 18)", figures.scatter(
         {n: (c["channel_mean"], c["abs_grad"]) for n, c in clouds.items()}, xlabel="channel mean before ReLU", ylabel="|∂L/∂K|",
         title="Channel mean and gradient", logy=True))
-    _conclude(verdict, rox.mean_grad(none, bn, k, depth, thresholds))
+    verdict.decide_readout(rox.mean_grad(none, bn, k, depth, thresholds))
 
 
 @pytest.mark.claim("B-LAYER-GRAD")
@@ -178,7 +173,7 @@ def test_channel_gradient_scales_spread_without_bn(verdict, settings, thresholds
     verdict.add_figure("Mean |bias-equivalent gradient| of each conv layer's channels (Fig. 19)", figures.lines(
         layers, {n: s for n, (_, s) in scales.items()}, xlabel="layer", ylabel="mean |Σ_bxy ∂L/∂(slot output)|",
         title="Channel gradients by layer", logy=True, markers=False))
-    _conclude(verdict, rox.layer_grad(none, bn, thresholds))
+    verdict.decide_readout(rox.layer_grad(none, bn, thresholds))
 
 
 @pytest.mark.claim("B-ACT-HIST")
@@ -190,7 +185,7 @@ def test_activations_multimodal_without_bn(verdict, settings, thresholds, init_p
         verdict.add_figure(f"Pre-ReLU activations of the first channels, {LABELS[n]} (Figs. 13/14)", figures.histogram_panels(
             {f"layer {k}, channel {c}": act[k].samples[c] for k in layers for c in range(min(2, len(act[k].samples)))},
             xlabel="activation", title=f"Activation histograms, {LABELS[n]}", columns=4))
-    _conclude(verdict, rox.act_hist(none, bn, layers, thresholds))
+    verdict.decide_readout(rox.act_hist(none, bn, layers, thresholds))
 
 
 @pytest.mark.claim("B-TOP-GRAD")
@@ -200,7 +195,7 @@ def test_bn_on_top_scales_gradients_like_bn(verdict, settings, thresholds, init_
     verdict.add_figure(f"Layer {k} kernel gradients: none, full BN, BN on top only", figures.overlaid_histograms(
         {LABELS[n]: np.abs(_pooled(ps, lambda p: p.weight_grad[k])) for n, ps in (("none", none), ("batch", bn), ("top", top))},
         xlabel="|∂L/∂K|", title="Gradient scale with BN on top", logx=True))
-    _conclude(verdict, rox.top_grad(none, bn, top, k, thresholds))
+    verdict.decide_readout(rox.top_grad(none, bn, top, k, thresholds))
 
 
 @pytest.mark.claim("X-BIASFIX")
@@ -208,7 +203,7 @@ def test_bias_fix_removes_output_bias_not_growth(verdict, settings, thresholds, 
     none, fixed = _passes(init_probes, verdict, settings, "none", "biasfix")
     verdict.add_figure("∂L_b/∂OUTPUT(b, j) before and after equalizing the class biases (Fig. 4)",
                        _output_gradient_heatmaps({"none": none, "biasfix": fixed}))
-    _conclude(verdict, rox.bias_fix(none, fixed, thresholds))
+    verdict.decide_readout(rox.bias_fix(none, fixed, thresholds))
 
 
 @pytest.mark.claim("X-RADIAL")
@@ -220,7 +215,7 @@ def test_mean_gradient_points_radially(verdict, settings, thresholds, init_probe
         list(cos[0]), {f"{LABELS[n]}, seed {s}": list(c.values()) for n in ("none", "batch")
                        for s, c in zip(seeds, readout.values[f"cos_{n}"])},
         xlabel="layer", ylabel="cos(ḡ, w)", title="Radial share of the mean gradient", markers=False))
-    _conclude(verdict, readout)
+    verdict.decide_readout(readout)
 
 
 @pytest.mark.claim("X-RESIDUAL-SCALE")
@@ -231,7 +226,7 @@ def test_bn_downscales_residual_branches(verdict, settings, thresholds, init_pro
     verdict.add_figure("Variance of the residual branch over the skip path, per block", figures.lines(
         blocks, {**ratios, "1/ℓ": [1 / b for b in blocks]}, xlabel="block ℓ", ylabel="Var(branch) / Var(skip)",
         title="Residual-branch scale at initialization", logx=True, logy=True, markers=False))
-    _conclude(verdict, rox.residual_scale(none, bn, thresholds))
+    verdict.decide_readout(rox.residual_scale(none, bn, thresholds))
 
 
 @pytest.mark.claim("X-NOSKIP-EXPLODE")
@@ -251,4 +246,4 @@ def test_bn_explodes_gradients_without_skips(verdict, settings, thresholds, init
         reference={f"Yang et al. ×{YANG_RATE:.3f}/layer": (runs["batch"]["grad_norm"][0].mean() * YANG_RATE ** (np.array(depths) - depths[0])).tolist()}))
     readout = rox.noskip_explode(runs["batch"]["grad_norm"], runs["none"]["grad_norm"], depths, verdict.seeds, thresholds)
     readout.summary += f" (Yang et al. ×{YANG_RATE:.3f}; pooled fit over depths × seeds: BN ×{runs['batch']['per_layer']:.3f})"
-    _conclude(verdict, readout)
+    verdict.decide_readout(readout)

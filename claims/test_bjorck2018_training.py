@@ -2,8 +2,10 @@
 (§2, Fig. 1), SGD noise (§2.1, Eq. 2), the diverging update (§3.4, Figs. 5, 6; App. N, Fig. 24),
 and the reviews' and later work's questions (small batch, other norms, Fixup).
 
-Every run goes through a session lab (fixtures/training.py) with one run store, so a (model, LR,
-seed) trained for one claim is reused by every other claim and by the next session. A claim runs
+A claim names the runs it reads through harness.training_runs (searches, full runs, a net at its
+best LR), which declares them to --plan, makes the missing ones side by side and serves typed
+records; every run goes through a session lab (fixtures/training.py) with one run store, so a
+(model, LR, seed) trained for one claim is reused by every other claim and by the next session. A claim runs
 on the seeds of its current look (``verdict.seeds``); the lab's preconditions are checked on those
 seeds first, and a claim about to make runs of its own stops there when one fails. The few-step
 claims use ``training_lab``; the claims that search LRs or train to the end use ``lr_lab``, which
@@ -13,21 +15,19 @@ a CPU search run; see claims/bjorck2018_training.yaml).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-
 import numpy as np
 import pytest
 import torch
 
-from harness.claimkit.evidence import Readout
+from harness import training_runs as runs_of
 from harness.lr_search import LRSearch
 from harness.probes.sgd_noise import bootstrap_intervals, exact_exponents, exact_noise
 from harness.readouts import training as readouts
 from harness.readouts.training import fmt_lr as _lr
 from harness.readouts.training import fmt_lrs as _lrs
 from harness.claimkit.report import figures
-from harness.resnet_lab import DivergingUpdate, GradientLinesRun
-from harness.train import TrainConfig
+from harness.resnet_lab import GradientLinesRun
+from harness.training_runs import final
 
 PARTS_ROWS = {  # Table 2: the parts of Eq. 1 kept, and the paper's highest LR (shown in the table, not decided on)
     "γ, β, μ, σ²": ("bn_parts:gamma+beta+mu+sigma2", 0.1),
@@ -38,21 +38,6 @@ PARTS_ROWS = {  # Table 2: the parts of Eq. 1 kept, and the paper's highest LR (
     "μ": ("bn_parts:mu", 0.003),
     "none": ("none", 1e-4),
 }
-
-
-def _provenance(verdict, lab, preconditions=None, own_runs: bool = True):
-    """The lab's dataset; with ``preconditions`` (fixture ``lab_preconditions``), the ones the claim
-    requires, checked on this look's seeds, so that a lab that cannot show the claim makes it
-    inconclusive. A claim with ``own_runs`` (searches or full runs beyond the base nets' searches)
-    then stops without making them."""
-    verdict.dataset = lab.data.name
-    if preconditions is not None:
-        measured = preconditions(verdict.seeds)
-        measured.check(verdict)
-        if own_runs:
-            verdict.stop_unless_preconditions_met()
-            if not measured.known:  # under --plan, before the base runs are stored: its runs may never be made
-                lab.cache.planner.from_here_conditional()
 
 
 def _trials(search: LRSearch) -> str:
@@ -72,93 +57,34 @@ def _add_lr_table(verdict, title: str, rows: dict[str, tuple[list[LRSearch], flo
                       {name: [_lr(paper), _lrs(s), " | ".join(_trials(x) for x in s)] for name, (s, paper) in rows.items()})
 
 
-def _grid(lab, settings) -> list[float]:
-    return sorted(set(lab.settings["grid"]) | set(settings.get("extra_lrs", [])), reverse=True)
-
-
-def _decide(verdict, readout: Readout) -> None:
-    """Record the readout's values and decide on its conditions."""
-    verdict.measure(**readout.values)
-    verdict.decide(*readout.conditions, summary=readout.summary)
-
-
-def _decide_finite(verdict, readout: Readout) -> None:
-    """``_decide`` for conditions on the seed-level values of full runs: a seed whose run diverged
-    has none, and the claim is then inconclusive (``Verdict.finite``), named by the condition."""
-    verdict.measure(**readout.values)
-    for condition in readout.conditions:
-        if condition.op is not None:
-            verdict.finite(condition.name, condition.values)
-    verdict.decide(*readout.conditions, summary=readout.summary)
-
-
 @pytest.mark.claim("B-LR-MAX")
 def test_max_lr_bn_vs_none(verdict, lr_lab, lab_preconditions, thresholds):
     lab = lr_lab
-    _provenance(verdict, lab, lab_preconditions, own_runs=False)  # the base nets' searches: measured anyway
-    search = _searches(lab, {"BN": lab.model("batch"), "none": lab.model("none")}, verdict.seeds)
+    runs_of.start(verdict, lab, lab_preconditions, own_runs=False)  # the base nets' searches: measured anyway
+    search = runs_of.searches(lab, {"BN": lab.model("batch"), "none": lab.model("none")}, verdict.seeds)
     bn, none = search["BN"], search["none"]
     _add_lr_table(verdict, "Highest achievable LR, like Table 2", {"BN": (bn, 0.1), "unnormalized": (none, 1e-4)})
-    _decide(verdict, readouts.lr_max(bn, none, thresholds))
+    verdict.decide_readout(readouts.lr_max(bn, none, thresholds))
 
 
 @pytest.mark.claim("B-LR-EXTREME")
 def test_bn_extreme_lrs(verdict, training_lab, settings, thresholds):
     lab = training_lab
-    _provenance(verdict, lab)
+    runs_of.start(verdict, lab)
     seeds = verdict.seeds
-    # the LR under test throughout the short run (the App. B schedule would divide it by 10 halfway)
-    configs = {(lr, seed): TrainConfig(lr=lr, steps=settings["steps"], seed=seed, pad=lab.pad, milestones=())
-               for lr in (3.0, 10.0) for seed in seeds}
-    lab.store.declare([(lab.model("batch"), c) for c in configs.values()])
-    runs = {key: lab.store.run(lab.model("batch"), c) for key, c in configs.items()}
+    runs = runs_of.constant_lr_runs(lab, lab.model("batch"), (3.0, 10.0), seeds, settings["steps"])
     verdict.add_figure(f"Batch loss at LR 3.0 and 10.0 (BN, seed {seeds[0]})", figures.curves(
         {f"LR {lr:g}": (list(range(1, len(r.losses) + 1)), r.losses) for (lr, seed), r in runs.items() if seed == seeds[0]},
         xlabel="step", ylabel="batch loss", title="BN at extreme LRs", logy=True))
     by_lr = {lr: [runs[lr, s] for s in seeds] for lr in (3.0, 10.0)}
-    _decide(verdict, readouts.extreme_lrs(by_lr, settings["steps"], thresholds))
+    verdict.decide_readout(readouts.extreme_lrs(by_lr, settings["steps"], thresholds))
 
 
-def _searches(lab, nets: dict, seeds, grid: list[float] | None = None, **options) -> dict[str, list[LRSearch]]:
-    """``lab.max_lr`` of every net on each of ``seeds`` (a list per net, in seed order), the searches
-    made side by side (``ResNetLab.prefetch``)."""
-    lab.prefetch(searches=[{"model": m, "grid": grid, "seed": s, **options} for m in nets.values() for s in seeds])
-    return {n: [lab.max_lr(m, grid, seed=s, **options) for s in seeds] for n, m in nets.items()}
-
-
-def _per_seed(seeds, lr: float | list[float]) -> list[float]:
-    """An LR for every seed: the same one, or one per seed (a net's own highest achievable LR)."""
-    lrs = list(lr) if isinstance(lr, (list, tuple)) else [lr] * len(seeds)
-    if len(lrs) != len(seeds):
-        raise ValueError(f"need one LR per seed ({seeds}), got {lrs}")
-    return lrs
-
-
-def _final_runs(seeds, pairs: list[tuple[dict, float | list[float]]]) -> list[dict]:
-    """The full runs ``_final`` reads for every (model, LR): one per seed, as ``trained`` arguments."""
-    return [{"model": m, "lr": lr, "seed": seed} for m, lrs in pairs for seed, lr in zip(seeds, _per_seed(seeds, lrs))]
-
-
-def _prefetch_finals(lab, seeds, pairs: list[tuple[dict, float | list[float]]]) -> None:
-    """Make the full runs ``_final`` will read side by side."""
-    lab.prefetch(runs=_final_runs(seeds, pairs))
-
-
-def _final(lab, seeds, model: dict, lr: float | list[float], key: str = "test_acc") -> list[float]:
-    """``key`` at the end of full training, one value per seed (NaN when the run diverged)."""
-    runs = [lab.trained(model, x, seed) for seed, x in zip(seeds, _per_seed(seeds, lr))]
-    return _values(runs, key)
-
-
-def _values(runs, key: str = "test_acc") -> list[float]:
-    """``key`` at the end of each full run (NaN for a run that diverged: it has no final value)."""
-    return [float("nan") if r.diverged else r.final[key] for r in runs]
-
-
-def _curves_figure(lab, seeds, runs: dict[str, tuple[dict, float | list[float]]]) -> str:
+def _curves_figure(runs: dict[str, list]) -> str:
+    """Train and test accuracy over training of the first seed's run of every net."""
     series = {}
-    for name, (model, lr) in runs.items():
-        r = lab.trained(model, _per_seed(seeds, lr)[0], seeds[0])
+    for name, per_seed in runs.items():
+        r = per_seed[0]
         steps = [e["step"] for e in r.evals]
         series[f"{name} train"] = (steps, [e["train_acc"] for e in r.evals])
         series[f"{name} test"] = (steps, [e["test_acc"] for e in r.evals])
@@ -166,74 +92,57 @@ def _curves_figure(lab, seeds, runs: dict[str, tuple[dict, float | list[float]]]
     return figures.curves(series, xlabel="step", ylabel="accuracy", title="Learning curves (seed 0), like Fig. 1", styles=styles)
 
 
-def _at_best(lab, model: dict, seeds, grid: list[float] | None = None, **run) -> tuple[list[float], list]:
-    """A net's highest LR achievable over a full run, per seed, and those runs
-    (``ResNetLab.trained_at_best``); its searches are declared to --plan first, with the full runs
-    their result picks as pending."""
-    lab.expect_after_search([{"model": model, "grid": grid, "seed": s} for s in seeds],
-                            [{"model": model, "seed": s, **run} for s in seeds])
-    lab.prefetch(searches=[{"model": model, "grid": grid, "seed": s} for s in seeds])
-    best = lab.trained_at_best(model, seeds, grid, **run)
-    return [lr for lr, _ in best], [r for _, r in best]
-
-
 @pytest.mark.claim("B-GEN-HIGHLR")
 def test_bn_high_lr_generalizes_better(verdict, lr_lab, lab_preconditions, thresholds):
     lab, seeds = lr_lab, verdict.seeds
-    _provenance(verdict, lab, lab_preconditions)
-    best, none_runs = _at_best(lab, lab.model("none"), seeds)
-    _prefetch_finals(lab, seeds, [(lab.model("batch"), 0.1)])
-    bn, none = _final(lab, seeds, lab.model("batch"), 0.1), _values(none_runs)
-    verdict.add_figure("Train (dashed) and test accuracy", _curves_figure(
-        lab, seeds, {"BN 0.1": (lab.model("batch"), 0.1), f"none {best[0]:g}": (lab.model("none"), best)}))
-    _decide_finite(verdict, readouts.high_lr_generalization(bn, none, best, 0.1, thresholds))
+    runs_of.start(verdict, lab, lab_preconditions)
+    best, none_runs = runs_of.at_best(lab, lab.model("none"), seeds)
+    bn_runs = runs_of.full_runs(lab, seeds, {"BN": (lab.model("batch"), 0.1)})["BN"]
+    verdict.add_figure("Train (dashed) and test accuracy", _curves_figure({"BN 0.1": bn_runs, f"none {best[0]:g}": none_runs}))
+    verdict.decide_readout(readouts.high_lr_generalization(final(bn_runs), final(none_runs), best, 0.1, thresholds),
+                           every_seed_finite=True)
 
 
 @pytest.mark.claim("B-GEN-LOWLR")
 def test_bn_low_lr_no_better(verdict, lr_lab, lab_preconditions, thresholds):
     lab, seeds = lr_lab, verdict.seeds
-    _provenance(verdict, lab, lab_preconditions)
-    _prefetch_finals(lab, seeds, [(lab.model("batch"), 1e-4), (lab.model("none"), 1e-4)])
-    bn, none = _final(lab, seeds, lab.model("batch"), 1e-4), _final(lab, seeds, lab.model("none"), 1e-4)
-    verdict.add_figure("Train (dashed) and test accuracy at LR 1e-4", _curves_figure(
-        lab, seeds, {"BN 1e-4": (lab.model("batch"), 1e-4), "none 1e-4": (lab.model("none"), 1e-4)}))
-    _decide_finite(verdict, readouts.low_lr_no_better(bn, none, 1e-4, thresholds))
+    runs_of.start(verdict, lab, lab_preconditions)
+    runs = runs_of.full_runs(lab, seeds, {"BN 1e-4": (lab.model("batch"), 1e-4), "none 1e-4": (lab.model("none"), 1e-4)})
+    verdict.add_figure("Train (dashed) and test accuracy at LR 1e-4", _curves_figure(runs))
+    verdict.decide_readout(readouts.low_lr_no_better(final(runs["BN 1e-4"]), final(runs["none 1e-4"]), 1e-4, thresholds),
+                           every_seed_finite=True)
 
 
 @pytest.mark.claim("B-GEN-MIDLR")
 def test_bn_mid_lr_between(verdict, lr_lab, lab_preconditions, thresholds):
     lab, seeds = lr_lab, verdict.seeds
-    _provenance(verdict, lab, lab_preconditions)
-    lrs = (1e-4, 0.003, 0.1)
-    _prefetch_finals(lab, seeds, [(lab.model("batch"), lr) for lr in lrs])
-    acc = {lr: np.asarray(_final(lab, seeds, lab.model("batch"), lr)) for lr in lrs}
-    verdict.add_figure("Train (dashed) and test accuracy of BN per LR", _curves_figure(
-        lab, seeds, {f"BN {lr:g}": (lab.model("batch"), lr) for lr in acc}))
-    _decide_finite(verdict, readouts.mid_lr_between(acc, thresholds))
+    runs_of.start(verdict, lab, lab_preconditions)
+    runs = runs_of.full_runs(lab, seeds, {lr: (lab.model("batch"), lr) for lr in (1e-4, 0.003, 0.1)})
+    acc = {lr: np.asarray(final(r)) for lr, r in runs.items()}
+    verdict.add_figure("Train (dashed) and test accuracy of BN per LR", _curves_figure({f"BN {lr:g}": r for lr, r in runs.items()}))
+    verdict.decide_readout(readouts.mid_lr_between(acc, thresholds), every_seed_finite=True)
 
 
 @pytest.mark.claim("B-GEN-GAP")
 def test_bn_gap_larger_at_low_lr(verdict, lr_lab, lab_preconditions, thresholds):
     lab, seeds = lr_lab, verdict.seeds
-    _provenance(verdict, lab, lab_preconditions)
-    _prefetch_finals(lab, seeds, [(lab.model("batch"), lr) for lr in (0.003, 0.1)])
-    gap = {lr: np.asarray(_final(lab, seeds, lab.model("batch"), lr, "train_acc")) - np.asarray(_final(lab, seeds, lab.model("batch"), lr))
-           for lr in (0.003, 0.1)}
+    runs_of.start(verdict, lab, lab_preconditions)
+    runs = runs_of.full_runs(lab, seeds, {lr: (lab.model("batch"), lr) for lr in (0.003, 0.1)})
+    gap = {lr: np.asarray(final(r, "train_acc")) - np.asarray(final(r)) for lr, r in runs.items()}
     verdict.measure(train_minus_test={f"{lr:g}": g for lr, g in gap.items()})
     gap = {lr: np.asarray(verdict.finite(f"train−test gap at {lr:g}", g)) for lr, g in gap.items()}
-    _decide(verdict, readouts.gap_larger_at_low_lr(gap, thresholds))
+    verdict.decide_readout(readouts.gap_larger_at_low_lr(gap, thresholds))
 
 
 @pytest.mark.claim("R1-LOWLR-LOSS")
 def test_bn_low_lr_training_loss(verdict, lr_lab, lab_preconditions, thresholds):
     lab, seeds = lr_lab, verdict.seeds
-    _provenance(verdict, lab, lab_preconditions)
-    _prefetch_finals(lab, seeds, [(lab.model("batch"), 1e-4), (lab.model("none"), 1e-4)])
-    loss = {name: {key: np.asarray(_final(lab, seeds, lab.model(norm), 1e-4, key)) for key in ("train_loss", "test_loss")}
-            for name, norm in (("BN", "batch"), ("none", "none"))}
+    runs_of.start(verdict, lab, lab_preconditions)
+    runs = runs_of.full_runs(lab, seeds, {"BN": (lab.model("batch"), 1e-4), "none": (lab.model("none"), 1e-4)})
+    loss = {name: {key: np.asarray(final(r, key)) for key in ("train_loss", "test_loss")} for name, r in runs.items()}
     lower_test = np.nanmean(loss["BN"]["test_loss"]) < np.nanmean(loss["none"]["test_loss"])
     verdict.note(f"Test loss (seed mean) is {'lower' if lower_test else 'not lower'} with BN.")
-    _decide_finite(verdict, readouts.low_lr_training_loss(loss["BN"], loss["none"], 1e-4, thresholds))
+    verdict.decide_readout(readouts.low_lr_training_loss(loss["BN"], loss["none"], 1e-4, thresholds), every_seed_finite=True)
 
 
 @pytest.mark.claim("B-SGD-NOISE")
@@ -262,25 +171,8 @@ def test_sgd_noise_exponents(verdict, training_lab, settings, thresholds):
     verdict.conclude_exact(readout)  # one exact computation, no seeds
 
 
-@pytest.fixture(scope="session")
-def diverging_updates(training_lab, claims_registry, profile) -> Callable[[Sequence[int]], dict]:
-    """``diverging_updates(seeds)``: per seed, the first update that makes the unnormalized base net
-    diverge (B-DIV-PATH settings), with the path along it; None for a seed where no LR up to the
-    last doubling diverges. Made once per seed, the missing seeds side by side."""
-    lab, s = training_lab, claims_registry.settings(claims_registry.claim("B-DIV-PATH"), profile)
-    held: dict[int, object] = {}
-
-    def on(seeds: Sequence[int]) -> dict:
-        missing = [seed for seed in seeds if seed not in held]
-        held.update(zip(missing, lab.side_by_side([DivergingUpdate(lr=s.lr, max_steps=s.max_steps, doublings=s.doublings,
-                                                                   points=s.points, seed=seed) for seed in missing])))
-        return {seed: held[seed] for seed in seeds}
-
-    return on
-
-
 def _div_provenance(verdict, lab, diverging_updates, settings) -> dict:
-    _provenance(verdict, lab)
+    runs_of.start(verdict, lab)
     diverging_updates = diverging_updates(verdict.seeds)
     missing = [seed for seed, found in diverging_updates.items() if found is None]
     if missing:
@@ -301,7 +193,7 @@ def test_diverging_update_loss_path(verdict, training_lab, diverging_updates, se
     verdict.add_figure("Batch loss along the diverging update, like Fig. 5", figures.curves(
         {f"seed {seed}: LR {u.lr:g}, step {u.step}": (u.path["t"], np.clip(u.path["loss"], None, 1e30)) for seed, u in found.items()},
         xlabel="t (fraction of the update)", ylabel="batch loss", title="Loss along θ + tΔ", logy=True))
-    _decide(verdict, readout)
+    verdict.decide_readout(readout)
 
 
 @pytest.mark.claim("B-DIV-MOMENTS")
@@ -316,13 +208,13 @@ def test_diverging_update_moments(verdict, training_lab, diverging_updates, sett
         verdict.add_figure(f"{label} along the diverging update (seed {first_seed}), like Fig. 6", figures.curves(
             {f"layer {k}": (path["t"], path[moment][k]) for k in shown}, xlabel="t", ylabel=label,
             title=f"{label} per layer along θ + tΔ", logy=True))
-    _decide(verdict, readout)  # no summary of its own: the conditions' intervals, as before
+    verdict.decide_readout(readout)  # no summary of its own: the conditions' intervals, as before
 
 
 @pytest.mark.claim("B-DIV-BN-STEP")
 def test_bn_takes_larger_decreasing_steps(verdict, training_lab, settings, thresholds):
     lab = training_lab
-    _provenance(verdict, lab)
+    runs_of.start(verdict, lab)
     etas = np.logspace(np.log10(settings["eta_min"]), np.log10(settings["eta_max"]), settings["etas"])
     seeds, batches = verdict.seeds, settings["batches"]
     nets = {(name, seed): GradientLinesRun(norm=norm, lr=lr, batches=batches, etas=etas, seed=seed)
@@ -335,104 +227,104 @@ def test_bn_takes_larger_decreasing_steps(verdict, training_lab, settings, thres
         {f"{n}, batch {b}": (etas, np.clip(np.asarray(lines[n, seeds[0]][b]["loss"]) / lines[n, seeds[0]][b]["loss0"], None, 1e6))
          for n in ("BN", "none") for b in batches},
         xlabel="step size η", ylabel="loss(θ − ηg) / loss(θ)", title="Loss along the gradient", logx=True, logy=True))
-    _decide(verdict, readouts.bn_decreasing_steps(lines, seeds, batches, thresholds))
+    verdict.decide_readout(readouts.bn_decreasing_steps(lines, seeds, batches, thresholds))
 
 
 @pytest.mark.claim("B-TOP-LR")
 def test_bn_on_top_only(verdict, lr_lab, lab_preconditions, settings, thresholds):
     lab, seeds = lr_lab, verdict.seeds
-    _provenance(verdict, lab, lab_preconditions)
-    grid = _grid(lab, settings)
+    runs_of.start(verdict, lab, lab_preconditions)
+    grid = runs_of.grid(lab, settings.get("extra_lrs", ()))
     nets = {"BN": lab.model("batch"), "top only": lab.model("batch", norm_where="top"), "none": lab.model("none")}
-    search = _searches(lab, nets, seeds, grid)
-    acc = {n: np.asarray(_values(_at_best(lab, m, seeds, grid)[1])) for n, m in nets.items()}
+    search = runs_of.searches(lab, nets, seeds, grid)
+    acc = {n: np.asarray(final(runs_of.at_best(lab, m, seeds, grid)[1])) for n, m in nets.items()}
     _add_lr_table(verdict, "Highest achievable LR with BN on top only",
         {"BN": (search["BN"], 0.1), "BN on top only": (search["top only"], 0.03), "none": (search["none"], 1e-4)})
-    _decide_finite(verdict, readouts.top_lr(search, acc, thresholds))
+    verdict.decide_readout(readouts.top_lr(search, acc, thresholds), every_seed_finite=True)
 
 
 @pytest.mark.claim("B-ALT-LR")
 def test_alternating_normalization_lr(verdict, lr_lab, lab_preconditions, settings, thresholds):
     lab = lr_lab
-    _provenance(verdict, lab, lab_preconditions)
-    grid = _grid(lab, settings)
-    search = _searches(lab, {n: lab.model(k) for n, k in (("unnormalized", "none"), ("alternating", "alternating"), ("BN", "batch"))},
+    runs_of.start(verdict, lab, lab_preconditions)
+    grid = runs_of.grid(lab, settings.get("extra_lrs", ()))
+    search = runs_of.searches(lab, {n: lab.model(k) for n, k in (("unnormalized", "none"), ("alternating", "alternating"), ("BN", "batch"))},
                        verdict.seeds, grid)
     _add_lr_table(verdict, "Highest achievable LR, like Table 3",
         {"unnormalized": (search["unnormalized"], 1e-4), "alternating normalization": (search["alternating"], 0.01), "BN": (search["BN"], 0.1)})
-    _decide(verdict, readouts.alternating_lr(search["unnormalized"], search["alternating"], search["BN"], thresholds))
+    verdict.decide_readout(readouts.alternating_lr(search["unnormalized"], search["alternating"], search["BN"], thresholds))
 
 
 @pytest.mark.claim("B-DEPTH-LR")
 def test_shallower_tolerates_larger_lr(verdict, lr_lab, lab_preconditions, settings, thresholds):
     lab = lr_lab
-    _provenance(verdict, lab, lab_preconditions)
-    grid = _grid(lab, settings)
+    runs_of.start(verdict, lab, lab_preconditions)
+    grid = runs_of.grid(lab, settings.get("extra_lrs", ()))
     depths = lab.settings["depth_sweep"]
-    search = _searches(lab, {d: lab.model("none", depth=d) for d in depths}, verdict.seeds, grid)
+    search = runs_of.searches(lab, {d: lab.model("none", depth=d) for d in depths}, verdict.seeds, grid)
     paper = dict(zip(depths, (0.1, 0.01, 1e-4)))
     _add_lr_table(verdict, "Highest achievable LR of unnormalized ResNets by depth, like Table 3",
         {f"ResNet-{d} (paper: ResNet-{p})": (search[d], paper[d]) for d, p in zip(depths, (32, 56, 110))})
-    _decide(verdict, readouts.depth_lr(search, thresholds))
+    verdict.decide_readout(readouts.depth_lr(search, thresholds))
 
 
 @pytest.mark.claim("B-WARM-LR")
 def test_warm_start_allows_larger_lr(verdict, lr_lab, lab_preconditions, settings, thresholds):
     lab = lr_lab
-    _provenance(verdict, lab, lab_preconditions)
-    grid = _grid(lab, settings)
-    cold = _searches(lab, {"cold": lab.model("none")}, verdict.seeds, grid)["cold"]
-    warm = _searches(lab, {"warm": lab.model("none")}, verdict.seeds, grid, warm_start=True)["warm"]
+    runs_of.start(verdict, lab, lab_preconditions)
+    grid = runs_of.grid(lab, settings.get("extra_lrs", ()))
+    cold = runs_of.searches(lab, {"cold": lab.model("none")}, verdict.seeds, grid)["cold"]
+    warm = runs_of.searches(lab, {"warm": lab.model("none")}, verdict.seeds, grid, warm_start=True)["warm"]
     verdict.measure(warm_start_steps=lab.epoch_steps())
     _add_lr_table(verdict, "Highest achievable LR with and without a warm start",
         {"unnormalized, cold": (cold, 1e-4), "unnormalized, warm start": (warm, 0.01)})
-    _decide(verdict, readouts.warm_start_lr(cold, warm, thresholds))
+    verdict.decide_readout(readouts.warm_start_lr(cold, warm, thresholds))
 
 
 @pytest.mark.claim("B-PARTS")
 def test_parts_of_bn(verdict, lr_lab, lab_preconditions, settings, thresholds):
     lab = lr_lab
-    _provenance(verdict, lab, lab_preconditions)
-    grid = _grid(lab, settings)
-    search = _searches(lab, {row: lab.model(kind) for row, (kind, _) in PARTS_ROWS.items()}, verdict.seeds, grid)
+    runs_of.start(verdict, lab, lab_preconditions)
+    grid = runs_of.grid(lab, settings.get("extra_lrs", ()))
+    search = runs_of.searches(lab, {row: lab.model(kind) for row, (kind, _) in PARTS_ROWS.items()}, verdict.seeds, grid)
     _add_lr_table(verdict, "Highest achievable LR per part of BN, like Table 2",
         {row: (search[row], paper) for row, (_, paper) in PARTS_ROWS.items()})
-    _decide(verdict, readouts.parts_lr(search, thresholds))
+    verdict.decide_readout(readouts.parts_lr(search, thresholds))
 
 
 @pytest.mark.claim("X-SMALLBATCH")
 def test_small_batch_small_lr(verdict, lr_lab, lab_preconditions, settings, thresholds):
     lab, seeds = lr_lab, verdict.seeds
-    _provenance(verdict, lab, lab_preconditions)
+    runs_of.start(verdict, lab, lab_preconditions)
     k = settings["batch_divisor"]
     steps = lab.settings["train_steps"] * k  # same number of epochs
-    best, base_runs = _at_best(lab, lab.model("none"), seeds)
+    best, base_runs = runs_of.at_best(lab, lab.model("none"), seeds)
     small_runs = [{"model": lab.model("none"), "lr": lr / k, "seed": seed, "batch_size": 128 // k, "steps": steps}
                   for seed, lr in zip(seeds, best)]
-    lab.prefetch(runs=small_runs + _final_runs(seeds, [(lab.model("batch"), lr) for lr in settings["lrs"]]))
-    small_acc = _values([lab.trained(**run) for run in small_runs])
-    bn = {lr: _final(lab, seeds, lab.model("batch"), lr) for lr in settings["lrs"]}
+    bn = {lr: final(r) for lr, r in runs_of.full_runs(lab, seeds, {lr: (lab.model("batch"), lr) for lr in settings["lrs"]},
+                                                      more=small_runs).items()}
+    small_acc = final([runs_of.full_run(lab, run) for run in small_runs])
     bn_lr = [max(settings["lrs"], key=lambda lr: -np.inf if np.isnan(bn[lr][i]) else bn[lr][i]) for i in range(len(seeds))]
     verdict.measure(none_lr=best, bn_best_lr=bn_lr)
-    _decide_finite(verdict, readouts.small_batch(_values(base_runs), small_acc, [bn[lr][i] for i, lr in enumerate(bn_lr)], k, 128,
-                                                 thresholds))
+    bn_acc = [bn[lr][i] for i, lr in enumerate(bn_lr)]
+    verdict.decide_readout(readouts.small_batch(final(base_runs), small_acc, bn_acc, k, 128, thresholds), every_seed_finite=True)
 
 
 @pytest.mark.claim("X-ALTNORMS")
 def test_group_and_layer_norm_lr(verdict, lr_lab, lab_preconditions, settings, thresholds):
     lab = lr_lab
-    _provenance(verdict, lab, lab_preconditions)
-    search = _searches(lab, {n: lab.model(k) for n, k in (("BN", "batch"), ("GroupNorm", "group"), ("LayerNorm", "layer"))},
-                       verdict.seeds, _grid(lab, settings))
+    runs_of.start(verdict, lab, lab_preconditions)
+    search = runs_of.searches(lab, {n: lab.model(k) for n, k in (("BN", "batch"), ("GroupNorm", "group"), ("LayerNorm", "layer"))},
+                       verdict.seeds, runs_of.grid(lab, settings.get("extra_lrs", ())))
     _add_lr_table(verdict, "Highest achievable LR per normalization", {n: (s, None) for n, s in search.items()})
-    _decide(verdict, readouts.alt_norms_lr(search["BN"], search["GroupNorm"], search["LayerNorm"], thresholds))
+    verdict.decide_readout(readouts.alt_norms_lr(search["BN"], search["GroupNorm"], search["LayerNorm"], thresholds))
 
 
 @pytest.mark.claim("X-FIXUP")
 def test_fixup_trains_at_high_lr(verdict, lr_lab, lab_preconditions, thresholds):
     lab = lr_lab
-    _provenance(verdict, lab, lab_preconditions)
-    search = _searches(lab, {"fixup": lab.model("none", fixup=True), "none": lab.model("none")}, verdict.seeds)
+    runs_of.start(verdict, lab, lab_preconditions)
+    search = runs_of.searches(lab, {"fixup": lab.model("none", fixup=True), "none": lab.model("none")}, verdict.seeds)
     fixup, none = search["fixup"], search["none"]
     _add_lr_table(verdict, "Highest achievable LR with Fixup", {"Fixup, no norm": (fixup, 0.1), "no norm": (none, 1e-4)})
-    _decide(verdict, readouts.fixup_lr(fixup, none, thresholds))
+    verdict.decide_readout(readouts.fixup_lr(fixup, none, thresholds))

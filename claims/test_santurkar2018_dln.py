@@ -51,11 +51,6 @@ def _window_note(verdict, dln_runs, windows) -> None:
     note_windows(verdict, _steps(dln_runs["none"][0]), windows)
 
 
-def _conclude(verdict, readout) -> None:
-    verdict.measure(**readout.values)
-    verdict.decide(*readout.conditions, summary=readout.summary)
-
-
 def _time_weights(runs, windows) -> list[list[float]]:
     """Per seed, the training time each checkpoint of its window stands for: the checkpoints are
     dense early (``checkpoint_spacing``), and a statistic over the window weighs them by time."""
@@ -89,7 +84,7 @@ def test_ics_standard_none_bn_uncorrelated(verdict, dln_runs, dln_settings, thre
     verdict.add_figure("‖G − G′‖₂ over training (first seed), median and range over layers", figures.bands(
         steps, {LABELS[n]: (np.min(l2[n], axis=1), np.median(l2[n], axis=1), np.max(l2[n], axis=1)) for n in l2},
         xlabel="GD step", ylabel="‖G − G′‖₂", title="ICS (Definition 2.1), DLN", logy=True))
-    _conclude(verdict, readout)
+    verdict.decide_readout(readout)
 
 
 def _landscape_figure(runs, metric, ylabel, title, norms=("none", "batch")):
@@ -118,7 +113,7 @@ def test_loss_varies_less_along_gradient_with_bn(verdict, dln_runs, dln_settings
                                             np.max([c.gradient_line["losses"] for c in r.checkpoints], axis=1))
                                 for n, r in seed0.items()},
         xlabel="GD step", ylabel="loss", title="Loss landscape along the gradient (DLN)", logy=True))
-    _conclude(verdict, readout)
+    verdict.decide_readout(readout)
 
 
 @pytest.mark.claim("S-LAND-GRAD")
@@ -126,7 +121,7 @@ def test_gradients_more_predictive_with_bn(verdict, dln_runs, dln_settings, thre
     runs, readout = _gradient_line_readout(verdict, dln_runs, dln_settings, "grad_change", ro.grad_change, thresholds)
     verdict.add_figure("max ℓ2 change of the gradient along the gradient direction",
                        _landscape_figure(runs, "grad_change", "max ‖∇L(θ) − ∇L(θ − ηg)‖", "Gradient predictiveness (DLN)"))
-    _conclude(verdict, readout)
+    verdict.decide_readout(readout)
 
 
 @pytest.mark.claim("S-LAND-BETA")
@@ -137,7 +132,7 @@ def test_effective_beta_lower_with_bn(verdict, dln_runs, dln_settings, threshold
     readout = ro.beta(*_over_windows(runs, ("none", "batch"), windows, "beta"), thresholds, _time_weights(runs, windows))
     verdict.add_figure("effective β-smoothness along the gradient",
                        _landscape_figure(runs, "beta", "max ‖Δ∇L‖ / ‖ηg‖", "Effective β-smoothness (DLN)"))
-    _conclude(verdict, readout)
+    verdict.decide_readout(readout)
 
 
 @pytest.mark.claim("S-LAND-RANDOM")
@@ -151,7 +146,7 @@ def test_smoothing_along_random_directions(verdict, dln_runs, dln_settings, thre
     verdict.add_figure("max gradient change along a random direction", figures.lines(
         _steps(runs["none"][0]), {LABELS[n]: _line_metric(runs[n][0], "grad_change", "random_line") for n in ("none", "batch")},
         xlabel="GD step", ylabel="max ‖Δ∇L‖", title="Random direction (DLN), first seed", logy=True))
-    _conclude(verdict, readout)
+    verdict.decide_readout(readout)
 
 
 @pytest.mark.claim("S-LP-PERF")
@@ -166,7 +161,7 @@ def test_lp_normalizations_perform_like_bn(verdict, dln_runs, dln_settings, thre
         xlabel="GD step", ylabel="training loss ‖f(x) − Ax‖²", title="ℓp normalizations (DLN)", logy=True, markers=False))
     for name, ratios in ro.lp_perf_ratios(final).items():
         verdict.finite(name, ratios)  # a diverged run: inconclusive
-    _conclude(verdict, ro.lp_perf(final, thresholds))
+    verdict.decide_readout(ro.lp_perf(final, thresholds))
 
 
 @pytest.mark.claim("S-LP-SMOOTH")
@@ -178,7 +173,7 @@ def test_lp_normalizations_smooth_the_landscape(verdict, dln_runs, dln_settings,
     verdict.measure(window_checkpoints={LABELS[p]: [list(w) for w in windows[p]] for p in LP})
     verdict.add_figure("max gradient change along the gradient, every normalization",
                        _landscape_figure(runs, "grad_change", "max ‖Δ∇L‖", "Gradient predictiveness (DLN)", norms=tuple(runs)))
-    _conclude(verdict, readout)
+    verdict.decide_readout(readout)
 
 
 def _shift(run, window: range) -> float:
@@ -210,7 +205,7 @@ def test_lp_normalizations_shift_distributions_more(verdict, dln_runs, dln_setti
     verdict.add_figure(f"one unit of layer {layer}'s input before normalization over training (first seed): mean ± std over the batch",
                        figures.bands(_steps(first["none"]), {LABELS[n]: (np.subtract(m, s), m, np.add(m, s)) for n, (m, s) in unit.items()},
                                      xlabel="GD step", ylabel="activation", title=f"Layer-{layer} input distribution over training (DLN)"))
-    _conclude(verdict, readout)
+    verdict.decide_readout(readout)
 
 
 @pytest.mark.claim("S-LR-RANGE")
@@ -224,7 +219,7 @@ def test_bn_trains_over_a_broader_lr_range(verdict, settings, dln_settings, mode
     verdict.add_figure("final / initial loss after training at each learning rate (first seed)", figures.lines(
         settings["lrs"], {LABELS[n]: [min(v, 1e3) for v in final[n]] for n in final}, xlabel="learning rate",
         ylabel="final / initial loss (capped at 1e3)", title=f"{settings['steps']} GD steps per LR (DLN)", logx=True, logy=True))
-    _conclude(verdict, readout)
+    verdict.decide_readout(readout)
 
 
 @pytest.mark.claim("S-SIGMA")
@@ -237,4 +232,4 @@ def test_gamma_over_sigma_shrinks_gradients(verdict, dln_runs, dln_settings, thr
         _steps(runs["batch"][0]), {"BN DLN": ([float(np.quantile(r, 0.1)) for r in ratios], medians[0],
                                                  [float(np.quantile(r, 0.9)) for r in ratios])},
         xlabel="GD step", ylabel="γ_j / σ_j", title="The factor γ/σ of Theorem 4.1", logy=True))
-    _conclude(verdict, readout)
+    verdict.decide_readout(readout)

@@ -44,12 +44,6 @@ def _provenance(verdict, settings, data, vgg_runs=None, more=()) -> dict:
     return runs
 
 
-def _conclude(verdict, readout) -> None:
-    """Record the readout's values and decide on its conditions."""
-    verdict.measure(**readout.values)
-    verdict.decide(*readout.conditions, summary=readout.summary)
-
-
 def _tail_loss(run) -> float:
     return math.inf if run.diverged_at is not None else tail_mean(run.losses)
 
@@ -166,7 +160,7 @@ def test_bn_trains_faster_and_generalizes_better(verdict, thresholds, vgg_runs, 
     verdict.add_figure("test accuracy (eval mode) over training, first seed", figures.lines(
         [e["step"] for e in evals["none"]], {LABELS[n]: [e["test_acc"] for e in evals[n]] for n in evals},
         xlabel="SGD step", ylabel="test accuracy", title="Fig. 1b: generalization"))
-    _conclude(verdict, ro.performance(loss, test_acc, thresholds))
+    verdict.decide_readout(ro.performance(loss, test_acc, thresholds))
 
 
 @pytest.mark.claim("S-DIST")
@@ -179,7 +173,7 @@ def test_distribution_change_similar_with_and_without_bn(verdict, thresholds, vg
                        _distribution_figure(runs, ("none", "batch"), "Fig. 1c: layer-input distribution"))
     verdict.add_figure("step-to-step change of the sampled units' distributions",
                        _changes_figure(runs, ("none", "batch"), "Distributional stability"))
-    _conclude(verdict, ro.distribution_change(shift, thresholds, finite=verdict.finite))
+    verdict.decide_readout(ro.distribution_change(shift, thresholds, finite=verdict.finite))
 
 
 @pytest.mark.claim("S-NOISY-MATCH")
@@ -193,7 +187,7 @@ def test_noisy_bn_nearly_matches_bn(verdict, thresholds, vgg_runs, vgg_settings,
         runs, norms, "accs", "training accuracy", "Fig. 2: standard, BN, noisy BN"))
     verdict.add_figure(f"distribution of one unit of conv layer {vgg_settings['dist_layer']} over training",
                        _distribution_figure(runs, norms, "Fig. 2: layer-input distributions"))
-    _conclude(verdict, ro.noisy_match(acc, thresholds, finite=verdict.finite))
+    verdict.decide_readout(ro.noisy_match(acc, thresholds, finite=verdict.finite))
 
 
 @pytest.mark.claim("S-NOISY-UNSTABLE")
@@ -205,7 +199,7 @@ def test_noisy_bn_less_stable_than_standard(verdict, thresholds, vgg_runs, vgg_s
                     mean_step_change_after_the_norm={n: _per_seed(runs[n], lambda r: _shift(r, "normalized")) for n in norms})
     verdict.add_figure("step-to-step change of the sampled units' distributions",
                        _changes_figure(runs, norms, "Fig. 7: change of mean and variance"))
-    _conclude(verdict, ro.noisy_unstable(shift, thresholds, finite=verdict.finite))
+    verdict.decide_readout(ro.noisy_unstable(shift, thresholds, finite=verdict.finite))
 
 
 @pytest.mark.claim("S-NOISE-STD")
@@ -217,7 +211,7 @@ def test_noise_prevents_the_standard_net_from_training(verdict, thresholds, vgg_
     verdict.measure(standard_final_training_accuracy=_per_seed(runs["none"], _tail_acc))
     verdict.add_figure("training accuracy (mini-batch, as trained)", _curves_figure(
         runs, ("none", "noise"), "accs", "training accuracy", "Standard net with and without the noise"))
-    _conclude(verdict, ro.noise_prevents_training(acc, diverged, thresholds))
+    verdict.decide_readout(ro.noise_prevents_training(acc, diverged, thresholds))
 
 
 @pytest.mark.claim("S-ICS-VGG")
@@ -239,7 +233,7 @@ def test_bn_does_not_reduce_ics(verdict, thresholds, vgg_runs, vgg_settings, vgg
     verdict.add_figure("‖G − G′‖₂ over training (first seed), median and range over layers", figures.bands(
         steps, {LABELS[k]: (l2[k].min(axis=1), np.median(l2[k], axis=1), l2[k].max(axis=1)) for k in norms},
         xlabel="SGD step", ylabel="‖G − G′‖₂", title="ICS (Definition 2.1), VGG", logy=True))
-    _conclude(verdict, ro.ics(median, thresholds))
+    verdict.decide_readout(ro.ics(median, thresholds))
 
 
 def _line_metric_of(runs, field, n=None) -> list[float]:
@@ -266,7 +260,7 @@ def test_loss_varies_less_along_gradient_with_bn(verdict, thresholds, vgg_runs, 
         bands[LABELS[k]] = (losses.min(axis=1), _line_metric_of(runs[k], "loss", n), losses.max(axis=1))
     verdict.add_figure("loss along the gradient, band over steps [½, 4] × LR (seed mean)", figures.bands(
         _steps(runs["none"], n), bands, xlabel="SGD step", ylabel="loss", title="Fig. 4a: loss landscape (VGG)", logy=True))
-    _conclude(verdict, ro.landscape_loss(early, window, thresholds))
+    verdict.decide_readout(ro.landscape_loss(early, window, thresholds))
 
 
 @pytest.mark.claim("S-LAND-GRAD", case="vgg")
@@ -277,7 +271,7 @@ def test_gradients_more_predictive_with_bn(verdict, thresholds, vgg_runs, vgg_se
                     gradient_norm={n: _line_metric_of(runs[n], "grad_norm") for n in ("none", "batch")})
     verdict.add_figure("max ℓ2 change of the gradient along the gradient direction (seed mean)", _landscape_figure(
         runs, "grad_change", "max ‖∇L(θ) − ∇L(θ − ηg)‖", "Fig. 4b: gradient predictiveness (VGG)"))
-    _conclude(verdict, ro.landscape_grad(early, window, thresholds))
+    verdict.decide_readout(ro.landscape_grad(early, window, thresholds))
 
 
 @pytest.mark.claim("S-LAND-BETA", case="vgg")
@@ -289,7 +283,7 @@ def test_effective_beta_lower_with_bn(verdict, thresholds, vgg_runs, vgg_setting
             for n in ("none", "batch")}
     verdict.add_figure("effective β-smoothness along the gradient (seed mean)", _landscape_figure(
         runs, "beta", "max ‖Δ∇L‖ / ‖ηg‖", "Fig. 4c: effective β-smoothness (VGG)"))
-    _conclude(verdict, ro.landscape_beta(beta, thresholds))
+    verdict.decide_readout(ro.landscape_beta(beta, thresholds))
 
 
 @pytest.mark.claim("S-LAND-RANDOM", case="vgg")
@@ -300,7 +294,7 @@ def test_smoothing_along_random_directions(verdict, thresholds, vgg_runs, vgg_se
     grad = _landscape_ratios(runs, vgg_settings, verdict.seeds, "grad_change", line="random_line")
     verdict.add_figure("max gradient change along a random direction (seed mean)", _landscape_figure(
         runs, "grad_change", "max ‖Δ∇L‖", "Random direction (VGG)", line="random_line"))
-    _conclude(verdict, ro.landscape_random(loss, grad, thresholds))
+    verdict.decide_readout(ro.landscape_random(loss, grad, thresholds))
 
 
 @pytest.mark.claim("S-LP-PERF", case="vgg")
@@ -313,7 +307,7 @@ def test_lp_normalizations_perform_like_bn(verdict, thresholds, vgg_runs, vgg_se
         runs, norms, "accs", "training accuracy", "Fig. 11a: ℓp normalizations (VGG)"))
     verdict.add_figure("training loss per normalization (mini-batch, block means, seed mean)", _curves_figure(
         runs, norms, "losses", "training loss", "ℓp normalizations (VGG)", logy=True))
-    _conclude(verdict, ro.lp_performance({n: _per_seed(runs[n], _tail_acc) for n in norms}, thresholds, finite=verdict.finite))
+    verdict.decide_readout(ro.lp_performance({n: _per_seed(runs[n], _tail_acc) for n in norms}, thresholds, finite=verdict.finite))
 
 
 @pytest.mark.claim("S-LP-SMOOTH", case="vgg")
@@ -325,7 +319,7 @@ def test_lp_normalizations_smooth_the_landscape(verdict, thresholds, vgg_runs, v
         runs, "grad_change", "max ‖Δ∇L‖", "Fig. 11c: gradient predictiveness (VGG)", norms=("none", "batch") + LP))
     verdict.add_figure("effective β-smoothness, every normalization (seed mean)", _landscape_figure(
         runs, "beta", "max ‖Δ∇L‖ / ‖ηg‖", "Fig. 11d: effective β-smoothness (VGG)", norms=("none", "batch") + LP))
-    _conclude(verdict, ro.lp_smoothing(ratios, thresholds))
+    verdict.decide_readout(ro.lp_smoothing(ratios, thresholds))
 
 
 @pytest.mark.claim("S-LP-SHIFT", case="vgg")
@@ -339,7 +333,7 @@ def test_lp_normalizations_shift_distributions_more(verdict, thresholds, vgg_run
                        _distribution_figure(runs, ("none",) + LP, "Fig. 14: layer-input distributions"))
     verdict.add_figure("step-to-step change of the sampled units' distributions",
                        _changes_figure(runs, norms, "Distributional shift per normalization"))
-    _conclude(verdict, ro.lp_shift(shift, thresholds, finite=verdict.finite))
+    verdict.decide_readout(ro.lp_shift(shift, thresholds, finite=verdict.finite))
 
 
 @pytest.mark.claim("S-LR-RANGE", case="vgg")
@@ -353,4 +347,4 @@ def test_bn_trains_over_a_broader_lr_range(verdict, thresholds, settings, vgg_se
     verdict.add_figure("training accuracy after training at each learning rate (first seed; 0 = diverged)", figures.lines(
         settings["lrs"], {LABELS[n]: a for n, a in acc.items()}, xlabel="learning rate", ylabel="training accuracy (eval mode)",
         title=f"{settings['steps']} SGD steps per LR (VGG)", logx=True))
-    _conclude(verdict, ro.lr_range(runs, thresholds))
+    verdict.decide_readout(ro.lr_range(runs, thresholds))

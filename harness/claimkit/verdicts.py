@@ -229,6 +229,18 @@ class Verdict:
             text = f"{text}. Leans: {lean}"
         self.conclude(decision.verdict, text, stop=None if failed else STOP_DECIDED if decision.verdict != INCONCLUSIVE else STOP_CAP)
 
+    def decide_readout(self, readout: Readout, every_seed_finite: bool = False) -> None:
+        """Record a readout's values and decide on its conditions (:meth:`decide`). With
+        ``every_seed_finite`` (conditions on the seed-level values of full runs), each seed-level
+        condition's values must be finite first (:meth:`finite`): a seed whose run diverged has
+        none, and the claim is then inconclusive, named by the condition."""
+        self.measure(**readout.values)
+        if every_seed_finite:
+            for condition in readout.conditions:
+                if condition.op is not None:
+                    self.finite(condition.name, condition.values)
+        self.decide(*readout.conditions, summary=readout.summary)
+
     def conclude_exact(self, readout: Readout) -> None:
         """Conclude a seed-exempt claim on its readout's exact checks: the checks are recorded as
         evidence, and the summary is the readout's own (the checks' names stay out of it)."""
