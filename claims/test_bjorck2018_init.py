@@ -39,8 +39,7 @@ def _passes(init_probes, verdict, settings, *variants, batches=None):
     """Each variant's passes grouped by seed ({seed: [batches]}): the readouts decide per seed."""
     verdict.dataset = init_probes.dataset
     batches = batches if batches is not None else settings.get("batches")
-    init_probes.prefetch(variants, verdict.seeds, batches)
-    out = [init_probes.by_seed(v, verdict.seeds, batches) for v in variants]
+    out = init_probes.passes(variants, verdict.seeds, batches)
     verdict.note(init_probes.timing_note())
     return out
 

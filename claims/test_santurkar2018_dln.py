@@ -18,7 +18,6 @@ import math
 import numpy as np
 import pytest
 
-from fixtures.dln import run_settings
 from harness.dln import lr_range
 from harness.readouts import dln as ro
 from harness.readouts.dln import LABELS, LP
@@ -211,7 +210,7 @@ def test_lp_normalizations_shift_distributions_more(verdict, dln_runs, dln_setti
 @pytest.mark.claim("S-LR-RANGE")
 def test_bn_trains_over_a_broader_lr_range(verdict, settings, dln_settings, model_cache, thresholds):
     verdict.dataset = DATASET
-    runs = lr_range(("none", "batch"), run_settings(dln_settings, verdict.seeds[0]), settings["lrs"], settings["steps"],
+    runs = lr_range(("none", "batch"), dln_settings, settings["lrs"], settings["steps"],
                     verdict.seeds, model_cache)
     losses = [{n: {lr: run.losses for lr, run in r.items()} for n, r in per_seed.items()} for per_seed in runs]
     readout = ro.lr_range(losses, thresholds)

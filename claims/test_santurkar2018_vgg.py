@@ -5,7 +5,7 @@
 All claims but S-LR-RANGE read one probed SGD run per normalization and seed (fixture
 ``vgg_runs``, asked for the seeds of the claim's current look) and decide from the seeds
 (harness.claimkit.evidence); the comparisons with the standard net require that both nets train on those
-seeds (``fixtures.vgg.vgg_preconditions``), and the landscape and ICS readings compare
+seeds (``harness.preconditions.VGGPreconditions``), and the landscape and ICS readings compare
 nets over the checkpoints before any of them has converged, as the DLN half does. Claims with a DLN half (claims/test_santurkar2018_dln.py) are their VGG half here,
 ``@pytest.mark.claim(ID, case="vgg")``, with test ids like ``S-LAND-LOSS-fast-vgg``.
 
@@ -20,7 +20,7 @@ import math
 import numpy as np
 import pytest
 
-from fixtures.vgg import run_settings, vgg_preconditions
+from harness.preconditions import VGGPreconditions
 from harness.readouts import vgg as ro
 from harness.claimkit.report import figures
 from harness.stats import geometric_mean_ratio
@@ -40,7 +40,7 @@ def _provenance(verdict, settings, data, vgg_runs=None, more=()) -> dict:
     if vgg_runs is None:
         return {}
     runs = vgg_runs(verdict.seeds, ("none", "batch", *more))
-    vgg_preconditions(runs, verdict.seeds).check(verdict)
+    VGGPreconditions.measure(runs, verdict.seeds).check(verdict)
     return runs
 
 
@@ -339,7 +339,7 @@ def test_lp_normalizations_shift_distributions_more(verdict, thresholds, vgg_run
 @pytest.mark.claim("S-LR-RANGE", case="vgg")
 def test_bn_trains_over_a_broader_lr_range(verdict, thresholds, settings, vgg_settings, vgg_data, device, model_cache):
     _provenance(verdict, vgg_settings, vgg_data)
-    runs = lr_range(("none", "batch"), vgg_data, run_settings(vgg_settings), settings["lrs"], settings["steps"], verdict.seeds,
+    runs = lr_range(("none", "batch"), vgg_data, vgg_settings, settings["lrs"], settings["steps"], verdict.seeds,
                     device, model_cache)
     acc = {n: [run.final["train_acc"] if run.diverged_at is None else 0.0 for run in r.values()] for n, r in runs[0].items()}
     verdict.measure(final_train_accuracy_first_seed=acc,

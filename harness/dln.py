@@ -25,6 +25,7 @@ from harness.concurrent import cached_side_by_side
 from harness.models import deep_linear
 from harness.models.flops import forward_flops, training_flops
 from harness.probes.checkpoints import Checkpoint, CheckpointSchedule, LandscapeProbe, checkpoint_steps
+from harness.settings import JUDGING_KEYS, DLNShared, typed
 from harness.train import FullBatch, Probe, TrainConfig, train
 
 
@@ -45,8 +46,8 @@ def regression_problem(samples: int, width: int, seed: int, dtype: torch.dtype =
     return x, x @ A.T
 
 
-def precision(settings: dict) -> torch.dtype:
-    name = settings.get("precision", "float32")
+def precision(settings: DLNShared) -> torch.dtype:
+    name = settings["precision"]
     if name not in PRECISIONS:
         raise ValueError(f"DLN precision must be one of {', '.join(PRECISIONS)}, got {name!r}")
     return PRECISIONS[name]
@@ -122,20 +123,24 @@ def _norm_stats(model: nn.Module, x: torch.Tensor, shift_layer: int) -> tuple[li
     return ratios, {"mean": shift.mean(dim=0).tolist(), "var": shift.var(dim=0, unbiased=False).tolist()}
 
 
-def _config(norm: str, settings: dict, probes: bool, lr: float | None, steps: int | None) -> dict:
-    return {"kind": "dln-run", "norm": norm, "settings": settings, "probes": probes, "lr": lr, "steps": steps}
+def _config(norm: str, settings: DLNShared, seed: int, probes: bool, lr: float | None, steps: int | None) -> dict:
+    settings = typed(DLNShared, settings, "DLN run settings").without(*JUDGING_KEYS)
+    return {"kind": "dln-run", "norm": norm, "settings": {**settings, "seed": seed}, "probes": probes, "lr": lr, "steps": steps}
 
 
-def train_dln(norm: str, settings: dict, probes: bool = True, lr: float | None = None, steps: int | None = None,
+def train_dln(norm: str, settings: DLNShared, seed: int, probes: bool = True, lr: float | None = None, steps: int | None = None,
               cache: ModelCache | None = None) -> DLNRun:
-    """Full-batch GD on the DLN; with ``probes``, measure at ``settings['checkpoints']`` + 1 steps,
-    spaced by ``settings['checkpoint_spacing']`` (:func:`checkpoint_steps`: even, or dense early).
-    With a ``cache``, the run (record and probes) is made once ever.
+    """Full-batch GD on the DLN, its problem and init drawn from ``seed``; with ``probes``, measure
+    at ``settings.checkpoints`` + 1 steps, spaced by ``settings.checkpoint_spacing``
+    (:func:`checkpoint_steps`: even, or dense early). With a ``cache``, the run (record and probes)
+    is made once ever. ``settings``: the family's (a plain mapping is parsed into them); the run is
+    made from all but ``JUDGING_KEYS``.
 
     A run computes on the process's torch threads (``BNCLAIMS_THREADS``, default 1), here or in a
     worker of :func:`train_dln_many`, so its numbers do not depend on where it ran."""
-    return cached_record(cache, _config(norm, settings, probes, lr, steps),
-                         lambda: _train_dln(norm, settings, probes, lr, steps), DLNRun.from_dict)
+    settings = typed(DLNShared, settings, "DLN run settings")
+    return cached_record(cache, _config(norm, settings, seed, probes, lr, steps),
+                         lambda: _train_dln(norm, settings, seed, probes, lr, steps), DLNRun.from_dict)
 
 
 def train_dln_many(calls: Sequence[dict], cache: ModelCache | None = None, workers: int | None = None) -> list[DLNRun]:
@@ -145,38 +150,37 @@ def train_dln_many(calls: Sequence[dict], cache: ModelCache | None = None, worke
     return cached_side_by_side(train_dln, calls, cache, lambda c: _config(**c), workers, lambda c: dln_flops(**c))
 
 
-def dln_flops(norm: str, settings: dict, probes: bool = True, lr: float | None = None, steps: int | None = None) -> float:
+def dln_flops(norm: str, settings: DLNShared, seed: int = 0, probes: bool = True, lr: float | None = None, steps: int | None = None) -> float:
     """Estimated FLOPs of a DLN run: full-batch steps over ``samples`` points (probes not counted)."""
     steps = settings["steps"] if steps is None else steps
     per = forward_flops("deep_linear", {"depth": settings["depth"], "width": settings["width"], "norm": norm}, (1, settings["width"]))
     return training_flops(per, settings["samples"], steps)
 
 
-def _train_dln(norm: str, settings: dict, probes: bool, lr: float | None, steps: int | None) -> DLNRun:
+def _train_dln(norm: str, settings: DLNShared, seed: int, probes: bool, lr: float | None, steps: int | None) -> DLNRun:
     lr = settings["lr"] if lr is None else lr
     steps = settings["steps"] if steps is None else steps
     dtype = precision(settings)
-    x, y = regression_problem(settings["samples"], settings["width"], settings["seed"], dtype)
-    torch.manual_seed(settings["seed"])
+    x, y = regression_problem(settings["samples"], settings["width"], seed, dtype)
+    torch.manual_seed(seed)
     model = deep_linear(depth=settings["depth"], width=settings["width"], norm=norm, init="xavier_uniform").to(dtype).train()
     config = TrainConfig(lr=lr, steps=steps, batch_size=len(x), momentum=0.0, weight_decay=0.0, milestones=(), augment=False,
                          divergence_relative=True, loss_at_end=True)
     landscape, stats = None, None
     if probes:
-        at = checkpoint_steps(steps, settings["checkpoints"], settings.get("checkpoint_spacing", "linear"))
-        landscape = LandscapeProbe(model, at, lr, settings["step_multipliers"], settings.get("ics_layers"), squared_error,
-                                   torch.Generator().manual_seed(settings["seed"] + 1))  # random directions only
+        at = checkpoint_steps(steps, settings["checkpoints"], settings["checkpoint_spacing"])
+        landscape = LandscapeProbe(model, at, lr, settings["step_multipliers"], settings["ics_layers"], squared_error,
+                                   torch.Generator().manual_seed(seed + 1))  # random directions only
         stats = NormStatsProbe(at, settings["shift_layer"])
     result = train(model, FullBatch(x, y, squared_error), config, probes=[p for p in (landscape, stats) if p])
     return DLNRun(norm, result.losses, landscape.record if landscape else [], stats.record if stats else [], result.diverged_at)
 
 
-def lr_range(norms: Sequence[str], settings: dict, lrs: Sequence[float], steps: int, seeds: Sequence[int],
+def lr_range(norms: Sequence[str], settings: DLNShared, lrs: Sequence[float], steps: int, seeds: Sequence[int],
              cache: ModelCache | None = None, workers: int | None = None) -> list[dict[str, dict[float, DLNRun]]]:
-    """Per seed of ``seeds`` (each drawing its problem and init, as ``settings['seed']`` does), the
-    unprobed ``steps``-step runs of every norm at every LR, ``{norm: {lr: run}}``; all seeds' runs
-    side by side in one batch (``train_dln_many``)."""
-    per_seed = [{**settings, "seed": seed} for seed in seeds]
-    runs = iter(train_dln_many([{"norm": n, "settings": s, "probes": False, "lr": lr, "steps": steps}
-                                for s in per_seed for n in norms for lr in lrs], cache, workers))
-    return [{n: {lr: next(runs) for lr in lrs} for n in norms} for _ in per_seed]
+    """Per seed of ``seeds`` (each drawing its problem and init), the unprobed ``steps``-step runs
+    of every norm at every LR, ``{norm: {lr: run}}``; all seeds' runs side by side in one batch
+    (``train_dln_many``)."""
+    runs = iter(train_dln_many([{"norm": n, "settings": settings, "seed": seed, "probes": False, "lr": lr, "steps": steps}
+                                for seed in seeds for n in norms for lr in lrs], cache, workers))
+    return [{n: {lr: next(runs) for lr in lrs} for n in norms} for _ in seeds]

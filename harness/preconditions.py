@@ -1,18 +1,24 @@
-"""The preconditions of the bjorck2018 training lab: what its LR searches must show for the LR and
-generalization claims to bear on Table 2 / Fig. 1 at all.
+"""The labs' preconditions, all in one place: what a lab's runs must show for its claims to bear
+on the paper at all (a claims file's ``preconditions``, required per claim by ``requires``).
 
-They are measured on the base nets' searches of the seeds a claim decides on (its look's seeds),
-so a claim that adds seeds checks them on the new ones too. Kept out of ``harness.resnet_lab``:
-the lab makes runs that the model cache stores, and what decides about them must not version them.
+- the bjorck2018 training lab (:class:`LabPreconditions`): its LR searches must show Table 2's
+  shape (BN learns at the top of the grid, the unnormalized net learns lower and fails there);
+- the santurkar2018 VGG runs (:class:`VGGPreconditions`): the standard and the BN VGG train.
+
+They are measured on the runs of the seeds a claim decides on (its look's seeds), so a claim that
+adds seeds checks them on the new ones too. Kept out of the labs: a lab makes runs that the model
+cache stores, and what decides about them must not version them. "Learns" is read against
+chance (``harness.lr_search.CHANCE``, ten balanced classes) in both.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness.lr_search import LRSearch
-from harness.resnet_lab import ResNetLab
 from harness.claimkit.verdicts import Preconditions
+from harness.lr_search import CHANCE, LRSearch
+from harness.resnet_lab import ResNetLab
+from harness.vgg_runs import VGGRun
 
 
 class LabPreconditions(Preconditions):
@@ -55,4 +61,28 @@ class LabPreconditions(Preconditions):
                            + ", ".join("none on grid" if s.max_lr is None else f"{s.max_lr:g}" for s in none),
             "none_fails_top": f"unnormalized at {top:g}, seeds {seeds}: " + ", ".join(at_top(s) for s in none),
         }
+        return cls(met, detail)
+
+
+class VGGPreconditions(Preconditions):
+    """Whether the VGG runs can show the claims that compare with the standard net (santurkar2018
+    Fig. 1b: both nets train at the family's LR), every seed of the look:
+
+    - ``standard_learns``: the standard VGG's final test accuracy is at least ``LEARNS`` (twice
+      chance), and it did not diverge;
+    - ``bn_learns``: the same for the BN VGG.
+    """
+
+    NAMES = ("standard_learns", "bn_learns")
+    LEARNS = 2 * CHANCE  # final test accuracy that counts as "trains"
+
+    @classmethod
+    def measure(cls, runs: dict[str, list[VGGRun]], seeds: Sequence[int]) -> VGGPreconditions:
+        """On the runs of ``seeds``: ``runs`` maps a norm (``none``, ``batch``) to its run of each seed."""
+        met, detail = {}, {}
+        for name, norm, label in (("standard_learns", "none", "standard"), ("bn_learns", "batch", "BN")):
+            learns = [r.diverged_at is None and r.final.get("test_acc", 0.0) >= cls.LEARNS for r in runs[norm]]
+            met[name] = all(learns)
+            detail[name] = f"{label} VGG final test accuracy, seeds {list(seeds)}: " + ", ".join(
+                "diverged" if r.diverged_at is not None else f"{r.final['test_acc']:.2f}" for r in runs[norm])
         return cls(met, detail)

@@ -7,7 +7,8 @@ classes here, and :data:`FAMILIES` registers them with the claims machinery
 
 from __future__ import annotations
 
-from typing import Any  # noqa: F401 - the settings classes' annotations are evaluated in this module
+from collections.abc import Mapping
+from typing import Any  # the settings classes' annotations are evaluated in this module
 
 from harness.claimkit.settings import Settings, SettingsError, field_names, overrides, parse, register, schema, settings_class  # noqa: F401
 
@@ -114,6 +115,14 @@ class TrainingClaim(Settings):
 
 # ----------------------------------------------------------------------------------------------
 # santurkar2018 deep linear network (claims/santurkar2018_dln.yaml)
+
+JUDGING_KEYS = ("seeds", "converged_within")  # DLN and VGG settings the claims read, not the runs: not in a run's config
+
+
+def typed(cls: type[Settings], settings: Mapping[str, Any], where: str) -> Settings:
+    """``settings`` as ``cls``: as they are when typed already, else parsed (checked like the YAML)."""
+    return settings if isinstance(settings, cls) else parse(cls, settings, where)
+
 
 @settings_class
 class DLNShared(Settings):

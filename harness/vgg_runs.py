@@ -40,6 +40,7 @@ from harness.models.flops import forward_flops, training_flops
 from harness.norms import seed_noise
 from harness.probes.checkpoints import Checkpoint, LandscapeProbe
 from harness.probes.distribution import ActivationSampler, UnitRecord, step_changes
+from harness.settings import JUDGING_KEYS, VGGShared, typed
 from harness.train import BatchAccuracy, TrainConfig, train
 
 
@@ -91,22 +92,24 @@ def norm_after(model: nn.Module, layer: int) -> nn.Module:
     return features[convs[layer - 1] + 1]
 
 
-def train_vgg(norm: str, data: ImageData, settings: dict, seed: int, device: torch.device | str = "cpu",
+def train_vgg(norm: str, data: ImageData, settings: VGGShared, seed: int, device: torch.device | str = "cpu",
               probes: bool = True, lr: float | None = None, steps: int | None = None,
               cache: ModelCache | None = None) -> VGGRun:
-    """Train one VGG; with ``probes`` measure ICS / landscape (for ``settings['probe_norms']``) at the
-    checkpoints. With a ``cache``, the run (record and probes) is made once ever.
+    """Train one VGG; with ``probes`` measure ICS / landscape (for ``settings.probe_norms``) at the
+    checkpoints. With a ``cache``, the run (record and probes) is made once ever. ``settings``: the
+    family's (a plain mapping is parsed into them); the run is made from all but ``JUDGING_KEYS``.
 
     Narrow unnormalized or ℓp VGGs produce subnormal floats in the backward pass, which x86 computes
     with about 100× slower (2.3 s instead of 30 ms per ℓ1 step); the process flushes them to zero
     (``harness.device.configure_threads``, run by the pytest plugin)."""
-    device = torch.device(device)
+    device, settings = torch.device(device), typed(VGGShared, settings, "VGG run settings")
     return cached_record(cache, _config(norm, data, settings, seed, device, probes, lr, steps),
                          lambda: _train_vgg(norm, data, settings, seed, device, probes, lr, steps), VGGRun.from_dict)
 
 
-def _config(norm: str, data: ImageData, settings: dict, seed: int, device: torch.device | str, probes: bool = True,
+def _config(norm: str, data: ImageData, settings: VGGShared, seed: int, device: torch.device | str, probes: bool = True,
             lr: float | None = None, steps: int | None = None) -> dict:
+    settings = typed(VGGShared, settings, "VGG run settings").without(*JUDGING_KEYS)
     return {"kind": "vgg-run", "norm": norm, "data": data_fingerprint(data), "settings": settings, "seed": seed,
             "device": torch.device(device).type, "probes": probes, "lr": lr, "steps": steps}
 
@@ -121,7 +124,7 @@ def train_vgg_many(calls: Sequence[dict], data: ImageData, device: torch.device 
     return cached_side_by_side(train_vgg, calls, cache, lambda c: _config(**c), side_by_side_workers(device), lambda c: vgg_flops(**c))
 
 
-def vgg_flops(norm: str, data: ImageData, settings: dict, seed: int = 0, device: str = "cpu", probes: bool = True,
+def vgg_flops(norm: str, data: ImageData, settings: VGGShared, seed: int = 0, device: str = "cpu", probes: bool = True,
               lr: float | None = None, steps: int | None = None) -> float:
     """Estimated FLOPs of a VGG run: its training steps and its evaluations (probes not counted)."""
     steps = settings["steps"] if steps is None else steps
@@ -131,7 +134,7 @@ def vgg_flops(norm: str, data: ImageData, settings: dict, seed: int = 0, device:
     return training_flops(per, settings["batch_size"], steps, evaluations * (len(data.test_y) + settings["eval_train_samples"]))
 
 
-def _train_vgg(norm: str, data: ImageData, settings: dict, seed: int, device: torch.device, probes: bool,
+def _train_vgg(norm: str, data: ImageData, settings: VGGShared, seed: int, device: torch.device, probes: bool,
                lr: float | None, steps: int | None) -> VGGRun:
     lr = settings["lr"] if lr is None else lr
     steps = settings["steps"] if steps is None else steps
@@ -139,8 +142,8 @@ def _train_vgg(norm: str, data: ImageData, settings: dict, seed: int, device: to
     model = vgg_cifar(settings["config"], norm, width=settings["width"]).to(device).train()
     seed_noise(model, 1000 * seed)
     every = max(1, steps // settings["checkpoints"])
-    config = TrainConfig(lr=lr, steps=steps, batch_size=settings["batch_size"], momentum=settings.get("momentum", 0.0),
-                         weight_decay=settings.get("weight_decay", 0.0), milestones=(), augment=False, seed=seed,
+    config = TrainConfig(lr=lr, steps=steps, batch_size=settings["batch_size"], momentum=settings["momentum"],
+                         weight_decay=settings["weight_decay"], milestones=(), augment=False, seed=seed,
                          eval_every=every if probes else 0, eval_at_start=probes, eval_diverged=True)
     channels = model.layer(settings["dist_layer"]).out_channels
     units = torch.randperm(channels, generator=torch.Generator().manual_seed(seed + 2))[: settings["dist_units"]].tolist()
@@ -174,7 +177,7 @@ def block_losses(run) -> list[float]:
     return out
 
 
-def lr_range(norms: Sequence[str], data: ImageData, settings: dict, lrs: Sequence[float], steps: int, seeds: Sequence[int],
+def lr_range(norms: Sequence[str], data: ImageData, settings: VGGShared, lrs: Sequence[float], steps: int, seeds: Sequence[int],
              device: torch.device | str = "cpu", cache: ModelCache | None = None) -> list[dict[str, dict[float, VGGRun]]]:
     """Per seed of ``seeds``, unprobed ``steps``-step runs of every norm at every LR, ``{norm: {lr:
     run}}``; all seeds' runs side by side in one batch (``train_vgg_many``)."""

@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from harness.cache import ModelCache
-from harness.dln import lr_range, squared_error, train_dln, train_dln_many
+from harness.dln import _config, lr_range, squared_error, train_dln, train_dln_many
+from harness.settings import DLNShared, SettingsError, parse
 from harness.models import deep_linear
 from harness.norms import LpNorm, make_norm
 from harness.probes.checkpoints import layer_groups
@@ -133,36 +134,37 @@ def test_probe_errors():
 
 
 def test_train_dln_records_checkpoints_and_divergence():
-    settings = {"depth": 4, "width": 3, "samples": 50, "lr": 1e-3, "steps": 20, "checkpoints": 4, "seed": 0,
+    settings = {"depth": 4, "width": 3, "samples": 50, "lr": 1e-3, "steps": 20, "checkpoints": 4, "seeds": [0], "converged_within": 0.1,
                 "step_multipliers": [0.1, 1.0], "ics_layers": [2, 4], "shift_layer": 2}
-    run = train_dln("batch", settings)
+    run = train_dln("batch", settings, seed=0)
     assert [c.step for c in run.checkpoints] == [0, 5, 10, 15, 20] and len(run.losses) == 21
     assert len(run.checkpoints[0].ics) == 2 and len(run.norm_stats[0].gamma_over_sigma) == 9
     assert [s.step for s in run.norm_stats] == [c.step for c in run.checkpoints]
     lr_range_thresholds = Registry.load(Path(__file__).resolve().parents[1] / "claims").claims["S-LR-RANGE"].thresholds
     assert run.diverged_at is None and works(run.losses, lr_range_thresholds)
-    diverged = train_dln("none", settings, probes=False, lr=10.0)
+    diverged = train_dln("none", settings, seed=0, probes=False, lr=10.0)
     assert diverged.diverged_at is not None and not works(diverged.losses, lr_range_thresholds)
 
 
 def test_cached_dln_run_equals_a_fresh_one_and_is_made_once(tmp_path, monkeypatch):
-    settings = {"depth": 4, "width": 3, "samples": 50, "lr": 1e-3, "steps": 10, "checkpoints": 2, "seed": 0,
+    settings = {"depth": 4, "width": 3, "samples": 50, "lr": 1e-3, "steps": 10, "checkpoints": 2, "seeds": [0], "converged_within": 0.1,
                 "step_multipliers": [0.1, 1.0], "ics_layers": [2, 4], "shift_layer": 2}
-    fresh = train_dln("batch", settings)
+    fresh = train_dln("batch", settings, seed=0)
     cache = ModelCache(tmp_path)
-    assert train_dln("batch", settings, cache=cache) == fresh  # a miss hands back the stored record
+    assert train_dln("batch", settings, seed=0, cache=cache) == fresh  # a miss hands back the stored record
     monkeypatch.setattr("harness.dln._train_dln", _no_training)
-    assert train_dln("batch", settings, cache=ModelCache(tmp_path)) == fresh  # next session: loaded
+    assert train_dln("batch", settings, seed=0, cache=ModelCache(tmp_path)) == fresh  # next session: loaded
     with pytest.raises(RuntimeError, match="trained again"):  # another LR is another run
-        train_dln("batch", settings, lr=2e-3, cache=cache)
+        train_dln("batch", settings, seed=0, lr=2e-3, cache=cache)
 
 
-TINY = {"depth": 4, "width": 3, "samples": 50, "lr": 1e-3, "steps": 10, "checkpoints": 2, "seed": 0,
+TINY = {"depth": 4, "width": 3, "samples": 50, "lr": 1e-3, "steps": 10, "checkpoints": 2, "seeds": [0], "converged_within": 0.1,
         "step_multipliers": [0.1, 1.0], "ics_layers": [2, 4], "shift_layer": 2}
 
 
 def test_runs_side_by_side_equal_runs_one_after_another(tmp_path, monkeypatch):
-    calls = [{"norm": "batch", "settings": TINY}, {"norm": "l1", "settings": TINY}, {"norm": "none", "settings": TINY, "lr": 2e-3}]
+    calls = [{"norm": "batch", "settings": TINY, "seed": 0}, {"norm": "l1", "settings": TINY, "seed": 0},
+             {"norm": "none", "settings": TINY, "seed": 1, "lr": 2e-3}]
     serial = [train_dln(**c) for c in calls]
     assert train_dln_many(calls, workers=2) == serial  # two spawned processes, no cache
     cache = ModelCache(tmp_path)
@@ -172,10 +174,10 @@ def test_runs_side_by_side_equal_runs_one_after_another(tmp_path, monkeypatch):
 
 
 def test_lr_range_by_norm_and_lr():
-    runs = lr_range(("none", "batch"), TINY, [1e-3, 10.0], steps=5, seeds=[TINY["seed"], TINY["seed"] + 1], workers=0)
+    runs = lr_range(("none", "batch"), TINY, [1e-3, 10.0], steps=5, seeds=[0, 1], workers=0)
     assert len(runs) == 2 and list(runs[0]) == ["none", "batch"] and list(runs[0]["none"]) == [1e-3, 10.0]
-    assert runs[0]["none"][1e-3] == train_dln("none", TINY, probes=False, lr=1e-3, steps=5)
-    assert runs[1]["none"][1e-3] == train_dln("none", {**TINY, "seed": TINY["seed"] + 1}, probes=False, lr=1e-3, steps=5)
+    assert runs[0]["none"][1e-3] == train_dln("none", TINY, 0, probes=False, lr=1e-3, steps=5)
+    assert runs[1]["none"][1e-3] == train_dln("none", TINY, 1, probes=False, lr=1e-3, steps=5)
     assert runs[0]["none"][10.0].diverged_at is not None
 
 
@@ -229,5 +231,14 @@ def test_checkpoint_steps_are_even_or_dense_early():
 
 
 def test_a_dln_run_probes_at_its_checkpoint_steps():
-    run = train_dln("batch", {**TINY, "steps": 20, "checkpoints": 4, "checkpoint_spacing": "quadratic"})
+    run = train_dln("batch", {**TINY, "steps": 20, "checkpoints": 4, "checkpoint_spacing": "quadratic"}, seed=0)
     assert [c.step for c in run.checkpoints] == [0, 1, 5, 11, 20] == [s.step for s in run.norm_stats]
+
+
+def test_a_runs_config_leaves_out_what_only_the_claims_read():
+    config = _config("batch", parse(DLNShared, TINY, "tiny"), 3, True, None, None)
+    run_part = {k: v for k, v in TINY.items() if k not in ("seeds", "converged_within")}
+    assert config["settings"] == {**run_part, "precision": "float32", "checkpoint_spacing": "linear", "seed": 3}
+    assert _config("batch", {**TINY, "seeds": [5, 6], "converged_within": 0.5}, 3, True, None, None) == config  # parsed
+    with pytest.raises(SettingsError, match=r"DLN run settings: missing settings key\(s\) samples"):
+        train_dln("batch", {k: v for k, v in TINY.items() if k != "samples"}, seed=0)

@@ -41,6 +41,7 @@ LAYERS = {
     "harness.probes": 13,
     "harness.lr_search": 14, "harness.resnet_lab": 14, "harness.vgg_runs": 14, "harness.dln": 14, "harness.concurrent": 14,
     "harness.bn_identity": 14, "harness.readouts": 14, "harness.preconditions": 14,
+    "harness.training_runs": 15,
     "harness.bn_plugin": 16, "harness.nightly": 16,
     "fixtures": 17,
     "claims": 18,
@@ -92,6 +93,29 @@ def test_the_import_graph_has_no_circle():
     """No module reaches itself through imports (function-level ones included)."""
     graph = {m: sorted(project_imports(p) - {m}) for m, p in MODULES.items() if m.startswith("harness")}
     assert _circles(graph) == []
+
+
+# what a lab does behind its protocol: its run store, the planner, declaring runs, prefetch lists
+LAB_INTERNALS = ("store", "planner", "declare", "expect_after_search", "prefetch")
+
+
+def lab_internals(path: Path) -> list[str]:
+    """``line: attribute`` for every use of a lab's internals in a module."""
+    tree = ast.parse(path.read_bytes(), str(path))
+    return [f"{node.lineno}: .{node.attr}" for node in ast.walk(tree) if isinstance(node, ast.Attribute) and node.attr in LAB_INTERNALS]
+
+
+def test_claims_ask_labs_for_runs_only_through_their_protocol():
+    """A claim module names the runs it reads (``harness.training_runs``, ``vgg_runs(seeds)``,
+    ``init_probes.passes``, ``lab.side_by_side(tasks)``) and gets typed records back: how runs are
+    declared to --plan, made side by side and served is decided behind that, never in a claim."""
+    found = {path.name: lab_internals(path) for path in sorted((REPO / "claims").glob("*.py"))}
+    assert not {name: uses for name, uses in found.items() if uses}
+
+
+def test_the_lab_internals_check_sees_a_violation(tmp_path):
+    (tmp_path / "test_x.py").write_text("def test_x(lab):\n    lab.store.run({}, None)\n    lab.cache.planner.note()\n")
+    assert lab_internals(tmp_path / "test_x.py") == ["2: .store", "3: .planner"]
 
 
 def _in_machinery(module: str) -> bool:

@@ -11,11 +11,13 @@ from harness.cache import ModelCache
 from harness.data import synthetic_cifar
 from harness.models import vgg_cifar
 from harness.probes.checkpoints import layer_groups
-from harness.vgg_runs import block_losses, lr_range, norm_after, tail_mean, train_vgg
+from harness.settings import SettingsError, VGGShared, parse
+from harness.vgg_runs import _config, block_losses, lr_range, norm_after, tail_mean, train_vgg
 
 TINY = dict(config="vgg11", width=1 / 16, lr=0.1, momentum=0.0, weight_decay=0.0, batch_size=16, steps=6, checkpoints=2,
             step_multipliers=[0.5, 4], ics_layers=[2, 9], ics_norms=["none", "batch"], probe_norms=["none", "batch", "l2"],
-            dist_layer=7, dist_units=3, eval_train_samples=32)
+            dist_layer=7, dist_units=3, eval_train_samples=32, dataset="synthetic", resolution=32, n_train=64, n_test=32, data_seed=0,
+            converged_within=0.1, seeds=[0])
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +110,11 @@ def test_block_losses_average_the_steps_around_each_checkpoint():
     assert block_losses(run) == [0.5, 3.5, 6.5]
     diverged = SimpleNamespace(checkpoints=run.checkpoints, losses=[1.0, 2.0])
     assert block_losses(diverged) == [1.5, 9.0, 9.0]  # no loss after the divergence: the checkpoints keep their own readings
+
+
+def test_a_runs_config_leaves_out_what_only_the_claims_read(data):
+    config = _config("batch", data, parse(VGGShared, TINY, "tiny"), 0, "cpu")
+    assert config["settings"] == {k: v for k, v in TINY.items() if k not in ("seeds", "converged_within")}
+    assert _config("batch", data, {**TINY, "seeds": [4, 5], "converged_within": 0.5}, 0, "cpu") == config  # a plain mapping: parsed
+    with pytest.raises(SettingsError, match=r"VGG run settings: missing settings key\(s\) dist_layer"):
+        train_vgg("batch", data, {k: v for k, v in TINY.items() if k != "dist_layer"}, seed=0)

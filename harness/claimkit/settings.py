@@ -58,6 +58,14 @@ class Settings(Mapping):
         """The keys that are set, as a plain dict (what records and run configs store)."""
         return {k: getattr(self, k) for k in self}
 
+    def without(self, *keys: str) -> dict[str, Any]:
+        """:meth:`as_dict` less ``keys`` (e.g. what a run is made from: the settings without the
+        ones only the claims read, so that changing those does not make the runs anew)."""
+        unknown = [k for k in keys if k not in field_names(type(self))]
+        if unknown:
+            raise KeyError(f"{self._where()}: no setting(s) {unknown} in {type(self).__name__}")
+        return {k: v for k, v in self.as_dict().items() if k not in keys}
+
     def overridden(self, key: str) -> Settings | None:
         """These settings with the ones in field ``key`` (an :func:`overrides` field) put over
         them and ``key`` cleared, or None when ``key`` is not set: a profile runs some claims at
