@@ -37,7 +37,7 @@ TABLE1_COLUMNS = ("sum_bxy_abs", "sum_b_abs_sum_xy", "sum_xy_abs_sum_b", "abs_su
 
 def _passes(init_probes, verdict, settings, *variants, batches=None):
     """Each variant's passes grouped by seed ({seed: [batches]}): the readouts decide per seed."""
-    verdict.dataset = init_probes.dataset
+    verdict.ran_on(init_probes.dataset, init_probes.data.stands_in_for)
     batches = batches if batches is not None else settings.get("batches")
     out = init_probes.passes(variants, verdict.seeds, batches)
     verdict.note(init_probes.timing_note())
@@ -230,7 +230,7 @@ def test_bn_downscales_residual_branches(verdict, settings, thresholds, init_pro
 
 @pytest.mark.claim("X-NOSKIP-EXPLODE")
 def test_bn_explodes_gradients_without_skips(verdict, settings, thresholds, init_data):
-    verdict.dataset = init_data.name
+    verdict.ran_on(init_data.name, init_data.stands_in_for)
     x = normalize(init_data.train_x[:128], init_data.mean, init_data.std)
     y = init_data.train_y[:128]
     runs = {n: gradient_growth(n, settings["depths"], settings["width"], x, y, verdict.seeds) for n in ("batch", "none")}

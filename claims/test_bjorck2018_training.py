@@ -148,7 +148,8 @@ def test_bn_low_lr_training_loss(verdict, lr_lab, lab_preconditions, thresholds)
 @pytest.mark.claim("B-SGD-NOISE")
 def test_sgd_noise_exponents(verdict, training_lab, settings, thresholds):
     lab = training_lab
-    verdict.dataset, verdict.seeds = lab.data.name, [settings["seed"]]
+    runs_of.start(verdict, lab)
+    verdict.seeds = [settings["seed"]]
     grads = lab.per_example_gradients({"depth": settings["depth"], "norm": "none", "width": settings["width"]}, settings["n"],
                                       settings["seed"])
     sizes, lrs = settings["batch_sizes"], settings["lrs"]

@@ -36,7 +36,7 @@ def _provenance(verdict, settings, data, vgg_runs=None, more=()) -> dict:
     """The dataset, and with ``vgg_runs`` the probed runs of this look's seeds — the standard and
     BN nets (the preconditions read them) and ``more`` —, after checking the preconditions the
     claim requires on them."""
-    verdict.dataset = f"{data.name} ({settings['config']}, width {settings['width']}, {settings['steps']} steps)"
+    verdict.ran_on(f"{data.name} ({settings['config']}, width {settings['width']}, {settings['steps']} steps)", data.stands_in_for)
     if vgg_runs is None:
         return {}
     runs = vgg_runs(verdict.seeds, ("none", "batch", *more))

@@ -6,7 +6,6 @@
   model cache folder, a configured CIFAR-10 root, and the threshold names its readouts read;
 - what every record and run is stamped with (the device, the torch version), the header lines
   (device, threads, model cache, CIFAR-10), and the note when other images stand in for CIFAR-10;
-- the tier of a record whose images stood in for CIFAR-10 (the data source's names say which);
 - under ``--plan``: the rate runs are priced at (a ResNet-20 timed on this device) and the pool that
   makes them; the model cache's :class:`harness.cache.Planned` as a planned stop;
 - the two papers' titles and the ``bn_vs_none`` claim field (a claim that credits BN with an effect
@@ -34,7 +33,6 @@ from harness.claimkit.registry import RegistryError, register_claim_field, regis
 from harness.data import CIFAR10_ENV, cifar10_root
 
 PLUGIN = "harness.bn_plugin"  # this module and its pytest11 entry point's name
-STAND_IN_IMAGES = ("synthetic-", "natural-patches-")  # the data sources' names for images other than the papers' CIFAR-10
 
 register_paper("bjorck2018", "Bjorck et al., Understanding Batch Normalization (NeurIPS 2018)")
 register_paper("santurkar2018", "Santurkar et al., How Does Batch Normalization Help Optimization? (NeurIPS 2018)")
@@ -169,13 +167,6 @@ def pytest_claimkit_collection_notes(config: pytest.Config, cases: list[tuple[An
 def _reads(settings: Mapping[str, Any], key: str, value: Any) -> bool:
     """Whether ``settings`` (a profile's shared block, its overrides included) set ``key`` to ``value``."""
     return settings.get(key) == value or any(isinstance(v, Mapping) and _reads(v, key, value) for v in settings.values())
-
-
-def pytest_claimkit_data_tier(dataset: str) -> tuple[str, str] | None:
-    """Images other than CIFAR-10 (harness.data's synthetic and natural-patch sources) make a stand-in."""
-    if dataset.startswith(STAND_IN_IMAGES):
-        return "stand-in", f"{dataset} images stood in for CIFAR-10 (none was configured), so this run counts as a stand-in."
-    return None
 
 
 def pytest_claimkit_plan_rate(config: pytest.Config) -> tuple[float, str, str]:

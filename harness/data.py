@@ -26,6 +26,7 @@ CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)  # channel means of the CIFAR-10 trainin
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 CIFAR10_ENV = "BNCLAIMS_CIFAR10"
 NUM_CLASSES = 10
+CIFAR10 = "CIFAR-10"  # what the stand-in sources declare they stand in for
 
 
 class DataUnavailable(RuntimeError):
@@ -42,6 +43,7 @@ class ImageData:
     mean: tuple[float, float, float]  # per channel, on the [0, 1] scale
     std: tuple[float, float, float]
     hflip: bool = True  # whether a mirrored image is still an image of its class (not for digits)
+    stands_in_for: str | None = None  # the papers' data these images replace (a record made on them counts as a stand-in)
 
     def to(self, device: torch.device | str) -> ImageData:
         return dataclasses.replace(
@@ -90,7 +92,8 @@ def synthetic_cifar(
     x, y = _synthesize(n_train + n_test, resolution, g, noise)
     mean = tuple(float(v) for v in x[:n_train].float().mean(dim=(0, 2, 3)) / 255.0)
     std = tuple(float(v) for v in x[:n_train].float().std(dim=(0, 2, 3)) / 255.0)
-    return ImageData(f"synthetic-{resolution}px", x[:n_train], y[:n_train], x[n_train:], y[n_train:], mean, std)
+    return ImageData(f"synthetic-{resolution}px", x[:n_train], y[:n_train], x[n_train:], y[n_train:], mean, std,
+                     stands_in_for=CIFAR10)
 
 
 def _synthesize(n: int, res: int, g: torch.Generator, noise: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -165,7 +168,8 @@ def natural_patches(n_train: int = 10_000, n_test: int = 2_000, size: int = 32, 
     train = x[:n_train].double() / 255.0
     mean = tuple(float(v) for v in train.mean(dim=(0, 2, 3)))
     std = tuple(float(v) for v in train.std(dim=(0, 2, 3)))
-    return ImageData(f"natural-patches-{size}px", x[:n_train], labels[:n_train], x[n_train:], labels[n_train:], mean, std)
+    return ImageData(f"natural-patches-{size}px", x[:n_train], labels[:n_train], x[n_train:], labels[n_train:], mean, std,
+                     stands_in_for=CIFAR10)
 
 
 DIGITS_TEST = 360  # a fifth of the 1,797 digits, 35–37 per class
@@ -205,7 +209,7 @@ def digits(resolution: int = 8) -> ImageData:
     train = x[idx_train, :1].double() / 255.0
     mean, std = float(train.mean()), float(train.std())
     return ImageData(f"digits-{resolution}px", x[idx_train], y[idx_train], x[idx_test], y[idx_test], (mean,) * 3, (std,) * 3,
-                     hflip=False)
+                     hflip=False, stands_in_for=CIFAR10)
 
 
 def _sample_photographs() -> list[np.ndarray]:

@@ -31,7 +31,7 @@ def start(verdict, lab: ResNetLab, preconditions: Callable | None = None, own_ru
     lab that cannot show the claim makes it inconclusive. A claim with ``own_runs`` (searches or
     full runs beyond the base nets' searches) then stops without making them; under --plan, while
     the preconditions cannot be measured yet, the runs it declares from here are conditional."""
-    verdict.dataset = lab.data.name
+    verdict.ran_on(lab.data.name, lab.data.stands_in_for)
     if preconditions is None:
         return
     measured = preconditions(verdict.seeds)

@@ -122,6 +122,11 @@ def test_digits_are_scikit_learns_real_digits_in_a_fixed_stratified_split():
     assert digits(16).train_x.shape == (1437, 3, 16, 16)
 
 
+def test_every_source_but_cifar10_declares_that_it_stands_in_for_it():
+    sources = (synthetic_cifar(n_train=8, n_test=4, resolution=8), natural_patches(size=8, n_train=8, n_test=4), digits(8))
+    assert [d.stands_in_for for d in sources] == ["CIFAR-10"] * 3
+
+
 def test_digits_reject_a_resolution_that_is_not_a_multiple_of_8():
     with pytest.raises(ValueError, match="resolution must be 8, 16, 24"):
         digits(12)
@@ -164,7 +169,7 @@ def skip_integrity(monkeypatch):
 def test_cifar10_loads_from_the_real_on_disk_format(tmp_path, skip_integrity):
     _fake_cifar10(tmp_path)
     data = load_cifar10(tmp_path)
-    assert data.name == "cifar10"
+    assert data.name == "cifar10" and data.stands_in_for is None  # the papers' own data
     assert data.train_x.shape == (20, 3, 32, 32) and data.test_x.shape == (4, 3, 32, 32)
     assert data.train_x.dtype == torch.uint8 and data.train_y.dtype == torch.int64
     # channel-first conversion of a row: the first 1024 bytes are the red plane

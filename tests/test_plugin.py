@@ -401,7 +401,7 @@ def test_a_run_whose_images_stood_in_for_cifar10_counts_as_a_stand_in(project):
     (project.path / "claims" / "test_scratch.py").write_text(textwrap.dedent(TESTS).replace(
         '''    verdict.measure(value=settings["value"])
     verdict.conclude(holds=settings["value"] >= 1, summary=f"value {settings['value']}")''',
-        '''    verdict.dataset = "natural-patches-32px" if settings["value"] == 2 else "cifar10"
+        '''    verdict.ran_on(*(("natural-patches-32px", "CIFAR-10") if settings["value"] == 2 else ("cifar10",)))
     verdict.conclude(holds=settings["value"] >= 1, summary=f"value {settings['value']}")''', 1), encoding="utf-8")
     project.runpytest("claims", "-m", "fast or slow").assert_outcomes(passed=4, xfailed=2)
     recs, _ = records(project)

@@ -92,6 +92,7 @@ PAPERS: dict[str, str] = {}  # paper ID (a claims file's ``paper``) → its titl
 EXTRA_FIELDS: dict[str, tuple[type, str]] = {}  # optional claim fields a suite adds: name → (type, what it means)
 PROFILES = ("fast", "slow", "paper")
 TIERS = ("paper", "reduced", "stand-in")  # best first
+STAND_IN = TIERS[-1]  # the lowest: what ran stood in for the paper's model or data
 SMOKE_TIER = "smoke"  # the tier of a --smoke record: a code path that ran, never a verdict
 CAUSES = {
     "finding": "the claim fails as the paper states it; the same is expected at the paper tier",

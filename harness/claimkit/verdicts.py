@@ -106,6 +106,7 @@ class Verdict:
     settings: Mapping[str, Any]  # the claim's typed settings (harness.settings) at its profile
     tier: str = "stand-in"
     dataset: str = "synthetic"
+    stands_in_for: str | None = None  # the paper's data that ``dataset`` replaced, as its source declares (ran_on)
     plan: SeedPlan | None = None  # sequential seeds of a stochastic claim; None: the test names its own seeds
     seeds: list[int] = dataclasses.field(default_factory=list)  # with a plan: this look's seeds, set by the plan
     measured: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -122,6 +123,12 @@ class Verdict:
     def __post_init__(self):
         if self.plan is not None and not self.seeds:
             self.seeds = self.plan.seeds_at(0)
+
+    def ran_on(self, dataset: str, stands_in_for: str | None = None) -> None:
+        """Name the data the claim ran on. ``stands_in_for``: the paper's data it replaced, as the
+        data source declares it; the record then counts as a stand-in whatever tier its profile
+        declares, and says which data stood in."""
+        self.dataset, self.stands_in_for = dataset, stands_in_for
 
     @property
     def design(self) -> Design | None:

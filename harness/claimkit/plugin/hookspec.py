@@ -52,13 +52,6 @@ def pytest_claimkit_collection_notes(config: pytest.Config, cases: list[tuple[An
 
 
 @hookspec(firstresult=True)
-def pytest_claimkit_data_tier(dataset: str) -> tuple[str, str] | None:
-    """The fidelity tier a record drops to because of the data it ran on, with the note that says
-    so (``("stand-in", "…")`` when the suite's data source stood in for the paper's); None when the
-    data is what the profile asked for."""
-
-
-@hookspec(firstresult=True)
 def pytest_claimkit_plan_rate(config: pytest.Config) -> tuple[float, str, str] | None:
     """Under ``--plan`` without ``--plan-tflops``: the sustained rate runs are priced at, as (FLOP/s,
     where it comes from, the device). None of the suite's: the plan gives no times."""

@@ -12,6 +12,7 @@ import pytest
 from harness.claimkit.plan import Planned
 from harness.claimkit.plugin.session import (CLAIM_KEY, PLAN_PROPERTY, RECORD_PROPERTY, SETUP_TIME_KEY, VERDICT_KEY,
                                              _state, environment)
+from harness.claimkit.claims import STAND_IN
 from harness.claimkit.registry import SMOKE_TIER, TIERS
 from harness.claimkit.verdicts import (ERROR, HOLDS, INCONCLUSIVE, NOT_RUN, REFUTED, ClaimInconclusive, ClaimRefuted, Verdict,
                                        to_plain)
@@ -117,10 +118,9 @@ def _build_record(item: pytest.Item, report: pytest.TestReport, call: pytest.Cal
     expected = None if smoke else state.registry.expected_for(claim.id, case, profile)
     expected_verdict = expected.verdict if expected else HOLDS
     tier = SMOKE_TIER if smoke else claim.tier(profile)
-    lower = item.config.hook.pytest_claimkit_data_tier(dataset=v.dataset) if v is not None and tier != SMOKE_TIER else None
-    if lower is not None and TIERS.index(lower[0]) > TIERS.index(tier):
-        tier = lower[0]  # the profile asked for the paper's data, and the suite's data source stood in
-        v.note(lower[1])
+    if v is not None and v.stands_in_for and tier != SMOKE_TIER and TIERS.index(STAND_IN) > TIERS.index(tier):
+        tier = STAND_IN  # the profile asked for the paper's data, and the data source says it stood in
+        v.note(f"{v.dataset} stood in for {v.stands_in_for}, so this run counts as a stand-in.")
     setup_time = item.stash.get(SETUP_TIME_KEY, 0.0)
     deviation = claim.deviations.get(profile)
     if smoke:
