@@ -31,7 +31,7 @@ from harness.models import resnet_cifar
 from harness.models.flops import forward_flops, training_flops
 from harness.probes.divergence import DivergedBeforeBatch, along_update, batch_lines, find_diverging_update
 from harness.probes.sgd_noise import per_example_gradients
-from harness.settings import TrainingShared, parse
+from harness.settings import TrainingShared, typed
 from harness.train import TrainConfig, TrainResult
 
 
@@ -60,8 +60,7 @@ class ResNetLab:
     device: torch.device | str = "cpu"
 
     def __post_init__(self):
-        if not isinstance(self.settings, TrainingShared):
-            self.settings = parse(TrainingShared, self.settings, "ResNetLab settings")
+        self.settings = typed(TrainingShared, self.settings, "ResNetLab settings")
         self.store = RunStore(self.cache, resnet_cifar, self.data, self.data_config, self.device)
 
     @property

@@ -12,6 +12,14 @@ from typing import Any  # the settings classes' annotations are evaluated in thi
 
 from harness.claimkit.settings import Settings, SettingsError, field_names, overrides, parse, register, schema, settings_class  # noqa: F401
 
+JUDGING_KEYS = ("seeds", "converged_within")  # DLN and VGG settings the claims read, not the runs: not in a run's config
+
+
+def typed(cls: type[Settings], settings: Mapping[str, Any], where: str) -> Settings:
+    """``settings`` as ``cls``: as they are when typed already, else parsed (checked like the YAML)."""
+    return settings if isinstance(settings, cls) else parse(cls, settings, where)
+
+
 # ----------------------------------------------------------------------------------------------
 # bjorck2018 §3 at initialization (claims/bjorck2018_init.yaml)
 
@@ -115,14 +123,6 @@ class TrainingClaim(Settings):
 
 # ----------------------------------------------------------------------------------------------
 # santurkar2018 deep linear network (claims/santurkar2018_dln.yaml)
-
-JUDGING_KEYS = ("seeds", "converged_within")  # DLN and VGG settings the claims read, not the runs: not in a run's config
-
-
-def typed(cls: type[Settings], settings: Mapping[str, Any], where: str) -> Settings:
-    """``settings`` as ``cls``: as they are when typed already, else parsed (checked like the YAML)."""
-    return settings if isinstance(settings, cls) else parse(cls, settings, where)
-
 
 @settings_class
 class DLNShared(Settings):
