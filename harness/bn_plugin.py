@@ -1,13 +1,13 @@
 """What the batch-norm suite adds to the claims plugin (``harness.claimkit.plugin``) through its hooks.
 
-- its options: the model cache (``--cache-dir``, ``--judge-only``), CIFAR-10 (``--cifar10-root``)
+- its options: the model cache's folder (``--cache-dir``), CIFAR-10 (``--cifar10-root``)
   and where side-by-side runs train (``--executor``, ``--runs-per-gpu``);
 - its configuration, checked before any claim runs: torch threads, the executor, the GPU list, the
   model cache folder, a configured CIFAR-10 root, and the threshold names its readouts read;
 - what every record and run is stamped with (the device, the torch version), the header lines
   (device, threads, model cache, CIFAR-10), and the note when other images stand in for CIFAR-10;
 - under ``--plan``: the rate runs are priced at (a ResNet-20 timed on this device) and the pool that
-  makes them; the model cache's :class:`harness.cache.Planned` as a planned stop;
+  makes them (the model cache is the claims machinery's store, so its planned stop is the machinery's);
 - the two papers' titles and the ``bn_vs_none`` claim field (a claim that credits BN with an effect
   over no BN, so it must stop holding when BN is the identity: ``-p harness.bn_identity``).
 
@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from harness import checks
-from harness.cache import CACHE_ENV, CacheWarning, Planned, default_cache_dir
+from harness.cache import CACHE_ENV, CacheWarning, default_cache_dir
 from harness.claimkit.checks import ConfigError
 from harness.claimkit.plugin.options import check_entry_point, export
 from harness.claimkit.registry import RegistryError, register_claim_field, register_paper
@@ -52,10 +52,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--cache-dir", default=None,
         help=f"trained-model cache (default: <rootdir>/fixtures/cache; env {CACHE_ENV})",
-    )
-    group.addoption(
-        "--judge-only", action="store_true", default=False,
-        help="judge from the model cache only: a claim whose trained runs are missing fails, naming them, instead of training",
     )
     group.addoption(
         "--executor", default=None, choices=EXECUTORS,
@@ -182,10 +178,6 @@ def pytest_claimkit_execute_plan(config: pytest.Config, planner) -> int:
 
     workers = side_by_side_workers(select_device())
     return planner.execute(lambda fn, calls: parallel_map(fn, calls, workers))
-
-
-def pytest_claimkit_planned_stops() -> tuple[type[BaseException], ...]:
-    return (Planned,)
 
 
 def pytest_claimkit_code_packages() -> list[str]:

@@ -126,7 +126,7 @@ def test_entries_load_with_weights_only(tmp_path):
     cache = ModelCache(tmp_path, version="v1")
     cache.root.mkdir(exist_ok=True)
     cache.path({"x": 2}).write_bytes(entry_bytes({"key": config_key({"x": 2}, "v1", cache.env), "evil": _Evil()}))
-    with pytest.warns(CacheWarning, match="torch cannot load it"):
+    with pytest.warns(CacheWarning, match="its serializer cannot load it: UnpicklingError"):
         entry = cache.get_or_create({"x": 2}, lambda: {"v": torch.ones(1)})
     assert "evil" not in entry
 
@@ -152,3 +152,42 @@ def test_parallel_workers_train_once(tmp_path):
         p.join(60)
     assert [p.exitcode for p in procs] == [0, 0, 0]
     assert Path(counter).read_text().count("trained") == 1
+
+
+# --- what versions the cache -------------------------------------------------------------------
+
+def test_every_module_that_stores_entries_is_versioned():
+    """The code version starts from the labs the suite names (``MAKERS``); a module that calls a
+    storing function but is not reached from them would make entries that outlive its edits."""
+    import ast
+
+    from harness import cache as cache_module
+    from harness.sources import REPO, project_modules
+
+    versioned = set(cache_module.versioned_modules())
+    storing = set()
+    for name, path in project_modules(REPO, cache_module.CACHED_PACKAGES).items():
+        if any(name == n or name.startswith(n + ".") for n in cache_module.NOT_VERSIONED):
+            continue
+        for node in ast.walk(ast.parse(path.read_bytes())):
+            if isinstance(node, ast.Call):
+                func = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+                if func in cache_module.STORING_CALLS:
+                    storing.add(path)
+    assert storing and storing <= versioned, f"storing modules the code version misses: {sorted(storing - versioned)}"
+    assert all(n in {m for m in project_modules(REPO, cache_module.CACHED_PACKAGES)} for n in cache_module.MAKERS)
+    assert not {p for p in versioned if p.name == "cache.py" or "claimkit" in p.parts}  # plumbing and machinery: never
+
+
+def test_the_model_cache_is_the_machinery_store_with_torch_entries(tmp_path):
+    from harness.claimkit.plan import Planned as MachineryPlanned
+    from harness.claimkit.store import Store, read_entry
+
+    from harness.cache import TORCH, Planned
+
+    cache = ModelCache(tmp_path, version="v1")
+    assert isinstance(cache, Store) and cache.serializer is TORCH and Planned is MachineryPlanned
+    entry = cache.get_or_create({"x": 1}, lambda: {"w": torch.arange(3.0)})
+    path = cache.path({"x": 1})
+    assert path.suffix == ".pt" and path.read_bytes().startswith(DIGEST_HEADER)
+    assert torch.equal(read_entry(path, entry["key"], TORCH, DIGEST_HEADER)["w"], torch.arange(3.0))

@@ -21,6 +21,7 @@ import torch
 from harness import bn_identity, checks
 from harness.claimkit import checks as kit_checks
 from harness import cache as cache_module
+from harness.claimkit import store as store_module
 from harness.cache import CacheError, ModelCache, code_version, config_key, environment
 from harness.claimkit.report.__main__ import main as report_main
 from harness.claimkit.report.records import load_records, stale_reasons, suite_version, write_json
@@ -212,7 +213,7 @@ def test_a_read_only_cache_serves_what_it_holds_without_locking(tmp_path, monkey
         def acquire(self):
             raise PermissionError(13, "Read-only file system", self.path)
 
-    monkeypatch.setattr(cache_module, "FileLock", ReadOnlyLock)
+    monkeypatch.setattr(store_module, "FileLock", ReadOnlyLock)
     assert torch.equal(cache.get_or_create({"x": 1}, lambda: pytest.fail("trained again"))["v"], torch.ones(2))
     with pytest.raises(CacheError, match="--cache-dir .* cannot store a new entry .*Read-only file system"):
         cache.get_or_create({"x": 2}, lambda: {"v": torch.zeros(1)})

@@ -1,11 +1,11 @@
 """What a selection of claims needs trained, found without training: ``pytest -m slow --plan``.
 
-Under ``--plan`` the model cache gets a :class:`Planner` (``ModelCache.planner``). Every run a claim asks for is noted with
-its cache key: a stored one is loaded as usual (so a claim whose runs are all stored judges as
-always), a missing one is listed and not made, and the claim stops there
-(:class:`harness.cache.Planned`). Labs that ask for many runs at once (the VGG and DLN runs, the
+Under ``--plan`` the suite's store (:class:`harness.claimkit.store.Store`) gets a
+:class:`Planner` (``Store.planner``). Every run a claim asks for is noted with its key: a stored
+one is loaded as usual (so a claim whose runs are all stored judges as always), a missing one is
+listed and not made, and the claim stops there (:class:`Planned`). Labs that ask for many runs at once (the VGG and DLN runs, the
 ResNet lab's LR searches and prefetch lists, the init passes) declare the whole list first
-(``ModelCache.declare``), so one planning pass lists all of them.
+(``Store.declare``), so one planning pass lists all of them.
 An LR search lists every LR of its grid below the first one it lacks: those are *conditional*
 (App. J's search stops at the first achievable LR, which only the runs can tell), so the plan's
 cost is an upper bound and says how much of it is conditional.
@@ -44,7 +44,7 @@ class Planned(Exception):
     store raises this (or a type it declares through ``claimkit_planned_stops``)."""
 
     def __init__(self, missing: int):
-        super().__init__(f"plan: waits for {missing} run(s) not in the model cache")
+        super().__init__(f"plan: waits for {missing} run(s) not yet stored")
         self.missing = missing
 
 

@@ -1,12 +1,21 @@
-"""The toy suite's side of the claims machinery: its paper, its settings classes, and a record of
-what the run imported (so its test can show that nothing but the machinery was loaded)."""
+"""The toy suite's side of the claims machinery: its paper, its settings classes, its store of
+counted sorts, and a record of what the run imported (so its test can show that nothing but the
+machinery was loaded)."""
 
 import json
 import os
+import platform
 import sys
+from pathlib import Path
+
+import pytest
 
 from harness.claimkit.registry import register_paper
 from harness.claimkit.settings import Settings, register, settings_class
+from harness.claimkit.sources import hash_code
+from harness.claimkit.store import JSON, Store
+
+HERE = Path(__file__).parent
 
 pytest_plugins = ["harness.claimkit.plugin"]
 
@@ -26,6 +35,16 @@ class SortingClaim(Settings):
 
 
 register("toy_sorting", SortingShared, SortingClaim)
+
+
+@pytest.fixture(scope="session")
+def store(request: pytest.FixtureRequest, planner) -> Store:
+    """Counted sorts made once ever: JSON entries under ``store/`` (env ``TOY_STORE``), keyed by the
+    sorting code (its syntax tree) and the Python version, planned under --plan, served alone under
+    --judge-only."""
+    root = Path(os.environ.get("TOY_STORE") or request.config.rootpath / "store")
+    return Store(root, hash_code(HERE, [HERE / "sorting.py"]), {"python": platform.python_version()}, JSON,
+                 judge_only=request.config.getoption("judge_only"), planner=planner)
 
 
 def pytest_sessionfinish(session, exitstatus):

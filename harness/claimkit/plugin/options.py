@@ -61,7 +61,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--plan-execute", action="store_true", default=False,
         help="with --plan: then make the missing runs the plan has recipes for, side by side on the executor, into "
-             "the model cache (one stage of python -m harness.nightly)",
+             "the suite's store, the model cache (one stage of python -m harness.nightly)",
+    )
+    group.addoption(
+        "--judge-only", action="store_true", default=False,
+        help="judge from the store (the model cache) only: a claim whose runs are missing fails, naming them, "
+             "instead of making them (the judging pass of python -m harness.nightly)",
     )
     group.addoption(
         "--plan-tflops", type=float, default=None,

@@ -1,0 +1,90 @@
+"""The claims machinery's store (harness.claimkit.store) on its own: plain-data entries, no torch."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+
+import pytest
+
+from harness.claimkit.plan import Planned, Planner
+from harness.claimkit.store import JSON, CacheError, CacheWarning, Store, cached_record, config_key, read_entry
+
+
+def _store(tmp_path, **kw) -> Store:
+    return Store(tmp_path / "store", "v1", {"python": "3"}, **kw)
+
+
+def test_makes_an_entry_once_then_serves_it(tmp_path):
+    store, made = _store(tmp_path), []
+    first = store.get_or_create({"kind": "count", "n": 4}, lambda: made.append(1) or {"count": 7})
+    second = _store(tmp_path).get_or_create({"kind": "count", "n": 4}, lambda: made.append(2) or {"count": 0})
+    assert made == [1] and first == second and second["count"] == 7
+    assert second["config"] == {"kind": "count", "n": 4} and second["code_version"] == "v1" and second["env"] == {"python": "3"}
+    path = store.path({"kind": "count", "n": 4})
+    assert path.name == f"{config_key({'kind': 'count', 'n': 4}, 'v1', {'python': '3'})}.entry"
+    header, _, payload = path.read_bytes().partition(b"\n")
+    assert header.startswith(b"claimkit-entry sha256=") and json.loads(payload)["count"] == 7
+
+
+def test_version_and_environment_key_entries_apart(tmp_path):
+    config = {"n": 1}
+    keys = {Store(tmp_path, v, e).key(config) for v, e in (("v1", {}), ("v2", {}), ("v1", {"python": "3"}))}
+    assert len(keys) == 3
+    with pytest.raises(ValueError, match="needs a code version"):
+        Store(tmp_path, "", {})
+    with pytest.raises(TypeError, match="store configs must be JSON data"):
+        _store(tmp_path).key({"n": object()})
+
+
+def test_a_changed_entry_is_rebuilt_and_a_judge_only_store_serves_nothing_it_lacks(tmp_path):
+    store = _store(tmp_path)
+    store.get_or_create({"n": 1}, lambda: {"count": 1})
+    path = store.path({"n": 1})
+    path.write_bytes(path.read_bytes().replace(b'"count": 1', b'"count": 2'))
+    with pytest.warns(CacheWarning, match="store: entry .* rejected .*does not match its digest.*: deleted, rebuilding it"):
+        assert store.get_or_create({"n": 1}, lambda: {"count": 3})["count"] == 3
+    judge = _store(tmp_path, judge_only=True)
+    assert judge.get_or_create({"n": 1}, lambda: pytest.fail("judge-only made an entry"))["count"] == 3
+    with pytest.raises(CacheError, match=r"--judge-only: the store .* lacks 1 run\(s\) this claim needs: entry\(n=2\)"):
+        judge.get_or_create({"n": 2}, lambda: {"count": 0})
+
+
+def test_an_entry_of_another_key_or_format_is_rejected(tmp_path):
+    store = _store(tmp_path)
+    store.get_or_create({"n": 1}, lambda: {"count": 1})
+    path = store.path({"n": 1})
+    with pytest.raises(ValueError, match="belongs to another key"):
+        read_entry(path, "0" * 64, JSON, store.header)
+    with pytest.raises(ValueError, match="no content digest"):
+        read_entry(path, store.key({"n": 1}), JSON, b"other-suite sha256=")
+
+
+def test_under_a_planner_missing_runs_are_listed_not_made(tmp_path):
+    planner = Planner()
+    store = _store(tmp_path, planner=planner)
+    with pytest.raises(Planned, match="waits for 2 run"):
+        store.declare([{"kind": "count", "n": 1}, {"kind": "count", "n": 2}])
+    assert {r.name for r in planner.runs.values()} == {"count(n=1)", "count(n=2)"} and not (tmp_path / "store").exists()
+    plain = store.unplanned()
+    assert plain.planner is None and store.planner is planner and plain.key({"n": 1}) == store.key({"n": 1})
+
+
+@dataclasses.dataclass
+class Tally:
+    count: int
+    seen: list[int]
+
+
+def test_a_record_is_served_the_same_cold_and_warm(tmp_path):
+    store = _store(tmp_path)
+    cold = cached_record(store, {"n": 3}, lambda: Tally(3, [1, 2]), lambda d: Tally(**d))
+    warm = cached_record(store, {"n": 3}, lambda: pytest.fail("made twice"), lambda d: Tally(**d))
+    assert cold == warm == Tally(3, [1, 2]) and cached_record(None, {}, lambda: Tally(0, []), None) == Tally(0, [])
+
+
+def test_the_store_loads_without_torch():
+    code = "import sys, harness.claimkit.store, harness.claimkit.nightly; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
