@@ -20,33 +20,33 @@ kernels overlap. (``run_all`` is what the throughput benchmark measures; it star
 call.)
 
 The claims' own runs go through :func:`parallel_map`, which hands them to the session's
-*executor* (``--executor``, env ``BNCLAIMS_EXECUTOR``):
+*executor* (``--executor``, env ``BNCLAIMS_EXECUTOR``) through the claims machinery's
+(``harness.claimkit.executors``); this module says how the suite's workers compute and where:
 
 - ``pool`` (default): a pool of one process per core kept for the session (spawned once: a fresh
   process spends seconds importing torch); on a GPU the labs run one after another in process,
   or ``--runs-per-gpu K`` processes side by side on each GPU;
 - ``local``: every run in the pytest process, one after another;
 - ``ray``: Ray tasks (``num_cpus=1``, ``num_gpus=1/K`` on a GPU) on the cluster at ``RAY_ADDRESS``
-  or a local Ray instance started for the session; a task whose worker dies is retried
-  (``RAY_RETRIES`` times), an exception in a run raises here naming it.
+  or a local Ray instance started for the session, carrying the suite's ``BNCLAIMS_*`` settings
+  and code; a task whose worker dies is retried, an exception in a run raises here naming it.
 
 Every executor's workers compute as the pytest process does (``configure_threads``: the same
-torch threads, denormals flushed, full float32), so the records are the same bits whichever ran
-them (``tests/test_executors.py``). :func:`cached_side_by_side` builds on it for records made
+torch threads, denormals flushed, full float32, and BN as the identity under
+``-p harness.bn_identity``), so the records are the same bits whichever ran them
+(``tests/test_executors.py``). :func:`cached_side_by_side` builds on it for records made
 through the model cache: the DLN and VGG runs, and ``ResNetLab.prefetch``; the workers store the
 records in the model cache (a shared folder for a cluster), and the claims then load them.
 """
 
 from __future__ import annotations
 
-import atexit
 import dataclasses
 import importlib
 import os
 import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 import torch
@@ -54,16 +54,16 @@ from torch import nn
 
 from harness.accel import Accel
 from harness.cache import ModelCache
+from harness.claimkit import executors
+from harness.claimkit.executors import EXECUTORS, RayOptions
 from harness.data import ImageData
 from harness.device import configure_threads, cpu_share
 from harness.sources import REPO
 from harness.train import TrainConfig, TrainResult, train
 
 T = TypeVar("T")
-EXECUTORS = ("local", "pool", "ray")
 EXECUTOR_ENV = "BNCLAIMS_EXECUTOR"
 RUNS_PER_GPU_ENV = "BNCLAIMS_RUNS_PER_GPU"
-RAY_RETRIES = 2  # a Ray task whose worker process dies (killed, out of memory) is run again this often
 _BUILDER = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 
 
@@ -132,25 +132,6 @@ def _init_compute_worker() -> None:
     configure_threads()  # BNCLAIMS_THREADS (default 1) torch threads, denormals flushed, full float32
 
 
-_pools: dict[int, ProcessPoolExecutor] = {}
-
-
-def _pool(workers: int) -> ProcessPoolExecutor:
-    """A pool of ``workers`` spawned processes, started on first use and kept for the session:
-    a fresh process spends seconds importing torch, once."""
-    if workers not in _pools:
-        context = torch.multiprocessing.get_context("spawn")
-        _pools[workers] = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_compute_worker)
-    return _pools[workers]
-
-
-@atexit.register
-def _shut_pools() -> None:
-    for pool in _pools.values():
-        pool.shutdown(cancel_futures=True)
-    _pools.clear()
-
-
 def executor() -> str:
     """The session's executor (``BNCLAIMS_EXECUTOR``, set from ``--executor``; default ``pool``)."""
     value = os.environ.get(EXECUTOR_ENV, "pool")
@@ -182,10 +163,21 @@ def side_by_side_workers(device: torch.device | str) -> int | None:
     return None if torch.device(device).type == "cpu" else runs_per_gpu()
 
 
+def ray_options() -> RayOptions:
+    """The suite's Ray tasks: they get its ``BNCLAIMS_*`` and thread settings and the project's code
+    (``fixtures/`` is not an installed package), a local instance gets this process's share of the
+    cores, and a task ``1 / runs_per_gpu()`` of a GPU when there is one."""
+    env = {k: v for k, v in os.environ.items()
+           if k.startswith("BNCLAIMS_") or k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    return RayOptions(env, str(REPO), (".git", ".venv", "fixtures/cache", "reports", "*.pt", "__pycache__"), cpu_share(),
+                      1 / runs_per_gpu() if torch.cuda.is_available() else 0)
+
+
 def parallel_map(fn: Callable[..., Any], calls: Sequence[Sequence[Any]], workers: int | None = None) -> list[Any]:
     """``[fn(*args) for args in calls]``, computed side by side on ``workers`` spawned processes
     (default: this process's share of the cores, ``cpu_share()``), results in order; with the
-    ``ray`` executor as Ray tasks, with ``local`` in this process.
+    ``ray`` executor as Ray tasks, with ``local`` in this process (the machinery's
+    ``harness.claimkit.executors.parallel_map`` on the session's executor).
 
     The workers compute as this process does (``configure_threads``: BNCLAIMS_THREADS torch
     threads, default 1), so a call gives the same bits in a worker and in process (``workers`` ≤ 1,
@@ -194,58 +186,7 @@ def parallel_map(fn: Callable[..., Any], calls: Sequence[Sequence[Any]], workers
     module-level function). A call that raises raises here."""
     kind = executor()
     workers = 0 if kind == "local" else cpu_share() if workers is None else workers
-    if not isinstance(workers, int) or workers < 0:
-        raise ValueError(f"workers must be an integer ≥ 0, got {workers!r}")
-    calls = [tuple(args) for args in calls]
-    if kind == "ray" and calls:
-        return _ray_map(fn, calls)
-    if workers <= 1 or len(calls) <= 1:
-        return [fn(*args) for args in calls]
-    pool = _pool(workers)
-    try:
-        return list(pool.map(fn, *zip(*calls)))
-    except BrokenProcessPool:
-        _pools.pop(workers, None)  # a worker died (killed, out of memory): the next call starts afresh
-        raise
-
-
-_RAY: dict = {}
-
-
-def _ray_task(fn: Callable[..., Any], calls: list[tuple], index: int) -> Any:
-    _init_compute_worker()  # idempotent: a Ray worker process runs many tasks
-    return fn(*calls[index])
-
-
-def _ray_map(fn: Callable[..., Any], calls: list[tuple]) -> list[Any]:
-    """The calls as Ray tasks on the cluster at ``RAY_ADDRESS``, else on a local Ray instance
-    started once for this process (``cpu_share()`` CPUs). Workers get the suite's ``BNCLAIMS_*``
-    and thread settings and the project's code (Ray's ``working_dir``); its dependencies must be
-    installed where they run, and the model cache must be a folder they share."""
-    try:
-        import ray
-    except ImportError:
-        raise RuntimeError("--executor ray needs Ray, an optional extra: pip install -e '.[ray]'") from None
-    if "task" not in _RAY:
-        if not ray.is_initialized():
-            env = {k: v for k, v in os.environ.items()
-                   if k.startswith("BNCLAIMS_") or k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
-            address = os.environ.get("RAY_ADDRESS") or None
-            # the project's code travels with the tasks (fixtures/ is not an installed package)
-            code = {"working_dir": str(REPO), "excludes": [".git", ".venv", "fixtures/cache", "reports", "*.pt", "__pycache__"]}
-            ray.init(address=address, num_cpus=None if address else cpu_share(), include_dashboard=False,
-                     log_to_driver=False, runtime_env={"env_vars": env, **code})
-            atexit.register(ray.shutdown)
-        gpus = 1 / runs_per_gpu() if torch.cuda.is_available() else 0
-        _RAY["task"] = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=RAY_RETRIES)(_ray_task)
-    # the calls go to the object store once: what they share (a lab, its images) is stored once,
-    # not once per task (pickle keeps one copy of an object referenced many times)
-    shared = ray.put(calls)
-    return ray.get([_RAY["task"].remote(fn, shared, i) for i in range(len(calls))])
-
-
-def _call(fn: Callable[..., Any], kwargs: dict) -> Any:
-    return fn(**kwargs)
+    return executors.parallel_map(fn, calls, workers, kind, _init_compute_worker, ray_options() if kind == "ray" else None)
 
 
 def cached_side_by_side(fn: Callable[..., T], calls: Sequence[dict], cache: ModelCache | None,
@@ -255,14 +196,6 @@ def cached_side_by_side(fn: Callable[..., T], calls: Sequence[dict], cache: Mode
     ``cached_record(cache, config(call), ...)``: the calls whose record the cache lacks run side by
     side (``parallel_map``), the workers store them, and every record is then loaded here, so a
     cold and a warm run hand back the same values. Without a cache the made records are returned.
-    Under --plan the calls are declared (``ModelCache.declare``, with ``flops(call)`` estimates)."""
-    if cache is not None:
-        cache.declare([config(c) for c in calls], (lambda i: flops(calls[i])) if flops else None,
-                      make=lambda i: (_call, (fn, {**calls[i], "cache": cache.unplanned()})))
-    missing = [c for c in calls if cache is None or not cache.contains(config(c))]
-    if missing and cache is not None and cache.judge_only:
-        raise cache.missing([config(c) for c in missing])
-    made = parallel_map(_call, [(fn, {**c, "cache": cache}) for c in missing], workers) if missing else []
-    if cache is None:
-        return made
-    return [fn(**c, cache=cache) for c in calls]
+    Under --plan the calls are declared (``ModelCache.declare``, with ``flops(call)`` estimates)
+    (the machinery's ``stored_side_by_side`` on this session's executor)."""
+    return executors.stored_side_by_side(fn, calls, cache, config, lambda f, c: parallel_map(f, c, workers), flops)

@@ -80,7 +80,7 @@ def test_ray_runs_the_calls_in_ray_worker_processes(monkeypatch):
         pytest.importorskip("ray", reason="Ray is an optional extra (pip install -e '.[ray]')")
     import ray
 
-    from harness import concurrent
+    from harness.claimkit import executors
 
     monkeypatch.setenv(EXECUTOR_ENV, "ray")
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
@@ -91,4 +91,4 @@ def test_ray_runs_the_calls_in_ray_worker_processes(monkeypatch):
             parallel_map(divmod, [(1, 0)])
     finally:
         ray.shutdown()
-        concurrent._RAY.clear()
+        executors._RAY.clear()

@@ -30,7 +30,7 @@ LAYERS = {
     "harness.claimkit.sources": 0, "harness.claimkit.checks": 0, "harness.claimkit.interruptions": 0,
     "harness.claimkit.evidence": 1, "harness.claimkit.claims": 1, "harness.claimkit.loader": 2,
     "harness.claimkit.registry": 3, "harness.claimkit.verdicts": 4, "harness.claimkit.report": 5,
-    "harness.claimkit.plan": 6, "harness.claimkit.store": 7, "harness.claimkit.plugin": 7, "harness.claimkit.nightly": 8,
+    "harness.claimkit.plan": 6, "harness.claimkit.store": 7, "harness.claimkit.executors": 7, "harness.claimkit.plugin": 7, "harness.claimkit.nightly": 8,
     # the batch-norm suite, on top of the machinery
     "harness.data": 10, "harness.norms": 10, "harness.accel": 10, "harness.device": 10, "harness.stats": 10,
     "harness.cache": 10, "harness.checks": 10, "harness.windows": 10, "harness.sources": 10, "harness.settings": 10,

@@ -86,5 +86,53 @@ def test_a_record_is_served_the_same_cold_and_warm(tmp_path):
 
 
 def test_the_store_loads_without_torch():
-    code = "import sys, harness.claimkit.store, harness.claimkit.nightly; print('torch' in sys.modules)"
+    code = "import sys, harness.claimkit.store, harness.claimkit.executors, harness.claimkit.nightly; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+# --- the executors, on plain functions -----------------------------------------------------------
+
+def test_parallel_map_keeps_the_order_on_every_local_executor():
+    from harness.claimkit.executors import parallel_map
+
+    calls = [(i, 3) for i in range(7)]
+    expected = [divmod(i, 3) for i in range(7)]
+    assert parallel_map(divmod, calls, 0, "local") == expected == parallel_map(divmod, calls, 1, "pool")
+    assert parallel_map(divmod, calls, 2, "pool") == expected  # two spawned processes
+    assert parallel_map(divmod, [], 2, "pool") == []
+
+
+def test_parallel_map_says_what_it_cannot_do():
+    from harness.claimkit.executors import parallel_map
+
+    with pytest.raises(ValueError, match="unknown executor 'threads': one of local, pool, ray"):
+        parallel_map(divmod, [(1, 1)], 0, "threads")
+    with pytest.raises(ValueError, match="workers must be an integer ≥ 0, got -1"):
+        parallel_map(divmod, [(1, 1)], -1)
+    with pytest.raises(ZeroDivisionError):
+        parallel_map(divmod, [(1, 0), (2, 0)], 2, "pool")
+
+
+def test_stored_side_by_side_makes_only_what_the_store_lacks(tmp_path):
+    from harness.claimkit.executors import parallel_map, stored_side_by_side
+
+    store = _store(tmp_path)
+    config = lambda call: {"kind": "tally", "n": call["n"]}  # noqa: E731
+    store.get_or_create(config({"n": 1}), lambda: {"record": {"count": 1, "seen": []}})
+    made = []
+
+    def mapper(fn, calls):
+        made.extend(kwargs["n"] for _, kwargs in calls)
+        return parallel_map(fn, calls, 0, "local")
+
+    calls = [{"n": 1}, {"n": 2}, {"n": 3}]
+    records = stored_side_by_side(_tally, calls, store, config, mapper)
+    assert made == [2, 3] and records == [Tally(1, []), Tally(2, [2]), Tally(3, [3])]
+    judge = _store(tmp_path, judge_only=True)
+    with pytest.raises(CacheError, match=r"lacks 2 run\(s\).*tally\(n=4\), tally\(n=5\)"):
+        stored_side_by_side(_tally, [{"n": 4}, {"n": 5}], judge, config, mapper)
+    assert stored_side_by_side(_tally, [{"n": 6}], None, config, mapper) == [Tally(6, [6])]
+
+
+def _tally(n: int, cache: Store | None) -> Tally:
+    return cached_record(cache, {"kind": "tally", "n": n}, lambda: Tally(n, [n]), lambda d: Tally(**d))
