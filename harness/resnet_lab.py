@@ -91,13 +91,13 @@ class ResNetLab:
         return len(self.data.train_y) // batch_size
 
     def max_lr(self, model: dict, grid: list[float] | None = None, seed: int = 0, warm_start: bool = False) -> LRSearch:
-        if self.cache.planner is not None:  # --plan: the search's runs, with the recipe that makes them
+        if self.cache.planning:  # --plan: the search's runs, with the recipe that makes them
             self.prefetch(searches=[{"model": model, "grid": grid, "seed": seed, "warm_start": warm_start}])
         return self.store.search(model, lambda lr: self.search_config(lr, seed, warm_start), grid or self.settings["grid"],
                                  self.learning_acc)
 
     def trained(self, model: dict, lr: float, seed: int = 0, batch_size: int = 128, steps: int | None = None) -> TrainResult:
-        if self.cache.planner is not None:  # --plan: the run, with the recipe that makes it
+        if self.cache.planning:  # --plan: the run, with the recipe that makes it
             self.prefetch(runs=[{"model": model, "lr": lr, "seed": seed, "batch_size": batch_size, "steps": steps}])
         return self.store.run(model, self.train_config(lr, seed, batch_size, steps))
 
@@ -228,17 +228,17 @@ class ResNetLab:
         full ``runs`` (``trained`` keyword arguments without ``lr``) whose LR those searches will
         pick, priced at their cost (the same at any LR), as pending. Otherwise nothing: once the
         searches are stored the claim asks for the real runs."""
-        if self.cache.planner is None:
+        if not self.cache.planning:
             return
         if all(self.store.is_stored(kw["model"], c, SEARCH_EVAL_TRAIN) for kw in searches for c in self._search(**kw)[0]):
             return
         for kw in runs:
             config = self.train_config(1.0, kw.get("seed", 0), kw.get("batch_size", 128), kw.get("steps"))
             what = {"model": kw["model"], "seed": config.seed, "batch_size": config.batch_size, "steps": config.steps}
-            self.cache.planner.note("after-search:" + json.dumps(what, sort_keys=True), "run-record",
-                                    f"run-record({', '.join(f'{k}={v}' for k, v in kw['model'].items())}, seed={config.seed}, "
-                                    f"batch={config.batch_size}, steps={config.steps}, LR picked by its search)",
-                                    stored=False, flops=self.store.flops(kw["model"], config), pending=True)
+            self.cache.expect("after-search:" + json.dumps(what, sort_keys=True), "run-record",
+                              f"run-record({', '.join(f'{k}={v}' for k, v in kw['model'].items())}, seed={config.seed}, "
+                              f"batch={config.batch_size}, steps={config.steps}, LR picked by its search)",
+                              self.store.flops(kw["model"], config))
 
     def prefetch(self, searches: Sequence[dict] = (), runs: Sequence[dict] = ()) -> None:
         """Make side by side the searches (``max_lr`` keyword arguments) and full runs (``trained``
@@ -264,7 +264,7 @@ class ResNetLab:
             planned.append((task.model, config, FULL_RUN_EVAL_TRAIN, False, task))
             if not self.store.is_stored(task.model, config):
                 todo.append((self, task))
-        if self.cache.planner is not None:
+        if self.cache.planning:
             self.cache.declare([self.store.config(*p[:3]) for p in planned], lambda i: self.store.flops(*planned[i][:3]),
                                lambda i: planned[i][3],
                                make=lambda i: planned[i][4] and (run_task, (self.unplanned(), planned[i][4])))

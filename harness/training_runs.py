@@ -39,7 +39,7 @@ def start(verdict, lab: ResNetLab, preconditions: Callable | None = None, own_ru
     if own_runs:
         verdict.stop_unless_preconditions_met()
         if not measured.known:  # under --plan, before the base runs are stored: its runs may never be made
-            lab.cache.planner.from_here_conditional()
+            lab.cache.conditional_from_here()
 
 
 def grid(lab: ResNetLab, extra_lrs: Sequence[float] = ()) -> list[float]:

@@ -113,6 +113,21 @@ def test_claims_ask_labs_for_runs_only_through_their_protocol():
     assert not {name: uses for name, uses in found.items() if uses}
 
 
+def test_only_the_store_talks_to_the_planner():
+    """A lab asks its store whether this is a planning pass (``planning``), declares runs
+    (``declare``), lists pending ones (``expect``) and marks what follows conditional
+    (``conditional_from_here``); the planner behind it is the machinery's, and no module of the
+    suite touches it."""
+    suite = [p for p in MODULES.values() if not str(p.relative_to(REPO)).startswith("harness/claimkit")]
+    found = {}
+    for path in suite:
+        tree = ast.parse(path.read_bytes(), str(path))
+        uses = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr == "planner"]
+        if uses:
+            found[str(path.relative_to(REPO))] = uses
+    assert found == {}
+
+
 def test_the_lab_internals_check_sees_a_violation(tmp_path):
     (tmp_path / "test_x.py").write_text("def test_x(lab):\n    lab.store.run({}, None)\n    lab.cache.planner.note()\n")
     assert lab_internals(tmp_path / "test_x.py") == ["2: .store", "3: .planner"]

@@ -70,6 +70,18 @@ def test_under_a_planner_missing_runs_are_listed_not_made(tmp_path):
     assert {r.name for r in planner.runs.values()} == {"count(n=1)", "count(n=2)"} and not (tmp_path / "store").exists()
     plain = store.unplanned()
     assert plain.planner is None and store.planner is planner and plain.key({"n": 1}) == store.key({"n": 1})
+    assert store.planning and not plain.planning
+    store.expect("after:n=3", "count", "count(n=3, picked later)", 5.0)  # pending: priced, never made here
+    store.conditional_from_here()  # what the claim declares next may never be made
+    with pytest.raises(Planned):
+        store.declare([{"kind": "count", "n": 4}])
+    runs = {r.name: r for r in planner.runs.values()}
+    assert runs["count(n=3, picked later)"].pending and runs["count(n=3, picked later)"].flops == 5.0
+    assert runs["count(n=4)"].conditional and not runs["count(n=1)"].conditional
+    plain.expect("after:n=5", "count", "count(n=5)", None)
+    plain.conditional_from_here()
+    plain.declare([{"kind": "count", "n": 5}])  # not planning: all three do nothing
+    assert len(planner.runs) == 4
 
 
 @dataclasses.dataclass

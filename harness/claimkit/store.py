@@ -158,6 +158,25 @@ class Store:
         self.judge_only = judge_only
         self.planner = planner  # under --plan: note runs, make none
 
+    @property
+    def planning(self) -> bool:
+        """Whether this is a ``--plan`` pass: runs are noted, none made. A lab asks this, never the
+        planner: the planner is the store's business."""
+        return self.planner is not None
+
+    def expect(self, key: str, kind: str, name: str, flops: float | None) -> None:
+        """Under --plan, a *pending* run: one whose config is known only once earlier runs are stored
+        (a full run at the LR a search will pick), listed under ``key`` and priced, never made here."""
+        if self.planner is not None:
+            self.planner.note(key, kind, name, stored=False, flops=flops, pending=True)
+
+    def conditional_from_here(self) -> None:
+        """Under --plan, every run the current claim declares from now on is conditional: it is made
+        only if something not known yet allows it (a lab's preconditions, measured once its runs are
+        stored)."""
+        if self.planner is not None:
+            self.planner.from_here_conditional()
+
     def key(self, config: Mapping[str, Any]) -> str:
         return config_key(config, self.version, self.env)
 
