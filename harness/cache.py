@@ -44,8 +44,6 @@ DIGEST_HEADER = b"bnclaims-cache-entry sha256="  # an entry file: this, 64 hex d
 CACHED_PACKAGES = ("harness", "fixtures")  # where what is stored is made (claims/ only judges)
 NOT_VERSIONED = ("harness.claimkit", "harness.cache")  # the machinery and the store's plumbing: they never compute what is stored
 MAKERS = ("fixtures.init", "fixtures.rmt", "harness.dln", "harness.lr_search", "harness.resnet_lab", "harness.vgg_runs")
-STORING_CALLS = ("cached_record", "get_or_create", "cached_side_by_side")  # what tests/test_cache.py looks for: a module
-# calling one of these stores entries, and must be versioned
 
 
 class _Torch:

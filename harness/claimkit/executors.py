@@ -26,6 +26,7 @@ from __future__ import annotations
 import atexit
 import dataclasses
 import multiprocessing
+import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -103,9 +104,8 @@ def _ray_map(fn: Callable[..., Any], calls: list[tuple], init: Callable[[], None
     """The calls as Ray tasks on the cluster at ``RAY_ADDRESS``, else on a local Ray instance
     started once for this process (``options.local_cpus`` CPUs). The tasks get ``options.env`` and
     the suite's code (Ray's ``working_dir``); its dependencies must be installed where they run,
-    and a store they write must be a folder they share."""
-    import os
-
+    and a store they write must be a folder they share. The options take effect when this process
+    starts its first Ray map; later calls reuse that instance and task."""
     try:
         import ray
     except ImportError:
